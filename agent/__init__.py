@@ -1,0 +1,1 @@
+"""The medvoice service: FastAPI app, call sessions, pipeline assembly, configuration and CLI."""

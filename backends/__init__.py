@@ -1,0 +1,1 @@
+"""Records (FHIR R4) and consultation backends, and the embedded store."""

