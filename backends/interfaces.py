@@ -1,0 +1,87 @@
+"""Interfaces the flows use to reach records and consultation systems.
+
+A flow depends only on these Protocols, so a hospital can plug in its HIS. The embedded store
+(``backends.embedded``) implements both. All methods are async; implementations run blocking
+database work off the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a user or a service identity, with a role on one of three levels.
+
+    Parameters:
+        subject: User id or service name (e.g. ``"voice-agent"``).
+        role: ``"hospital_admin"``, ``"department"``, ``"doctor"`` or ``"service"``.
+        hospital_id: The hospital the principal belongs to (no cross-hospital access, ever).
+        department_id: For department and doctor roles.
+        purpose: Why the access happens (written to the audit log).
+    """
+
+    subject: str
+    role: str
+    hospital_id: str
+    department_id: str | None = None
+    purpose: str = "treatment"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A bookable appointment slot."""
+
+    slot_id: str
+    department: str
+    doctor: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class HandoffRequest:
+    """A warm-transfer request to a human, carrying what they need to pick up the call."""
+
+    call_id: str
+    flow: str
+    summary: str
+    level: int | None = None
+    red_flags: tuple[str, ...] = ()
+    patient_id: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ConsultationBackend(Protocol):
+    """Departments, slots, bookings and the human hand-off queue."""
+
+    async def departments(self, hospital_id: str) -> list[str]: ...
+
+    async def find_slots(self, hospital_id: str, department: str, limit: int = 3) -> list[Slot]: ...
+
+    async def book(self, principal: Principal, slot_id: str, patient_id: str) -> str:
+        """Book a slot; returns the Appointment id. Raises if the slot is taken."""
+        ...
+
+    async def cancel(self, principal: Principal, appointment_id: str) -> None: ...
+
+    async def request_handoff(self, principal: Principal, request: HandoffRequest) -> str:
+        """Queue a warm transfer; returns the queue entry id."""
+        ...
+
+
+class RecordsBackend(Protocol):
+    """FHIR R4 resources as JSON dicts (validated by the backend)."""
+
+    async def create(self, principal: Principal, resource: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def read(self, principal: Principal, resource_type: str, resource_id: str) -> dict[str, Any]: ...
+
+    async def search(
+        self, principal: Principal, resource_type: str, params: dict[str, str]
+    ) -> list[dict[str, Any]]: ...
+
+    async def update(self, principal: Principal, resource: dict[str, Any]) -> dict[str, Any]: ...

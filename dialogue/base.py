@@ -1,0 +1,55 @@
+"""The contract between the call pipeline and a conversation flow.
+
+A ``Dialogue`` is one conversation (one call). The pipeline feeds it final caller utterances and
+silence events; it answers with ``Reply`` chunks (one sentence each, so TTS can start on the first
+while later ones are still being produced, e.g. by a streaming LLM). Flows are free to keep any
+state; the pipeline only reads ``Reply`` and ``snapshot()``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One sentence the agent says.
+
+    Parameters:
+        text: Mandarin text to speak (already safe: rules have vetted it).
+        end_call: True on the last sentence of the call; the pipeline hangs up after playing it.
+        meta: Structured state for UIs and records (``level``, ``red_flags``, ``department``,
+            ``handoff`` ...). Never logged: it may hold patient data.
+    """
+
+    text: str
+    end_call: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Dialogue(ABC):
+    """One conversation of one flow. Subclasses implement the three coroutines-generators."""
+
+    flow: str = ""
+
+    @abstractmethod
+    def open(self) -> AsyncIterator[Reply]:
+        """The agent's first words (greeting and first question)."""
+
+    @abstractmethod
+    def handle(self, utterance: str) -> AsyncIterator[Reply]:
+        """Answer one whole caller turn (final transcript after term correction)."""
+
+    @abstractmethod
+    def handle_silence(self) -> AsyncIterator[Reply]:
+        """The caller said nothing (or nothing intelligible): re-prompt once, then end politely."""
+
+    def heard(self, spoken: str, played: str) -> None:  # noqa: B027 - optional hook
+        """Barge-in: of the reply ``spoken``, the caller heard only ``played``. Default: ignore."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able view of the flow state for the page and the records (may hold patient data)."""
+        return {"flow": self.flow}
