@@ -1,0 +1,31 @@
+"""The speech-engine contract: blocking text -> mono float32 audio at the engine's own rate."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an engine is, for /readyz and the README's licence table."""
+
+    name: str
+    sample_rate: int
+    licence: str
+
+
+class SpeechEngine(ABC):
+    """A voice. ``synthesize`` is blocking (callers run it off the event loop) and thread-safe."""
+
+    info: EngineInfo
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    @abstractmethod
+    def synthesize(self, text: str) -> np.ndarray:
+        """Speak one sentence. Returns float32 samples in [-1, 1]; empty array for unspeakable text."""
