@@ -85,3 +85,69 @@ class RecordsBackend(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     async def update(self, principal: Principal, resource: dict[str, Any]) -> dict[str, Any]: ...
+
+
+ROLES = ("hospital_admin", "department", "doctor", "service")
+"""The three human levels (hospital, department, doctor) plus the voice agent's service identity."""
+
+
+class BackendError(Exception):
+    """Base of every error a records or consultation backend raises.
+
+    Hierarchy::
+
+        BackendError
+        ├── NotFoundError          the resource, slot or appointment does not exist (for this hospital)
+        ├── AccessDeniedError      the principal's role does not allow the action
+        ├── InvalidResourceError   the FHIR JSON failed validation (``issues`` name the fields)
+        ├── SlotUnavailableError   the slot is already booked or does not exist
+        └── TamperedDataError      a ciphertext or audit entry failed its integrity check
+
+    Attributes:
+        retryable: Whether the same call may succeed if repeated unchanged.
+    """
+
+    retryable: bool = False
+
+
+class NotFoundError(BackendError):
+    """The requested item does not exist, or exists only in another hospital."""
+
+
+class AccessDeniedError(BackendError):
+    """The principal may not perform this action on this item."""
+
+
+@dataclass(frozen=True)
+class ResourceIssue:
+    """One validation problem: a FHIRPath-like location (``Patient.name[0].family``) and a message."""
+
+    expression: str
+    message: str
+
+
+class InvalidResourceError(BackendError):
+    """A FHIR resource failed validation; ``issues`` lists every field at fault."""
+
+    def __init__(self, message: str, issues: tuple[ResourceIssue, ...] = ()) -> None:
+        super().__init__(message)
+        self.issues = issues
+
+
+class SlotUnavailableError(BackendError):
+    """The slot was booked by someone else (or never existed); offer another slot."""
+
+
+class TamperedDataError(BackendError):
+    """Stored data failed its SM4-GCM tag or SM3 chain check: it was modified outside the store."""
+
+
+@dataclass(frozen=True)
+class HandoffTicket:
+    """A queued warm-transfer request as staff see it (decrypted), with its queue state."""
+
+    ticket_id: str
+    request: HandoffRequest
+    status: str
+    created_at: datetime
+    claimed_by: str | None = None

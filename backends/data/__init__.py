@@ -1,0 +1,1 @@
+"""Seed data of the embedded store (see README.md for sources)."""

@@ -1,0 +1,59 @@
+"""The embedded records + consultation store (SQLite by default, PostgreSQL by URL).
+
+Usage (what the service does at start-up, from ``agent.config.Settings``)::
+
+    store = open_store(database_url=settings.database_url, key_file=settings.key_file)
+    ...
+    store.close()
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from backends.crypto import KeyRing, PlaintextCodec, Sm4GcmCodec
+from backends.embedded.engine import make_engine, migrate
+from backends.embedded.seed import CHINA_STANDARD_TIME, load_seed, seed_hospital
+from backends.embedded.store import EmbeddedStore
+
+__all__ = ["EmbeddedStore", "open_store"]
+
+DEFAULT_SEED_DAYS = 14
+
+
+def open_store(
+    database_url: str,
+    key_file: Path | str | None = None,
+    *,
+    keys_json: str | None = None,
+    seed: bool = True,
+    seed_file: Path | None = None,
+    seed_days: int = DEFAULT_SEED_DAYS,
+    encrypt: bool = True,
+) -> EmbeddedStore:
+    """Open (migrating and seeding as needed) the store at ``database_url``.
+
+    Args:
+        database_url: ``sqlite:///var/medvoice.db`` or ``postgresql+psycopg://user@host:port/db``.
+        key_file: Key ring JSON; created with fresh keys (mode 0600) if missing.
+        keys_json: The key ring as a JSON string instead of a file (e.g. from a secret store).
+        seed: Insert the demo hospital (or ``seed_file``) and top up its slots for ``seed_days`` days.
+        encrypt: False only for the benchmark's no-encryption baseline.
+
+    Raises:
+        ValueError: neither or both of ``key_file`` and ``keys_json`` given, or a bad URL or key ring.
+    """
+    if (key_file is None) == (keys_json is None):
+        raise ValueError("open_store needs exactly one of key_file (a path) or keys_json (the key ring JSON)")
+    ring = (
+        KeyRing.load_or_create(Path(key_file)) if key_file is not None else KeyRing.from_json(keys_json or "")
+    )
+    engine = make_engine(database_url)
+    migrate(engine)
+    if seed:
+        today = datetime.now(UTC).astimezone(CHINA_STANDARD_TIME).date()
+        with engine.begin() as conn:
+            seed_hospital(conn, load_seed(seed_file), today, seed_days)
+    codec = Sm4GcmCodec(ring) if encrypt else PlaintextCodec(ring)
+    return EmbeddedStore(engine, codec, ring, Path(key_file) if key_file is not None else None)

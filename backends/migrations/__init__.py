@@ -1,0 +1,1 @@
+"""Alembic migrations of the embedded store (run by ``backends.embedded.open_store``)."""
