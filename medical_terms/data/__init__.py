@@ -1,0 +1,1 @@
+"""Lexicon data files (sources and licences in data/SOURCES.md)."""

@@ -1,0 +1,241 @@
+"""Spoken numbers to digits with clinical units, in context.
+
+Whisper writes a dictated value either as Chinese numerals (一百八十六) or as digits (186), and the
+unit is implied by what is being measured (血压 → mmHg, 血糖 → mmol/L, 体温 → ℃). The record and
+the follow-up forms need ``186/108 mmHg``, ``6.8 mmol/L``, ``38.5 ℃``, ``5 mg``. Numeral parsing is
+cn2an's; the context rules are ours and deliberately narrow: a number is rewritten only when it
+carries a unit or sits right after a measured item. Everything else stays as spoken, so durations
+(一周, 三天), frequencies (每日两次) and counts (五六趟) are kept as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import cn2an
+
+_CN_DIGITS = "零〇一二两三四五六七八九"
+_CN_NUM = rf"[{_CN_DIGITS}十百千万]+(?:点[{_CN_DIGITS}]+)?"
+_AR_NUM = r"\d+(?:\.\d+)?"
+NUM = rf"(?:{_AR_NUM}|{_CN_NUM})"
+# After a number: no further numeral, so a regex cannot stop inside 九点六 or 186.
+_NUM_END = rf"(?![\d.点{_CN_DIGITS}十百千万])"
+
+# Spoken unit → written unit; longest spoken forms first so 毫摩尔每升 wins over 毫摩尔.
+UNITS: tuple[tuple[str, str], ...] = (
+    ("毫米汞柱", "mmHg"),
+    ("mmHg", "mmHg"),
+    ("毫摩尔每升", "mmol/L"),
+    ("毫摩尔/升", "mmol/L"),
+    ("毫摩每升", "mmol/L"),
+    ("毫摩尔", "mmol/L"),
+    ("mmol/L", "mmol/L"),
+    ("微摩尔每升", "μmol/L"),
+    ("微摩尔/升", "μmol/L"),
+    ("微摩尔", "μmol/L"),
+    ("摄氏度", "℃"),
+    ("毫克", "mg"),
+    ("mg", "mg"),
+    ("微克", "μg"),
+    ("毫升", "mL"),
+    ("ml", "mL"),
+    ("千克", "kg"),
+    ("公斤", "kg"),
+    ("kg", "kg"),
+    ("个国际单位", "IU"),
+    ("国际单位", "IU"),
+    ("个单位", "U"),
+    ("单位", "U"),
+    ("次每分钟", "次/分"),
+    ("次每分", "次/分"),
+    ("次/分", "次/分"),
+    ("厘米", "cm"),
+    ("毫米", "mm"),
+    ("克", "g"),
+)
+_UNIT_PATTERN = "|".join(re.escape(spoken) for spoken, _ in UNITS)
+_UNIT_MAP = dict(UNITS)
+
+BP_KEYWORDS = ("血压", "高压", "低压", "收缩压", "舒张压", "毫米汞柱", "mmHg")
+GLUCOSE_KEYWORDS = ("血糖",)
+HBA1C_KEYWORDS = ("糖化血红蛋白", "糖化")
+TEMPERATURE_KEYWORDS = ("体温", "发烧", "发热", "烧到", "高烧", "低烧", "烧了")
+HEART_RATE_KEYWORDS = ("心率", "脉搏", "心跳", "脉率")
+
+# Words a caller puts between the measured item and its value: 血压是…, 空腹血糖大概…
+_LINK = r"(?:是|为|有|在|大概|大约|差不多|测的|量的|测出来|量出来|：|:|，|,|\s)*"
+# An approximate value keeps its marker and gets no unit: 一百五十多 → 150多.
+_APPROX = r"(?:多|来)"
+
+
+def _joiner(unit: str) -> str:
+    """SI units take a space (5 mg); % and the Chinese 次/分 do not."""
+    return "" if unit in ("%", "次/分") else " "
+
+
+def to_number(spoken: str) -> str | None:
+    """Digits for one spoken or written number (一百零八 → 108, 六点八 → 6.8), or None if unclear.
+
+    Two bare adjacent digits such as 五六 are a range ("five or six"), not fifty-six: None.
+    """
+    if re.fullmatch(_AR_NUM, spoken):
+        return spoken
+    if re.fullmatch(rf"[{_CN_DIGITS}]{{2}}", spoken):
+        return None
+    try:
+        value = cn2an.cn2an(spoken, "smart")
+    except (ValueError, KeyError, TypeError):
+        return None
+    if isinstance(value, float) and value.is_integer() and "点" not in spoken:
+        value = int(value)
+    text = str(value)
+    # cn2an gives 0.50 → 0.5 already; keep the spoken precision for 三十六点零.
+    if "点" in spoken:
+        decimals = len(spoken.split("点", 1)[1])
+        text = f"{float(value):.{decimals}f}"
+    return text
+
+
+def _has(keywords: tuple[str, ...], *texts: str | None) -> bool:
+    return any(text and any(k in text for k in keywords) for text in texts)
+
+
+def _sub(pattern: str, text: str, build: Callable[[re.Match[str]], str | None]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        built = build(match)
+        return match.group(0) if built is None else built
+
+    return re.sub(pattern, replace, text)
+
+
+def _blood_pressure(text: str, context: str | None) -> str:
+    if not _has(BP_KEYWORDS, text, context):
+        return text
+
+    def pair(m: re.Match[str]) -> str | None:
+        high, low = to_number(m["high"]), to_number(m["low"])
+        if high is None or low is None:
+            return None
+        return f"{high}/{low} mmHg"
+
+    text = _sub(rf"(?P<high>{NUM})\s*(?:比|/|／)\s*(?P<low>{NUM})\s*(?:毫米汞柱|mmHg)?", text, pair)
+
+    def single(m: re.Match[str]) -> str | None:
+        value = to_number(m["value"])
+        if value is None:
+            return None
+        suffix = m["approx"] or ""
+        unit = "" if suffix else " mmHg"
+        return f"{m['head']}{value}{suffix}{unit}"
+
+    return _sub(
+        rf"(?P<head>(?:高压|低压|收缩压|舒张压|血压){_LINK})(?P<value>{NUM}){_NUM_END}(?!\s*/)(?P<approx>{_APPROX})?"
+        rf"(?:\s*(?:毫米汞柱|mmHg))?",
+        text,
+        single,
+    )
+
+
+def _measured_value(text: str, keywords: tuple[str, ...], unit: str) -> str:
+    """A bare value right after a measured item gets that item's unit (血糖六点八 → 血糖6.8 mmol/L)."""
+    heads = "|".join(re.escape(k) for k in keywords)
+
+    def build(m: re.Match[str]) -> str | None:
+        value = to_number(m["value"])
+        if value is None:
+            return None
+        if m["approx"]:
+            return f"{m['head']}{value}{m['approx']}"
+        return f"{m['head']}{value}{_joiner(unit)}{unit}"
+
+    return _sub(
+        rf"(?P<head>(?:{heads}){_LINK})(?P<value>{NUM}){_NUM_END}"
+        rf"(?!\s*(?:{_UNIT_PATTERN}|%|℃|度|比|/))(?P<approx>{_APPROX})?",
+        text,
+        build,
+    )
+
+
+def _temperature(text: str, context: str | None) -> str:
+    in_context = _has(TEMPERATURE_KEYWORDS, text, context)
+
+    def build(m: re.Match[str]) -> str | None:
+        whole = to_number(m["whole"])
+        if whole is None:
+            return None
+        tenth = m["tenth"]
+        value = f"{whole}.{to_number(tenth)}" if tenth else whole
+        # 度 is also a grade (二度房室传导阻滞, 三度烧伤): only body temperatures become ℃.
+        plausible = 30 <= float(value) <= 45 if in_context else 35 <= float(value) <= 42
+        if not plausible:
+            return None
+        return f"{value} ℃"
+
+    return _sub(
+        rf"(?P<whole>{NUM})\s*(?:摄氏度|度|℃)(?P<tenth>[{_CN_DIGITS}]|\d)?(?![{_CN_DIGITS}十百\d])",
+        text,
+        build,
+    )
+
+
+def _percent(text: str) -> str:
+    def build(m: re.Match[str]) -> str | None:
+        value = to_number(m["value"])
+        return None if value is None else f"{value}%"
+
+    return _sub(rf"百分之(?P<value>{NUM})", text, build)
+
+
+def _units(text: str) -> str:
+    def build(m: re.Match[str]) -> str | None:
+        value = to_number(m["value"])
+        if value is None:
+            return None
+        unit = _UNIT_MAP[m["unit"]]
+        return f"{value}{_joiner(unit)}{unit}"
+
+    return _sub(rf"(?P<value>{NUM})\s*(?P<unit>{_UNIT_PATTERN})", text, build)
+
+
+def _bare_answer(text: str, context: str | None) -> str:
+    """A caller answering 'what was your blood sugar?' with just 六点八 gets the asked unit."""
+    if not context:
+        return text
+    topics = (
+        (GLUCOSE_KEYWORDS, "mmol/L"),
+        (HBA1C_KEYWORDS, "%"),
+        (HEART_RATE_KEYWORDS, "次/分"),
+        (BP_KEYWORDS, "mmHg"),
+    )
+    unit = next((u for keywords, u in topics if _has(keywords, context)), None)
+    match = re.fullmatch(rf"(?P<lead>{_LINK}|大概|大约|差不多)(?P<value>{NUM})(?P<tail>[。！!，,吧啊呀左右\s]*)", text)
+    if unit is None or match is None:
+        return text
+    value = to_number(match["value"])
+    if value is None:
+        return text
+    return f"{match['lead']}{value}{_joiner(unit)}{unit}{match['tail']}"
+
+
+def normalize_numbers(text: str, context: str | None = None) -> str:
+    """Rewrite measured values as digits with units; leave durations, frequencies and counts spoken.
+
+    Args:
+        text: One final transcript (simplified Chinese, numerals spoken or written).
+        context: What the caller is answering (the agent's last question or the flow's topic,
+            e.g. ``"您最近量的血压是多少？"``); its keywords let a bare value take a unit.
+
+    Returns:
+        The text with 一百八十六比一百零八 → ``186/108 mmHg`` (blood-pressure context),
+        空腹血糖六点八 → ``空腹血糖6.8 mmol/L``, 三十八度五 → ``38.5 ℃``, 五毫克 → ``5 mg``,
+        百分之八点二 → ``8.2%``; 每日两次 and 一周 unchanged.
+    """
+    text = _bare_answer(text, context)
+    text = _blood_pressure(text, context)
+    text = _percent(text)
+    text = _temperature(text, context)
+    text = _units(text)
+    text = _measured_value(text, HBA1C_KEYWORDS, "%")
+    text = _measured_value(text, GLUCOSE_KEYWORDS, "mmol/L")
+    return _measured_value(text, HEART_RATE_KEYWORDS, "次/分")

@@ -1,0 +1,90 @@
+"""Term correction: misheard drug names fixed, correct text and negations untouched; lexicon data."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import medical_terms
+from medical_terms import Lexicon, TermCorrector, hotwords
+
+
+@pytest.fixture(scope="module")
+def corrector() -> TermCorrector:
+    return TermCorrector()
+
+
+def test_public_api_is_exported() -> None:
+    for name in ("TermCorrector", "CorrectionResult", "normalize_numbers", "hotwords", "Lexicon"):
+        assert name in medical_terms.__all__
+        assert hasattr(medical_terms, name)
+
+
+@pytest.mark.parametrize(
+    ("heard", "fixed"),
+    [
+        ("长期口服消本地平控释片。", "长期口服硝苯地平控释片。"),
+        ("安绿地平能不能一起吃", "氨氯地平能不能一起吃"),
+        ("对青梅素过敏，出现全身寻麻疹。", "对青霉素过敏，出现全身荨麻疹。"),
+        ("二甲双瓜每次零点五克", "二甲双胍每次零点五克"),
+        ("阿托发他汀钙片二十毫克", "阿托伐他汀钙片二十毫克"),
+        ("阿斯匹林肠溶片联合路比格雷", "阿司匹林肠溶片联合氯吡格雷"),
+        ("吃了不洛芬混悬液还是不退", "吃了布洛芬混悬液还是不退"),
+        ("夫赛米二十毫克静推", "呋塞米二十毫克静推"),
+    ],
+)
+def test_misheard_terms_are_corrected(corrector: TermCorrector, heard: str, fixed: str) -> None:
+    result = corrector.correct(heard)
+    assert result.text == fixed
+    assert result.changes and all(c.replacement in fixed for c in result.changes)
+
+
+@pytest.mark.parametrize(
+    "correct",
+    [
+        "心率一百一十二次每分，心律齐。",  # 心率 and 心律 sound the same: both are right where they are
+        "患者否认高血压病史，腹软无压痛。",
+        "我没有发烧，也不咳嗽。",
+        "医生我想问一下能不能一起吃。",
+        "我最近老是头晕，早上量血压一百五十多。",
+        "今天天气不错，我去公园散步了。",
+        "血糖控制不佳，未见明显水肿。",
+    ],
+)
+def test_correct_text_is_not_changed(corrector: TermCorrector, correct: str) -> None:
+    assert corrector.correct(correct).changes == []
+
+
+def test_negation_stays_attached_to_the_corrected_term(corrector: TermCorrector) -> None:
+    assert corrector.correct("否认青梅素过敏史").text == "否认青霉素过敏史"
+    assert corrector.correct("没有吃二甲双瓜").text == "没有吃二甲双胍"
+
+
+def test_no_change_on_the_reference_sentences(corrector: TermCorrector) -> None:
+    path = Path(__file__).parents[1] / "evals" / "data" / "asr_medical.jsonl"
+    sentences = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+    damaged = [s for s in sentences if corrector.correct(s).changes]
+    assert damaged == []
+
+
+def test_lexicon_is_large_clean_and_has_pinyin() -> None:
+    lexicon = Lexicon.load()
+    assert len(lexicon) > 18000
+    for junk in ("海豹", "韩启德", "特立尼达和多巴哥", "李时珍"):
+        assert junk not in lexicon
+    term = lexicon.by_text["硝苯地平控释片"]
+    assert term.curated and term.pinyin == ("xiao", "ben", "di", "ping", "kong", "shi", "pian")
+    assert all(len(t.pinyin) == len(t.text) for t in lexicon.terms)
+
+
+def test_missing_lexicon_override_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.tsv"):
+        Lexicon.load(tmp_path / "nope.tsv")
+
+
+def test_hotwords_follow_the_flow() -> None:
+    assert hotwords("followup_diabetes").split()[0] == "血糖"
+    assert "二甲双胍" in hotwords("followup_diabetes")
+    assert "硝苯地平控释片" in hotwords("followup_hypertension")
+    assert hotwords(None) == hotwords("unknown_flow")
+    assert len(hotwords("triage").split()) <= medical_terms.hotwords.__globals__["MAX_HOTWORDS"]
