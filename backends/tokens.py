@@ -57,11 +57,14 @@ class TokenSigner:
         expected = hmac_sm3(self._key, f"{PREFIX}.{parts[1]}".encode())
         try:
             signature = _unb64(parts[2])
-            claims = json.loads(_unb64(parts[1]))
         except ValueError as error:
-            raise TokenError("token is not valid base64url JSON") from error
+            raise TokenError("token signature is not valid base64url") from error
         if not std_hmac.compare_digest(signature, expected):
             raise TokenError("token signature does not verify (forged, altered or signed with another key)")
+        try:
+            claims = json.loads(_unb64(parts[1]))
+        except ValueError as error:
+            raise TokenError("token claims are not valid base64url JSON") from error
         if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int):
             raise TokenError("token claims are malformed")
         if claims["exp"] <= self._clock():

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from backends import access, fhir
-from backends.audit import AuditEntry, ChainReport, append, verify_chain
 from backends.crypto import FieldCodec, KeyRing, Sm4GcmCodec
+from backends.embedded.audit import AuditEntry, ChainReport, append, verify_chain
 from backends.embedded.schema import (
     care_links,
     departments,
