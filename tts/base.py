@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,11 @@ class EngineInfo:
 
 
 class SpeechEngine(ABC):
-    """A voice. ``synthesize`` is blocking (callers run it off the event loop) and thread-safe."""
+    """A voice. ``synthesize`` is blocking (callers run it off the event loop) and thread-safe.
+
+    Engines take raw agent text: they normalise it for speech (numbers, units, symbols) and
+    pick polyphone readings themselves, so every caller hears the same reading.
+    """
 
     info: EngineInfo
 
@@ -29,3 +34,13 @@ class SpeechEngine(ABC):
     @abstractmethod
     def synthesize(self, text: str) -> np.ndarray:
         """Speak one sentence. Returns float32 samples in [-1, 1]; empty array for unspeakable text."""
+
+    def stream(self, text: str) -> Iterator[np.ndarray]:
+        """Speak one sentence as consecutive pieces whose concatenation is ``synthesize(text)``.
+
+        Blocking per piece; an engine that can produce audio incrementally overrides this so the
+        first piece comes sooner. The default yields the whole sentence at once.
+        """
+        audio = self.synthesize(text)
+        if audio.size:
+            yield audio

@@ -1,0 +1,1 @@
+"""Reading tables for speech (units, abbreviations, symbols, letters, numbers, polyphones)."""
