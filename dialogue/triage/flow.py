@@ -1,0 +1,309 @@
+"""The triage-line conversation: greet, listen, check red flags on every turn, ask a few questions,
+decide level and department, then offer a booking or a human through the consultation backend.
+
+Safety first: every caller utterance (in any state) goes through the red-flag rules on the whole call
+so far; a hit switches to the emergency state at once, raises a hand-off for a nurse, and is never
+lowered afterwards. The LLM, when plugged in, may only re-word questions.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from backends.interfaces import ConsultationBackend, HandoffRequest, Principal, Slot
+from dialogue.engine import FlowDialogue, FlowSpec, Phraser, Turn
+from dialogue.people import read_age_days
+from dialogue.phrasebook import Phrasebook
+from dialogue.safety import RedFlagHit, SafetyRules
+from dialogue.triage.catalogue import DepartmentCatalogue
+from dialogue.triage.decision import TriageDecision, decide
+from dialogue.triage.slots import TriageSlots, is_no, is_unknown, is_yes, read_severity, wants_human
+
+logger = logging.getLogger("dialogue")
+
+_WHO = {"self": "您", "child": "孩子", "elder": "老人", "parent": "老人家", "partner": "病人", "other": "病人"}
+_ABDOMINAL = {"abdominal_pain", "rlq_pain", "menstrual", "stomach_pain"}
+_ANOTHER = re.compile(r"换一个|换个|别的时间|其他时间|下一个")
+_QUESTION_ORDER = ("age", "onset", "severity", "pregnancy", "associated")
+
+
+class TriageDialogue(FlowDialogue):
+    """One triage call.
+
+    Args:
+        consultation: Booking and hand-off backend; ``None`` = advice only (hand-off is then spoken as
+            unavailable, never faked).
+        principal: Identity used for bookings and hand-offs (default: the voice-agent service).
+        hospital_id: Selects the department catalogue.
+        call_id: Used for the hand-off request and to seed prompt variety.
+        phraser: Optional LLM re-wording of questions.
+        safety: Red-flag rules (default: the packaged ones).
+    """
+
+    def __init__(
+        self,
+        *,
+        consultation: ConsultationBackend | None = None,
+        principal: Principal | None = None,
+        hospital_id: str = "demo",
+        call_id: str = "call",
+        phraser: Phraser | None = None,
+        safety: SafetyRules | None = None,
+        catalogue: DepartmentCatalogue | None = None,
+    ) -> None:
+        spec = FlowSpec.load("triage")
+        super().__init__(spec, Phrasebook.for_flow("triage", seed=call_id), phraser)
+        self.phrases.defaults["who"] = _WHO["self"]
+        self.consultation = consultation
+        self.principal = principal or Principal("voice-agent", "service", hospital_id, purpose="triage")
+        self.hospital_id = hospital_id
+        self.call_id = call_id
+        self.safety = safety or SafetyRules.load()
+        self.catalogue = catalogue or DepartmentCatalogue.load(hospital_id)
+        self.slots = TriageSlots()
+        self.hits: list[RedFlagHit] = []
+        self.decision: TriageDecision | None = None
+        self.handoff_id: str | None = None
+        self.appointment_id: str | None = None
+        self._caller_text: list[str] = []
+        self._asked: list[str] = []
+        self._pending: str | None = None
+        self._clarified = 0
+        self._offers: list[Slot] = []
+        self._unclear_offers = 0
+
+    # -- engine hooks ------------------------------------------------------------------------------
+    def opening(self) -> Turn:
+        return Turn([self.phrases.say("greeting"), self.phrases.say("ask_complaint")], self.spec.start,
+                    rephrase=(1,))
+
+    def reask(self) -> str | None:
+        if self.state == "clarify" and self._pending:
+            return self._question(self._pending)
+        if self.state == "emergency":
+            return self.phrases.say(self._emergency_action())
+        return super().reask()
+
+    def silence_goodbye(self) -> str:
+        if self.hits:  # a red-flag call never closes without the 120 instruction
+            return self.phrases.say("emergency_goodbye")
+        return super().silence_goodbye()
+
+    def meta(self) -> dict[str, Any]:
+        decision = self.decision
+        return {
+            "state": self.state,
+            "level": decision.level if decision else (min(h.level for h in self.hits) if self.hits else None),
+            "department": decision.department if decision else None,
+            "reason": decision.reason if decision else None,
+            "red_flags": [hit.code for hit in self.hits],
+            "red_flag_evidence": {hit.code: hit.evidence for hit in self.hits},
+            "alert": bool(self.hits),
+            "handoff": self.handoff_id,
+            "appointment": self.appointment_id,
+            "slots": self.slots.as_dict(),
+        }
+
+    # -- states ------------------------------------------------------------------------------------
+    async def on_complaint(self, text: str) -> Turn:
+        emergency = await self._intake(text)
+        if emergency:
+            return emergency
+        if not self.slots.complaints and self._clarified < 1:
+            self._clarified += 1
+            return Turn([self.phrases.say("clarify_complaint")], "complaint", rephrase=(0,))
+        return await self._next_step(ack=True)
+
+    async def on_clarify(self, text: str) -> Turn:
+        self._read_answer(self._pending, text)
+        emergency = await self._intake(text)
+        if emergency:
+            return emergency
+        if wants_human(text):
+            return await self._handoff_turn("clarify")
+        return await self._next_step(ack=False)
+
+    async def on_offer(self, text: str) -> Turn:
+        emergency = await self._intake(text)
+        if emergency:
+            return emergency
+        if wants_human(text):
+            return await self._handoff_turn("done")
+        if is_yes(text) or "预约" in text or "挂号" in text:
+            return await self._propose_slot(first=True)
+        if is_no(text):
+            return Turn([self.phrases.say("goodbye")], "done", end_call=True)
+        self._unclear_offers += 1
+        if self._unclear_offers >= 2:
+            return Turn([self.phrases.say("goodbye")], "done", end_call=True)
+        return Turn([self.phrases.say("offer_again")], "offer", rephrase=(0,))
+
+    async def on_choose_slot(self, text: str) -> Turn:
+        emergency = await self._intake(text)
+        if emergency:
+            return emergency
+        if wants_human(text):
+            return await self._handoff_turn("done")
+        if _ANOTHER.search(text):
+            return await self._propose_slot(first=False)
+        if is_yes(text):
+            return await self._book()
+        if is_no(text):
+            return Turn([self.phrases.say("human_offer"), self.phrases.say("offer_again")], "offer")
+        return Turn([self.phrases.say("slot_confirm_again")], "choose_slot")
+
+    async def on_emergency(self, text: str) -> Turn:
+        await self._intake(text)
+        if wants_human(text) or is_yes(text):
+            return await self._handoff_turn("done", emergency=True)
+        if is_no(text) or "好的" in text or "知道了" in text:
+            return Turn([self.phrases.say("emergency_goodbye")], "done", end_call=True)
+        return Turn([self.phrases.say(self._emergency_action()), self.phrases.say("emergency_repeat")],
+                    "emergency")
+
+    async def on_done(self, text: str) -> Turn:
+        return Turn([self.phrases.say("goodbye")], "done", end_call=True)
+
+    # -- helpers -----------------------------------------------------------------------------------
+    async def _intake(self, text: str) -> Turn | None:
+        """Update slots and run the safety rules on the whole call; an emergency turn on a new red flag."""
+        self._caller_text.append(text)
+        self.slots.update(text)
+        self.phrases.defaults["who"] = self._who()
+        transcript = "。".join(self._caller_text)
+        hits = self.safety.check(transcript, self.slots.vitals, self.slots.person)
+        known = {hit.code for hit in self.hits}
+        new = [hit for hit in hits if hit.code not in known]
+        if not new:
+            return None
+        self.hits = sorted([*self.hits, *new], key=lambda hit: hit.level)  # sticky: never removed
+        self.decision = decide(self.slots, self.hits, self.catalogue)
+        await self._request_handoff()
+        action = self._emergency_action()
+        return Turn([self.phrases.say(action), self.phrases.say("emergency_ack"),
+                     self.phrases.say("emergency_repeat")], "emergency")
+
+    def _emergency_action(self) -> str:
+        return self.hits[0].action if self.hits else "call_120"
+
+    def _who(self) -> str:
+        return _WHO.get(self.slots.person.relation, "病人")
+
+    def _question(self, slot: str) -> str:
+        return self.phrases.say(f"ask_{slot}", who=self._who())
+
+    def _needs(self, slot: str) -> bool:
+        person = self.slots.person
+        if slot == "age":
+            return person.relation != "self" and person.age_days is None and person.age_group in (None, "child")
+        if slot == "onset":
+            return self.slots.onset is None
+        if slot == "severity":
+            return self.slots.asks_pain and self.slots.severity is None
+        if slot == "pregnancy":
+            return (person.pregnant is None and person.female is not False
+                    and person.age_group not in ("infant", "child", "elderly")
+                    and person.relation in ("self", "partner")
+                    and any(c.id in _ABDOMINAL for c in self.slots.complaints))
+        return slot == "associated"
+
+    async def _next_step(self, ack: bool) -> Turn:
+        budget = int(self.spec.settings.get("max_questions", 3))
+        if len(self._asked) < budget:
+            for slot in _QUESTION_ORDER:
+                if slot not in self._asked and self._needs(slot):
+                    self._asked.append(slot)
+                    self._pending = slot
+                    say = ([self.phrases.say("ack")] if ack else []) + [self._question(slot)]
+                    return Turn(say, "clarify", rephrase=(len(say) - 1,))
+        self._pending = None
+        return self._decision_turn()
+
+    def _read_answer(self, slot: str | None, text: str) -> None:
+        if slot == "severity":
+            self.slots.severity = read_severity(text)
+        elif slot == "age" and self.slots.person.age_days is None:
+            days = read_age_days(text) or read_age_days(f"孩子{text}")
+            if days is not None:
+                self.slots.person.update(f"孩子{text}" if days < 14 * 365 else text)
+                self.slots.person.age_days = days
+                self.slots.person.update("")
+        elif slot == "pregnancy" and not is_unknown(text):
+            if is_yes(text) or "怀" in text and not is_no(text):
+                self.slots.person.pregnant = True
+            elif is_no(text):
+                self.slots.person.pregnant = False
+
+    def _decision_turn(self) -> Turn:
+        self.decision = decide(self.slots, self.hits, self.catalogue)
+        level, department = self.decision.level, self.decision.department
+        say = [self.phrases.say(f"level_{level}", department=department)]
+        if level <= 2:
+            say.append(self.phrases.say("call_120"))
+        else:
+            say.append(self.phrases.say("watch_out"))
+        say.append(self.phrases.say("offer", department=department))
+        return Turn(say, "offer")
+
+    async def _propose_slot(self, first: bool) -> Turn:
+        if self.consultation is None:
+            return Turn([self.phrases.say("no_backend"), self.phrases.say("goodbye")], "done", end_call=True)
+        department = self.decision.department if self.decision else self.catalogue.name("general")
+        if first or not self._offers:
+            self._offers = await self.consultation.find_slots(self.hospital_id, department, limit=3)
+        else:
+            self._offers = self._offers[1:]
+        if not self._offers:
+            return Turn([self.phrases.say("no_slots", department=department), self.phrases.say("human_offer"),
+                         self.phrases.say("offer_again")], "offer")
+        slot = self._offers[0]
+        return Turn([self.phrases.say("slot_offer", when=_spoken_time(slot), doctor=slot.doctor,
+                                      department=department)], "choose_slot")
+
+    async def _book(self) -> Turn:
+        assert self.consultation is not None and self._offers
+        slot = self._offers[0]
+        try:
+            self.appointment_id = await self.consultation.book(self.principal, slot.slot_id, f"caller-{self.call_id}")
+        except Exception as error:  # the slot was taken or the backend failed: say so, offer the next
+            logger.warning("booking failed for call %s: %s", self.call_id, type(error).__name__)
+            self._offers = self._offers[1:]
+            return Turn([self.phrases.say("booking_failed"), self.phrases.say("human_offer")], "offer")
+        return Turn([self.phrases.say("booked", when=_spoken_time(slot), doctor=slot.doctor),
+                     self.phrases.say("goodbye")], "done", end_call=True)
+
+    async def _request_handoff(self) -> bool:
+        if self.handoff_id is not None:
+            return True
+        if self.consultation is None:
+            return False
+        decision = self.decision or decide(self.slots, self.hits, self.catalogue)
+        request = HandoffRequest(
+            call_id=self.call_id,
+            flow=self.flow,
+            summary=f"分诊热线：{decision.reason}",
+            level=decision.level,
+            red_flags=tuple(hit.code for hit in self.hits),
+            extra={"department": decision.department, "slots": self.slots.as_dict()},
+        )
+        try:
+            self.handoff_id = await self.consultation.request_handoff(self.principal, request)
+        except Exception as error:  # never let a backend failure hide the emergency instruction
+            logger.warning("hand-off request failed for call %s: %s", self.call_id, type(error).__name__)
+            return False
+        return True
+
+    async def _handoff_turn(self, next_state: str, emergency: bool = False) -> Turn:
+        if self.decision is None:
+            self.decision = decide(self.slots, self.hits, self.catalogue)
+        if await self._request_handoff():
+            key = "emergency_human" if emergency else "handoff_done"
+            return Turn([self.phrases.say(key)], "done", end_call=True)
+        return Turn([self.phrases.say("handoff_failed")], "done", end_call=True)
+
+
+def _spoken_time(slot: Slot) -> str:
+    start = slot.start
+    return f"{start.month}月{start.day}日{start.hour}点" + (f"{start.minute}分" if start.minute else "")
