@@ -15,6 +15,7 @@ from alembic.migration import MigrationContext
 from gmssl import func
 from gmssl import sm3 as gm_sm3
 
+from backends.crypto import KeyRing
 from backends.embedded import EmbeddedStore, open_store
 from backends.embedded.audit import AuditEntry, entry_hash
 from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
@@ -204,8 +205,6 @@ async def test_key_rotation_keeps_old_rows_readable_and_reencrypts(
         assert set(conn.execute(sa.select(resources.c.key_id)).scalars()) == {"k2"}
     # The rotated key file opens the same data, even with the retired key removed.
     ring = store.ring
-    from backends.crypto import KeyRing
-
     retired = KeyRing({"k2": ring.data_keys["k2"]}, "k2", ring.index_key, ring.token_key)
     reopened = open_store(
         str(store.engine.url.render_as_string(hide_password=False)), keys_json=retired.to_json(), seed=False

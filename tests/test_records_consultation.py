@@ -1,0 +1,208 @@
+"""Consultation on SQLite and PostgreSQL: seed data, slots, booking under concurrency, cancellation,
+and the hand-off queue."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from backends.embedded import EmbeddedStore, open_store
+from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
+from backends.embedded.schema import resources, slots
+from backends.embedded.seed import Session, load_seed, slot_times
+from backends.interfaces import HandoffRequest, NotFoundError, Principal, SlotUnavailableError
+from evals.records.resources import patient
+
+HOSPITAL = "demo-hospital"
+SERVICE = Principal("voice-agent", "service", HOSPITAL)
+DESK = Principal("nurse-wu", "department", HOSPITAL, "dept-cardiology")
+REQUIRED_DEPARTMENTS = [
+    "急诊科",
+    "心血管内科",
+    "神经内科",
+    "呼吸内科",
+    "消化内科",
+    "内分泌科",
+    "儿科",
+    "妇产科",
+    "骨科",
+    "普外科",
+    "泌尿外科",
+    "皮肤科",
+    "眼科",
+    "耳鼻喉科",
+    "口腔科",
+    "精神心理科",
+    "全科医学科",
+    "感染科",
+    "肾内科",
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/records.db"
+        return
+    try:
+        base = server_url()
+    except PostgresUnavailable as error:
+        warnings.warn(f"POSTGRESQL COULD NOT START, PostgreSQL tests skipped: {error}", stacklevel=1)
+        pytest.skip(f"POSTGRESQL COULD NOT START: {error}")
+    with temporary_database(base) as url:
+        yield url
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path) -> Iterator[EmbeddedStore]:
+    opened = open_store(database_url, tmp_path / "keys.json", seed_days=3)
+    yield opened
+    opened.close()
+
+
+def test_seed_file_has_every_required_department_with_doctors() -> None:
+    seed = load_seed()
+    names = [d.name for d in seed.departments]
+    assert set(REQUIRED_DEPARTMENTS) <= set(names)
+    assert len(names) == len(set(names))
+    assert all(d.doctors and all(doc.sessions for doc in d.doctors) for d in seed.departments)
+
+
+def test_slot_times_follow_the_session_in_china_time() -> None:
+    session = Session(
+        weekdays=(1,),
+        start=datetime.strptime("08:00", "%H:%M").time(),
+        end=datetime.strptime("09:15", "%H:%M").time(),
+        slot_minutes=30,
+    )
+    monday, tuesday = date(2026, 11, 23), date(2026, 11, 24)
+    pairs = slot_times(session, monday)
+    assert [(s.isoformat(), e.isoformat()) for s, e in pairs] == [
+        ("2026-11-23T00:00:00+00:00", "2026-11-23T00:30:00+00:00"),
+        ("2026-11-23T00:30:00+00:00", "2026-11-23T01:00:00+00:00"),
+    ]  # 08:00 and 08:30 CST; 09:00-09:30 would overrun the session
+    assert slot_times(session, tuesday) == []
+
+
+def test_seed_file_override_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        load_seed(tmp_path / "nothing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hospital": {}}', encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.json is malformed"):
+        load_seed(bad)
+
+
+async def test_departments_and_free_future_slots(store: EmbeddedStore) -> None:
+    assert set(REQUIRED_DEPARTMENTS) <= set(await store.departments(HOSPITAL))
+    assert await store.departments("no-such-hospital") == []
+    found = await store.find_slots(HOSPITAL, "心血管内科", limit=5)
+    assert len(found) == 5
+    assert all(s.department == "心血管内科" and s.start > datetime.now(UTC) for s in found)
+    assert [s.start for s in found] == sorted(s.start for s in found)
+    assert (await store.find_slots(HOSPITAL, "dept-cardiology", limit=1))[0] == found[0]
+    with pytest.raises(NotFoundError, match="no department '美容科'.*心血管内科"):
+        await store.find_slots(HOSPITAL, "美容科")
+
+
+async def test_parallel_bookings_of_one_slot_yield_exactly_one_appointment(store: EmbeddedStore) -> None:
+    callers = [
+        await store.create(SERVICE, patient(name=f"患者{i}", phone=f"1380000{i:04d}")) for i in range(16)
+    ]
+    slot = (await store.find_slots(HOSPITAL, "神经内科", limit=1))[0]
+    results = await asyncio.gather(
+        *(store.book(SERVICE, slot.slot_id, caller["id"]) for caller in callers), return_exceptions=True
+    )
+    booked = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if isinstance(r, SlotUnavailableError)]
+    assert len(booked) == 1 and len(refused) == 15, results
+    with store.engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(slots.c.appointment_id).where(slots.c.id == slot.slot_id)).scalar_one()
+            == booked[0]
+        )
+        appointments = conn.execute(
+            sa.select(sa.func.count()).where(resources.c.resource_type == "Appointment")
+        ).scalar_one()
+    assert appointments == 1
+    assert slot.slot_id not in [s.slot_id for s in await store.find_slots(HOSPITAL, "神经内科", limit=50)]
+
+
+async def test_cancellation_frees_the_slot_and_is_idempotent(store: EmbeddedStore) -> None:
+    caller = await store.create(SERVICE, patient())
+    slot = (await store.find_slots(HOSPITAL, "心血管内科", limit=1))[0]
+    appointment_id = await store.book(SERVICE, slot.slot_id, caller["id"])
+    appointment = await store.read(DESK, "Appointment", appointment_id)
+    assert appointment["status"] == "booked"
+    assert appointment["slot"] == [{"reference": f"Slot/{slot.slot_id}"}]
+    assert {"reference": f"Patient/{caller['id']}"} in [p["actor"] for p in appointment["participant"]]
+    with pytest.raises(SlotUnavailableError, match="already booked"):
+        await store.book(SERVICE, slot.slot_id, caller["id"])
+    await store.cancel(SERVICE, appointment_id)
+    assert (await store.read(DESK, "Appointment", appointment_id))["status"] == "cancelled"
+    await store.cancel(SERVICE, appointment_id)  # cancelling twice changes nothing
+    assert (await store.read(DESK, "Appointment", appointment_id))["meta"]["versionId"] == "2"
+    rebooked = await store.book(SERVICE, slot.slot_id, caller["id"])
+    assert rebooked != appointment_id
+    with pytest.raises(NotFoundError, match="Appointment/nope"):
+        await store.cancel(SERVICE, "nope")
+    with pytest.raises(SlotUnavailableError):
+        await store.book(SERVICE, "no-such-slot", caller["id"])
+    with pytest.raises(NotFoundError, match="Patient/ghost"):
+        await store.book(SERVICE, (await store.find_slots(HOSPITAL, "眼科", limit=1))[0].slot_id, "ghost")
+
+
+async def test_past_slots_cannot_be_booked(store: EmbeddedStore) -> None:
+    caller = await store.create(SERVICE, patient())
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    with store.engine.begin() as conn:
+        conn.execute(
+            slots.insert().values(
+                id="past-slot",
+                hospital_id=HOSPITAL,
+                department_id="dept-cardiology",
+                doctor_id="doc-cardiology-1",
+                start=yesterday,
+                end=yesterday + timedelta(minutes=30),
+            )
+        )
+    past = "past-slot"
+    with pytest.raises(SlotUnavailableError, match="in the past"):
+        await store.book(SERVICE, past, caller["id"])
+
+
+async def test_hand_off_queue_orders_by_urgency_and_is_encrypted(store: EmbeddedStore) -> None:
+    caller = await store.create(SERVICE, patient())
+    routine = await store.request_handoff(SERVICE, HandoffRequest("call-1", "followup", "想咨询用药", None))
+    urgent = await store.request_handoff(
+        SERVICE,
+        HandoffRequest(
+            "call-2", "triage", "胸痛伴出汗二十分钟", 2, ("chest_pain",), caller["id"], {"onset": "09:10"}
+        ),
+    )
+    queue = await store.handoff_queue(DESK)
+    assert [t.ticket_id for t in queue] == [urgent, routine]
+    assert queue[0].request.summary == "胸痛伴出汗二十分钟"
+    assert queue[0].request.red_flags == ("chest_pain",) and queue[0].request.extra == {"onset": "09:10"}
+    with store.engine.connect() as conn:
+        blobs = b"".join(bytes(b) for b in conn.exec_driver_sql("SELECT detail_blob FROM handoffs").scalars())
+    assert "胸痛".encode() not in blobs
+
+
+async def test_only_one_claimant_wins_a_hand_off(store: EmbeddedStore) -> None:
+    ticket = await store.request_handoff(SERVICE, HandoffRequest("call-3", "triage", "呼吸困难", 1))
+    nurses = [Principal(f"nurse-{i}", "department", HOSPITAL, "dept-emergency") for i in range(6)]
+    results = await asyncio.gather(*(store.claim_handoff(n, ticket) for n in nurses), return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    assert len(winners) == 1 and winners[0].status == "claimed"
+    assert all(isinstance(r, NotFoundError) for r in results if isinstance(r, Exception))
+    assert await store.handoff_queue(DESK) == []
+    assert [t.claimed_by for t in await store.handoff_queue(DESK, status="claimed")] == [
+        winners[0].claimed_by
+    ]
