@@ -157,7 +157,7 @@ class SpeechNormalizer:
             rule("two", re.compile(rf"(?<![\d第])2(?=\s*(?:{measure}))(?!\s*[点][\d零一二三四五六七八九])"), lambda m: "两"),
             rule("integer", re.compile(r"\d+"), self._read_integer_run),
             rule("latin", re.compile(r"[A-Za-z]+"), self._read_latin),
-            rule("symbol", re.compile(_alternation(list(self._symbols))), lambda m: self._symbols[m.group(0)]),
+            rule("symbol", re.compile(_alternation(list(self._symbols))), self._read_symbol),
         ]
 
     def _read_time(self, match: re.Match[str]) -> str:
@@ -195,6 +195,16 @@ class SpeechNormalizer:
         if not (len(word) <= 2 or (word.isupper() and len(word) <= 6)):
             return ""
         return "".join(self._letters.get(letter.upper(), "") for letter in word)
+
+    def _read_symbol(self, match: re.Match[str]) -> str:
+        reading = self._symbols[match.group(0)]
+        if reading in ("", "，"):
+            return reading
+        # A symbol is read as a word (≥ 大于等于, & 和) only between words; alone it is noise.
+        before = match.string[: match.start()].rstrip()[-1:]
+        after = match.string[match.end() :].lstrip()[:1]
+        is_word = re.compile(rf"[{_HANZI}]")
+        return reading if is_word.match(before) and is_word.match(after) else ""
 
     def _finish(self, text: str) -> str:
         text = "".join(_WESTERN_PAUSES.get(c, c) for c in text)
