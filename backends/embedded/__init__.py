@@ -12,12 +12,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from backends.crypto import KeyRing, PlaintextCodec, Sm4GcmCodec
+from backends.embedded.audit import ChainReport, verify_chain
 from backends.embedded.engine import make_engine, migrate
 from backends.embedded.seed import CHINA_STANDARD_TIME, load_seed, seed_hospital
 from backends.embedded.store import EmbeddedStore
 
-__all__ = ["EmbeddedStore", "open_store"]
+__all__ = ["EmbeddedStore", "open_store", "verify_audit_log"]
 
 DEFAULT_SEED_DAYS = 14
 
@@ -57,3 +60,24 @@ def open_store(
             seed_hospital(conn, load_seed(seed_file), today, seed_days)
     codec = Sm4GcmCodec(ring) if encrypt else PlaintextCodec(ring)
     return EmbeddedStore(engine, codec, ring, Path(key_file) if key_file is not None else None)
+
+
+def verify_audit_log(database_url: str) -> ChainReport:
+    """Check the SM3 audit chain of the store at ``database_url`` (no keys needed, nothing written).
+
+    Raises:
+        ValueError: the database has no medvoice audit log (wrong URL, or never opened by medvoice).
+    """
+    url = sa.make_url(database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        raise ValueError(f"SQLite database {url.database!r} does not exist; check MEDVOICE_DATABASE_URL")
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("audit_log"):
+                raise ValueError(
+                    f"{database_url} has no audit_log table; is this the medvoice database (MEDVOICE_DATABASE_URL)?"
+                )
+            return verify_chain(conn)
+    finally:
+        engine.dispose()
