@@ -5,11 +5,14 @@ The pipeline builds one :class:`Dialogue` per call with :func:`create_dialogue`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from backends.interfaces import ConsultationBackend, Principal
 from dialogue.base import Dialogue, Reply
 from dialogue.errors import UnknownFlowError
+
+if TYPE_CHECKING:
+    from dialogue.llm import LLMPlugin
 
 FLOWS: tuple[str, ...] = ("triage",)
 """Flows this package can build now (follow-up and dictation arrive with their own issue)."""
@@ -22,9 +25,10 @@ def create_dialogue(
     *,
     consultation: ConsultationBackend | None = None,
     principal: Principal | None = None,
-    llm: Any = None,
+    llm: LLMPlugin | None = None,
     hospital_id: str = "demo",
     call_id: str = "call",
+    patient_id: str | None = None,
 ) -> Dialogue:
     """Build the dialogue for one call.
 
@@ -35,6 +39,7 @@ def create_dialogue(
         llm: Optional LLM plug-in (``dialogue.llm.LLMPlugin``); ``None`` = rules only.
         hospital_id: Selects the hospital's department catalogue.
         call_id: Identifies the call in hand-offs; seeds the prompt variety.
+        patient_id: The caller's Patient id if known (enables direct booking; else a human books).
 
     Raises:
         UnknownFlowError: ``flow`` is not in :data:`FLOWS`.
@@ -42,7 +47,6 @@ def create_dialogue(
     if flow == "triage":
         from dialogue.triage.flow import TriageDialogue
 
-        phraser = llm.phraser() if llm is not None else None
         return TriageDialogue(consultation=consultation, principal=principal, hospital_id=hospital_id,
-                              call_id=call_id, phraser=phraser)
+                              call_id=call_id, patient_id=patient_id, llm=llm)
     raise UnknownFlowError(flow, FLOWS)

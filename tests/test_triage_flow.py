@@ -49,7 +49,7 @@ async def test_non_urgent_complaint_gets_questions_then_level_and_offer() -> Non
         await _collect(dialogue.handle(answer))
     snapshot = dialogue.snapshot()
     assert snapshot["level"] == 4
-    assert snapshot["department"] == "耳鼻咽喉科"
+    assert snapshot["department"] == "耳鼻喉科"
     assert snapshot["state"] == "offer"
 
 

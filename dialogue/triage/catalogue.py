@@ -34,8 +34,8 @@ class DepartmentCatalogue:
             )
 
     @classmethod
-    def load(cls, hospital_id: str = "demo", path: Path | None = None) -> DepartmentCatalogue:
-        """Load ``hospitals/<hospital_id>.json`` from the package, or ``path`` when given.
+    def load(cls, hospital_id: str = "demo-hospital", path: Path | None = None) -> DepartmentCatalogue:
+        """Load the packaged catalogue of ``hospital_id`` (file name or alias), or ``path`` when given.
 
         Raises:
             FileNotFoundError: no catalogue for that hospital (names the file to add).
@@ -45,16 +45,24 @@ class DepartmentCatalogue:
                 raise FileNotFoundError(f"department catalogue {path} does not exist; pass an existing JSON file")
             text = path.read_text("utf-8")
         else:
-            resource = resources.files("dialogue.data").joinpath("hospitals", f"{hospital_id}.json")
-            if not resource.is_file():
-                raise FileNotFoundError(
-                    f"no department catalogue for hospital {hospital_id!r}; add dialogue/data/hospitals/"
-                    f"{hospital_id}.json (copy demo.json) or pass path="
-                )
-            text = resource.read_text("utf-8")
+            text = _packaged(hospital_id)
         data = json.loads(text)
         return cls(data.get("hospital_id", hospital_id), dict(data["departments"]), data["fallback"])
 
     def name(self, key: str) -> str:
         """The hospital's name for ``key``; the fallback department when it has none."""
         return self.departments.get(key) or self.departments[self.fallback]
+
+
+def _packaged(hospital_id: str) -> str:
+    """The packaged catalogue whose file name or ``aliases`` match ``hospital_id``."""
+    folder = resources.files("dialogue.data").joinpath("hospitals")
+    candidates = sorted((f for f in folder.iterdir() if f.name.endswith(".json")), key=lambda f: f.name)
+    for resource in candidates:
+        text = resource.read_text("utf-8")
+        if resource.name == f"{hospital_id}.json" or hospital_id in json.loads(text).get("aliases", []):
+            return text
+    raise FileNotFoundError(
+        f"no department catalogue for hospital {hospital_id!r}; add dialogue/data/hospitals/{hospital_id}.json "
+        f"(copy demo-hospital.json) or pass path="
+    )

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from datetime import timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from backends.interfaces import ConsultationBackend, HandoffRequest, Principal, Slot
 from dialogue.engine import FlowDialogue, FlowSpec, Phraser, Turn
@@ -19,13 +20,25 @@ from dialogue.phrasebook import Phrasebook
 from dialogue.safety import RedFlagHit, SafetyRules
 from dialogue.triage.catalogue import DepartmentCatalogue
 from dialogue.triage.decision import TriageDecision, decide
-from dialogue.triage.slots import TriageSlots, is_no, is_unknown, is_yes, read_severity, wants_human
+from dialogue.triage.slots import (
+    TriageSlots,
+    complaint,
+    is_no,
+    is_unknown,
+    is_yes,
+    read_severity,
+    wants_human,
+)
+
+if TYPE_CHECKING:
+    from dialogue.llm import LLMPlugin
 
 logger = logging.getLogger("dialogue")
 
 _WHO = {"self": "您", "child": "孩子", "elder": "老人", "parent": "老人家", "partner": "病人", "other": "病人"}
 _ABDOMINAL = {"abdominal_pain", "rlq_pain", "menstrual", "stomach_pain"}
 _ANOTHER = re.compile(r"换一个|换个|别的时间|其他时间|下一个")
+_CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")  # slots are spoken in local clinic time
 _QUESTION_ORDER = ("age", "onset", "severity", "pregnancy", "associated")
 
 
@@ -36,9 +49,12 @@ class TriageDialogue(FlowDialogue):
         consultation: Booking and hand-off backend; ``None`` = advice only (hand-off is then spoken as
             unavailable, never faked).
         principal: Identity used for bookings and hand-offs (default: the voice-agent service).
-        hospital_id: Selects the department catalogue.
+        hospital_id: Selects the department catalogue (an alias such as ``"demo"`` resolves to the
+            catalogue's own id, which is then used for backend calls).
+        patient_id: The caller's Patient id when the pipeline knows it; without it a chosen slot is
+            passed to a human to verify identity and book (never booked for an unknown person).
         call_id: Used for the hand-off request and to seed prompt variety.
-        phraser: Optional LLM re-wording of questions.
+        llm: Optional LLM plug-in: re-words questions and proposes slots (validated, never lowering urgency).
         safety: Red-flag rules (default: the packaged ones).
     """
 
@@ -49,19 +65,23 @@ class TriageDialogue(FlowDialogue):
         principal: Principal | None = None,
         hospital_id: str = "demo",
         call_id: str = "call",
-        phraser: Phraser | None = None,
+        patient_id: str | None = None,
+        llm: LLMPlugin | None = None,
         safety: SafetyRules | None = None,
         catalogue: DepartmentCatalogue | None = None,
     ) -> None:
         spec = FlowSpec.load("triage")
+        phraser: Phraser | None = llm.phraser() if llm is not None else None
         super().__init__(spec, Phrasebook.for_flow("triage", seed=call_id), phraser)
+        self.llm = llm
         self.phrases.defaults["who"] = _WHO["self"]
         self.consultation = consultation
-        self.principal = principal or Principal("voice-agent", "service", hospital_id, purpose="triage")
-        self.hospital_id = hospital_id
-        self.call_id = call_id
         self.safety = safety or SafetyRules.load()
         self.catalogue = catalogue or DepartmentCatalogue.load(hospital_id)
+        self.hospital_id = self.catalogue.hospital_id
+        self.principal = principal or Principal("voice-agent", "service", self.hospital_id, purpose="triage")
+        self.call_id = call_id
+        self.patient_id = patient_id
         self.slots = TriageSlots()
         self.hits: list[RedFlagHit] = []
         self.decision: TriageDecision | None = None
@@ -111,6 +131,7 @@ class TriageDialogue(FlowDialogue):
         emergency = await self._intake(text)
         if emergency:
             return emergency
+        await self._merge_llm_proposal(text)
         if not self.slots.complaints and self._clarified < 1:
             self._clarified += 1
             return Turn([self.phrases.say("clarify_complaint")], "complaint", rephrase=(0,))
@@ -121,6 +142,7 @@ class TriageDialogue(FlowDialogue):
         emergency = await self._intake(text)
         if emergency:
             return emergency
+        await self._merge_llm_proposal(text)
         if wants_human(text):
             return await self._handoff_turn("clarify")
         return await self._next_step(ack=False)
@@ -185,6 +207,23 @@ class TriageDialogue(FlowDialogue):
         return Turn([self.phrases.say(action), self.phrases.say("emergency_ack"),
                      self.phrases.say("emergency_repeat")], "emergency")
 
+    async def _merge_llm_proposal(self, text: str) -> None:
+        """Let the LLM add what the lexicon missed: complaints, onset, a higher pain score. Never removes,
+        never lowers; a proposal less urgent than the rules' level is dropped by the plug-in."""
+        if self.llm is None:
+            return
+        level = decide(self.slots, self.hits, self.catalogue).level
+        proposal = await self.llm.extract(text, level)
+        if proposal is None:
+            return
+        known = {c.id for c in self.slots.complaints}
+        position = len(self.slots.complaints) + 1000  # after anything the caller said
+        self.slots.complaints += [complaint(cid, position) for cid in proposal.complaints if cid not in known]
+        if self.slots.onset is None and proposal.onset:
+            self.slots.onset = proposal.onset
+        if proposal.severity is not None:  # only ever raises; the caller is still asked for a score
+            self.slots.severity = max(proposal.severity, self.slots.severity or 0)
+
     def _emergency_action(self) -> str:
         return self.hits[0].action if self.hits else "call_120"
 
@@ -201,7 +240,7 @@ class TriageDialogue(FlowDialogue):
         if slot == "onset":
             return self.slots.onset is None
         if slot == "severity":
-            return self.slots.asks_pain and self.slots.severity is None
+            return self.slots.asks_pain and not self.slots.severity_said
         if slot == "pregnancy":
             return (person.pregnant is None and person.female is not False
                     and person.age_group not in ("infant", "child", "elderly")
@@ -223,7 +262,7 @@ class TriageDialogue(FlowDialogue):
 
     def _read_answer(self, slot: str | None, text: str) -> None:
         if slot == "severity":
-            self.slots.severity = read_severity(text)
+            self.slots.record_severity(read_severity(text))
         elif slot == "age" and self.slots.person.age_days is None:
             days = read_age_days(text) or read_age_days(f"孩子{text}")
             if days is not None:
@@ -252,7 +291,11 @@ class TriageDialogue(FlowDialogue):
             return Turn([self.phrases.say("no_backend"), self.phrases.say("goodbye")], "done", end_call=True)
         department = self.decision.department if self.decision else self.catalogue.name("general")
         if first or not self._offers:
-            self._offers = await self.consultation.find_slots(self.hospital_id, department, limit=3)
+            try:
+                self._offers = await self.consultation.find_slots(self.hospital_id, department, limit=3)
+            except Exception as error:  # unknown department or backend down: say so, offer a human
+                logger.warning("slot search failed for call %s: %s", self.call_id, type(error).__name__)
+                self._offers = []
         else:
             self._offers = self._offers[1:]
         if not self._offers:
@@ -265,8 +308,13 @@ class TriageDialogue(FlowDialogue):
     async def _book(self) -> Turn:
         assert self.consultation is not None and self._offers
         slot = self._offers[0]
+        if self.patient_id is None:
+            if await self._request_handoff(intent="book"):
+                return Turn([self.phrases.say("verify_to_book", when=_spoken_time(slot), doctor=slot.doctor)],
+                            "done", end_call=True)
+            return Turn([self.phrases.say("handoff_failed")], "done", end_call=True)
         try:
-            self.appointment_id = await self.consultation.book(self.principal, slot.slot_id, f"caller-{self.call_id}")
+            self.appointment_id = await self.consultation.book(self.principal, slot.slot_id, self.patient_id)
         except Exception as error:  # the slot was taken or the backend failed: say so, offer the next
             logger.warning("booking failed for call %s: %s", self.call_id, type(error).__name__)
             self._offers = self._offers[1:]
@@ -274,7 +322,7 @@ class TriageDialogue(FlowDialogue):
         return Turn([self.phrases.say("booked", when=_spoken_time(slot), doctor=slot.doctor),
                      self.phrases.say("goodbye")], "done", end_call=True)
 
-    async def _request_handoff(self) -> bool:
+    async def _request_handoff(self, intent: str = "triage") -> bool:
         if self.handoff_id is not None:
             return True
         if self.consultation is None:
@@ -286,7 +334,9 @@ class TriageDialogue(FlowDialogue):
             summary=f"分诊热线：{decision.reason}",
             level=decision.level,
             red_flags=tuple(hit.code for hit in self.hits),
-            extra={"department": decision.department, "slots": self.slots.as_dict()},
+            patient_id=self.patient_id,
+            extra={"intent": intent, "department": decision.department, "slots": self.slots.as_dict(),
+                   **({"slot_id": self._offers[0].slot_id} if intent == "book" and self._offers else {})},
         )
         try:
             self.handoff_id = await self.consultation.request_handoff(self.principal, request)
@@ -305,5 +355,5 @@ class TriageDialogue(FlowDialogue):
 
 
 def _spoken_time(slot: Slot) -> str:
-    start = slot.start
+    start = slot.start.astimezone(_CHINA) if slot.start.tzinfo else slot.start
     return f"{start.month}月{start.day}日{start.hour}点" + (f"{start.minute}分" if start.minute else "")

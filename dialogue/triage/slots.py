@@ -26,6 +26,7 @@ _ONSET = re.compile(
 _SCORE = re.compile(rf"({NUMERAL})(?:到({NUMERAL}))?\s*分|(?:打|给|算)\s*({NUMERAL})|^\s*({NUMERAL})\s*(?:吧|左右)?\s*$")
 _SCORE_WORDS = {"不疼": 0, "不太疼": 2, "有点疼": 3, "一点点": 2, "还能忍": 4, "比较疼": 5, "挺疼": 6,
                 "很疼": 7, "特别疼": 8, "非常疼": 8, "疼得受不了": 9, "疼死了": 10, "最疼": 10}
+_STATED_SCORE = re.compile(rf"(?:疼|痛|评分|打)[^，。,]{{0,6}}?({NUMERAL})分(?:吧|左右|[，。,！!？?]|$)")
 _YES = re.compile(r"^(?:(?!不)(?:好|行|可以|要|是|对|嗯|预约|约|麻烦|需要|转|帮我|成|没问题|ok|OK))")
 _NO = re.compile(r"不用|不要|不需要|算了|没有|不是|不了|先不|不必|别")
 _HUMAN = re.compile(r"转人工|人工|真人|护士|医生接|找人|工作人员|客服")
@@ -53,6 +54,7 @@ class TriageSlots:
     complaints: list[Complaint] = field(default_factory=list)
     onset: str | None = None
     severity: int | None = None
+    severity_said: bool = False
     person: Person = field(default_factory=Person)
     vitals: Vitals = field(default_factory=Vitals)
     intense: bool = False
@@ -67,10 +69,19 @@ class TriageSlots:
         self.complaints += [c for c in find_complaints(text) if c.id not in known]
         onset = read_onset(text)
         self.onset = onset or self.onset
+        stated = _STATED_SCORE.search(text)
+        if stated:
+            self.record_severity(_score_value(stated.group(1)))
         modifiers = _lexicon()["modifiers"]
         self.intense = self.intense or _positive(modifiers["intensity"], text)
         self.chronic = self.chronic or _positive(modifiers["chronic"], text)
         self.acute = self.acute or _positive(modifiers["acute"], text)
+
+    def record_severity(self, score: int | None) -> None:
+        """A pain score the caller said; the higher of two readings stands (over-triage is the safe side)."""
+        if score is not None:
+            self.severity = max(score, self.severity or 0)
+            self.severity_said = True
 
     @property
     def asks_pain(self) -> bool:
@@ -90,6 +101,24 @@ class TriageSlots:
         }
 
 
+def complaint(concept_id: str, position: int = 0) -> Complaint:
+    """The lexicon concept ``concept_id`` as a :class:`Complaint`.
+
+    Raises:
+        KeyError: no such concept (names the known ids).
+    """
+    for concept in _lexicon()["concepts"]:
+        if concept["id"] == concept_id:
+            return _as_complaint(concept, position)
+    known = [c["id"] for c in _lexicon()["concepts"]]
+    raise KeyError(f"complaint concept {concept_id!r} unknown; known: {known}")
+
+
+def _as_complaint(concept: dict[str, Any], position: int) -> Complaint:
+    return Complaint(concept["id"], concept["name"], concept["dept"], concept["level"], concept["priority"],
+                     concept.get("pain", False), concept.get("chronic_level"), position)
+
+
 def find_complaints(text: str) -> list[Complaint]:
     """Every non-negated complaint concept in ``text``, in order of mention."""
     found = []
@@ -97,9 +126,7 @@ def find_complaints(text: str) -> list[Complaint]:
         for pattern in concept["compiled"]:
             match = next((m for m in pattern.finditer(text) if not is_negated(text, m.start())), None)
             if match is not None:
-                found.append(Complaint(concept["id"], concept["name"], concept["dept"], concept["level"],
-                                       concept["priority"], concept.get("pain", False),
-                                       concept.get("chronic_level"), match.start()))
+                found.append(_as_complaint(concept, match.start()))
                 break
     return sorted(found, key=lambda c: c.position)
 
