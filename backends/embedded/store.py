@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,16 +112,27 @@ class EmbeddedStore:
         self.ring = ring
         self.key_file = key_file
         self.tokens = TokenSigner(ring.token_key)
+        # SQLite has one writer at a time and every access writes an audit entry; queueing this
+        # process's threads on a lock avoids SQLite's sleeping busy-retry. PostgreSQL needs no gate.
+        self._gate: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
 
     # ------------------------------------------------------------------ plumbing
 
     def close(self) -> None:
         self.engine.dispose()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[sa.Connection]:
+        """One committed-or-rolled-back transaction (behind the SQLite gate)."""
+        with self._gate, self.engine.begin() as conn:
+            yield conn
+
     def _run(self, principal: Principal, outcome: _Outcome, work: Callable[[sa.Connection], T]) -> T:
         """Run ``work`` and its success audit entry in one transaction; audit failures separately."""
         try:
-            with self.engine.begin() as conn:
+            with self._transaction() as conn:
                 result = work(conn)
                 append(conn, AuditEntry.of(principal, outcome.action, outcome.target))
                 return result
@@ -128,7 +141,7 @@ class EmbeddedStore:
             raise
 
     def _audit_alone(self, principal: Principal, outcome: _Outcome, result: str) -> None:
-        with self.engine.begin() as conn:
+        with self._transaction() as conn:
             append(conn, AuditEntry.of(principal, outcome.action, outcome.target, result))
 
     @staticmethod
@@ -387,7 +400,7 @@ class EmbeddedStore:
     # ------------------------------------------------------------------ consultation (sync)
 
     def _departments_sync(self, hospital_id: str) -> list[str]:
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             return list(
                 conn.execute(
                     sa.select(departments.c.name)
@@ -413,7 +426,7 @@ class EmbeddedStore:
         return row.id
 
     def _find_slots_sync(self, hospital_id: str, department: str, limit: int) -> list[Slot]:
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             department_id = self._department_id(conn, hospital_id, department)
             rows = conn.execute(
                 sa.select(
@@ -641,7 +654,7 @@ class EmbeddedStore:
         active = self.ring.active_key_id
         moved = 0
         while True:
-            with self.engine.begin() as conn:
+            with self._transaction() as conn:
                 rows = conn.execute(
                     sa.select(resources).where(resources.c.key_id != active).limit(batch)
                 ).all()
@@ -673,7 +686,7 @@ class EmbeddedStore:
                 return moved
 
     def verify_audit_sync(self) -> ChainReport:
-        with self.engine.connect() as conn:
+        with self._transaction() as conn:
             return verify_chain(conn)
 
     # ------------------------------------------------------------------ async API (the Protocols)
