@@ -82,6 +82,7 @@ READINGS = {
         ("住进ICU", "住进重症监护室"),
         ("COVID-19疫苗", "新冠疫苗"),
         ("ECG正常", "心电图正常"),
+        ("血氧饱和度SpO2 95%", "血氧饱和度百分之九十五"),  # named twice in writing, said once
     ],
     "long digit strings": [
         ("病历号20240315001", "病历号二零二四零三幺五零零幺"),

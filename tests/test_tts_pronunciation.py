@@ -69,3 +69,34 @@ def test_bad_lexicon_row_names_line_and_fix(tmp_path: Path) -> None:
 def test_missing_lexicon_names_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nope.tsv does not exist"):
         load_lexicon(tmp_path / "nope.tsv")
+
+
+SANDHI = [
+    ("不要", ["bu2", "yao4"]),
+    ("不好", ["bu4", "hao3"]),
+    ("一侧", ["yi2", "ce4"]),
+    ("一周", ["yi4", "zhou1"]),
+    ("好一点", ["hao3", "yi4", "dian3"]),
+    ("一点五", ["yi1", "dian3", "wu3"]),
+    ("第一", ["di4", "yi1"]),
+    ("幺二零", ["yao1", "er4", "ling2"]),
+    ("一月", ["yi1", "yue4"]),
+    ("处理", ["chu2", "li3"]),
+    ("展览馆", ["zhan2", "lan2", "guan3"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SANDHI, ids=[t for t, _ in SANDHI])
+def test_spoken_tones_apply_sandhi(pronouncer: Pronouncer, text: str, expected: list[str]) -> None:
+    assert pronouncer.spoken(text) == expected
+
+
+def test_lexical_pinyin_has_no_sandhi(pronouncer: Pronouncer) -> None:
+    assert pronouncer.pinyin("处理一周") == ["chu3", "li3", "yi1", "zhou1"]
+
+
+def test_sandhi_needs_aligned_input() -> None:
+    from tts.sandhi import apply_sandhi
+
+    with pytest.raises(ValueError, match="need one syllable per hanzi, got 1 for 2 characters"):
+        apply_sandhi("不要", ["bu4"])

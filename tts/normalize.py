@@ -120,7 +120,7 @@ class SpeechNormalizer:
         rule = _Rule
         return [
             rule("abbreviation", re.compile(rf"(?<![A-Za-z])(?:{_alternation(list(self._abbreviations))})(?![a-z])"),
-                 lambda m: self._abbreviations[m.group(0)]),
+                 self._read_abbreviation),
             rule("date", re.compile(r"(?<!\d)(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*[日号]?(?!\d)"),
                  lambda m: f"{read_digits(m[1], yao=False)}年{read_integer(m[2].lstrip('0'))}月{read_integer(m[3].lstrip('0'))}日"),
             rule("year", re.compile(r"(?<!\d)(\d{4})(?=\s*年)"), lambda m: read_digits(m[1], yao=False)),
@@ -159,6 +159,13 @@ class SpeechNormalizer:
             rule("latin", re.compile(r"[A-Za-z]+"), self._read_latin),
             rule("symbol", re.compile(_alternation(list(self._symbols))), self._read_symbol),
         ]
+
+    def _read_abbreviation(self, match: re.Match[str]) -> str:
+        reading = self._abbreviations[match.group(0)]
+        # "血氧饱和度SpO2" names the measure twice in writing; said aloud once is enough.
+        if match.string[: match.start()].rstrip().endswith(reading):
+            return ""
+        return reading
 
     def _read_time(self, match: re.Match[str]) -> str:
         hour, minute, second = int(match[1]), int(match[2]), match[3]

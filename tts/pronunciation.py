@@ -4,7 +4,8 @@ pypinyin picks a polyphone's reading from its own phrase list and falls back to 
 reading; medical speech needs others (血压 xuè, 冠心病 guān, 量血压 liáng, 处方 chǔ). The
 lexicon (``tts/data/polyphones.tsv``) is matched longest-first over the text and overrides
 pypinyin's syllables for the characters it covers; everything else keeps pypinyin's reading in
-context. The lexicon is plain data held by the instance, not loaded into pypinyin's global
+context. ``spoken`` adds tone sandhi (``tts.sandhi``) for voices trained on spoken tones.
+The lexicon is plain data held by the instance, not loaded into pypinyin's global
 dictionaries, so two pronouncers with different lexicons can coexist.
 """
 
@@ -15,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 
 from pypinyin import Style, lazy_pinyin
+
+from tts.sandhi import apply_sandhi
 
 _HANZI = re.compile(r"[\u4e00-\u9fff]")
 _SYLLABLE = re.compile(r"^[a-zü]+[1-5]$")
@@ -62,6 +65,14 @@ class Pronouncer:
         if len(base) != len(hanzi):  # pypinyin merged or split something: look up char by char
             base = [self._single(char) for char in hanzi]
         return self._override(hanzi, [s.replace("ü", "v") for s in base])
+
+    def spoken(self, text: str) -> list[str]:
+        """Like ``pinyin`` but with tone sandhi applied (what the neural voice is given)."""
+        hanzi = "".join(_HANZI.findall(text))
+        syllables = self.pinyin(text)
+        if "" in syllables:  # a character without a reading breaks the word alignment
+            return syllables
+        return apply_sandhi(hanzi, syllables)
 
     def _override(self, hanzi: str, syllables: list[str]) -> list[str]:
         i = 0

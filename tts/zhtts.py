@@ -100,7 +100,7 @@ class ZhttsEngine(SpeechEngine):
     def _ids(self, text: str, pinyin: list[str] | None) -> list[int]:
         if pinyin is None:
             text = self._normalizer.normalize(text)
-            pinyin = self._pronouncer.pinyin(text)
+            pinyin = self._pronouncer.spoken(text)
         return self._phonemizer.ids(text, pinyin)
 
     def _mel(self, ids: list[int]) -> np.ndarray:
