@@ -175,9 +175,6 @@ class KeyRing:
 class FieldCodec(Protocol):
     """Turns a plaintext field into a stored blob bound to its row, and back."""
 
-    @property
-    def encrypts(self) -> bool: ...
-
     def seal(self, plaintext: bytes, binding: bytes) -> tuple[str, bytes]:
         """Returns ``(key_id, blob)``."""
         ...
@@ -193,8 +190,6 @@ class Sm4GcmCodec:
     Binding the ciphertext to its row means a blob copied into another row (or another hospital)
     fails authentication instead of decrypting as someone else's record.
     """
-
-    encrypts = True
 
     def __init__(self, ring: KeyRing) -> None:
         self.ring = ring
@@ -221,8 +216,6 @@ class PlaintextCodec:
 
     Blind indexes are still keyed so the search path is identical; only SM4 is skipped.
     """
-
-    encrypts = False
 
     def __init__(self, ring: KeyRing) -> None:
         self.ring = ring

@@ -4,6 +4,11 @@ and the hand-off queue."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +27,7 @@ from evals.records.resources import patient
 HOSPITAL = "demo-hospital"
 SERVICE = Principal("voice-agent", "service", HOSPITAL)
 DESK = Principal("nurse-wu", "department", HOSPITAL, "dept-cardiology")
+REPO = Path(__file__).resolve().parents[1]
 REQUIRED_DEPARTMENTS = [
     "急诊科",
     "心血管内科",
@@ -132,6 +138,62 @@ async def test_parallel_bookings_of_one_slot_yield_exactly_one_appointment(store
         ).scalar_one()
     assert appointments == 1
     assert slot.slot_id not in [s.slot_id for s in await store.find_slots(HOSPITAL, "神经内科", limit=50)]
+
+
+BOOKER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from backends.embedded import open_store
+    from backends.interfaces import Principal, SlotUnavailableError
+
+    url, key_file, slot_id, patient_id, start_at = sys.argv[1:6]
+    store = open_store(url, key_file, seed=False)
+    while time.time() < float(start_at):  # all processes fire together
+        time.sleep(0.001)
+    try:
+        print("booked", asyncio.run(store.book(Principal("agent", "service", "demo-hospital"), slot_id, patient_id)))
+    except SlotUnavailableError:
+        print("taken")
+    """
+)
+
+
+async def test_parallel_bookings_from_separate_processes_yield_one_appointment(
+    store: EmbeddedStore, database_url: str, tmp_path: Path
+) -> None:
+    caller = await store.create(SERVICE, patient())
+    slot = (await store.find_slots(HOSPITAL, "骨科", limit=1))[0]
+    script = tmp_path / "booker.py"
+    script.write_text(BOOKER, encoding="utf-8")
+    start_at = time.time() + 4.0  # leaves time for every interpreter to start and open the store
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                database_url,
+                str(tmp_path / "keys.json"),
+                slot.slot_id,
+                caller["id"],
+                str(start_at),
+            ],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    lines = [out.strip() for out, _ in outputs]
+    assert all(p.returncode == 0 for p in processes), [err[-1500:] for _, err in outputs]
+    assert sum(line.startswith("booked") for line in lines) == 1 and lines.count("taken") == 5, lines
+    with store.engine.connect() as conn:
+        count = conn.execute(
+            sa.select(sa.func.count()).where(resources.c.resource_type == "Appointment")
+        ).scalar_one()
+    assert count == 1
 
 
 async def test_cancellation_frees_the_slot_and_is_idempotent(store: EmbeddedStore) -> None:

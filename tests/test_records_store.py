@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from gmssl import func
@@ -18,6 +19,7 @@ from gmssl import sm3 as gm_sm3
 from backends.crypto import KeyRing
 from backends.embedded import EmbeddedStore, open_store
 from backends.embedded.audit import AuditEntry, entry_hash
+from backends.embedded.engine import alembic_config, migrate
 from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
 from backends.embedded.schema import audit_head, audit_log, metadata, resources
 from backends.interfaces import InvalidResourceError, NotFoundError, Principal, TamperedDataError
@@ -289,6 +291,20 @@ def test_migrations_match_the_schema_and_reopen_is_idempotent(database_url: str,
     with second.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM slots").scalar_one() == slots_before
     second.close()
+
+
+def test_migration_downgrades_to_empty_and_upgrades_again(database_url: str, tmp_path: Path) -> None:
+    store = open_store(database_url, tmp_path / "keys.json", seed=False)
+    config = alembic_config()
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "base")
+    with store.engine.connect() as conn:
+        assert set(sa.inspect(conn).get_table_names()) <= {"alembic_version"}
+    migrate(store.engine)
+    with store.engine.connect() as conn:
+        assert set(metadata.tables) <= set(sa.inspect(conn).get_table_names())
+    store.close()
 
 
 def test_open_store_errors_name_the_fix(tmp_path: Path) -> None:
