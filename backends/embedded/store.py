@@ -565,7 +565,7 @@ class EmbeddedStore:
                 "extra": request.extra,
             }
             key_id, blob = self.codec.seal(
-                json.dumps(detail, ensure_ascii=False).encode(),
+                json.dumps(detail, ensure_ascii=False, default=str).encode(),
                 self._handoff_binding(ticket_id, principal.hospital_id),
             )
             conn.execute(
