@@ -59,11 +59,15 @@ class Transcript:
         text: Simplified-Chinese text ("" when nothing was said).
         no_speech_prob: Whisper's probability that the audio held no speech.
         audio_s: Duration of the audio transcribed.
+        path: How it was decoded: ``stock`` (faster-whisper ``transcribe``), ``short_window``,
+            ``fallback`` (short window rejected, stock used) or ``rejected:<reason>`` (the signal
+            guard found no speech: silence, clipped, no_speech).
     """
 
     text: str
     no_speech_prob: float
     audio_s: float
+    path: str = "stock"
 
 
 class WhisperTranscriber:

@@ -1,0 +1,119 @@
+"""Aggregate benchmark rows into flat metrics, print the table, write results.json and the chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from evals.asr.audio import CONDITIONS  # noqa: E402
+from evals.asr.runner import Row  # noqa: E402
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else 0.0
+
+
+def _scores(rows: list[Row]) -> dict[str, float]:
+    chars = sum(r.reference_chars for r in rows)
+    terms = sum(r.terms for r in rows)
+    changes = sum(r.changes for r in rows)
+    numbers = sum(r.numbers_expected for r in rows)
+    cer_raw = _ratio(sum(r.errors_raw for r in rows), chars)
+    cer_corrected = _ratio(sum(r.errors_corrected for r in rows), chars)
+    return {
+        "cer_raw": cer_raw,
+        "cer_corrected": cer_corrected,
+        "cer_relative_reduction": _ratio(cer_raw - cer_corrected, cer_raw),
+        "term_recall_raw": _ratio(sum(r.term_hits_raw for r in rows), terms),
+        "term_recall": _ratio(sum(r.term_hits_corrected for r in rows), terms),
+        "term_precision": _ratio(sum(r.changes_correct for r in rows), changes) if changes else 1.0,
+        "corrections": float(changes),
+        "number_accuracy": _ratio(sum(r.numbers_found for r in rows), numbers),
+        "utterances": float(len(rows)),
+    }
+
+
+def _latency(rows: list[Row], prefix: str) -> dict[str, float]:
+    latencies = np.array([r.latency_s for r in rows]) * 1000
+    rtf = np.array([r.latency_s / r.audio_s for r in rows])
+    return {
+        f"{prefix}final_latency_ms_median": float(np.median(latencies)),
+        f"{prefix}final_latency_ms_p95": float(np.percentile(latencies, 95)),
+        f"{prefix}rtf_median": float(np.median(rtf)),
+        f"{prefix}rtf_p95": float(np.percentile(rtf, 95)),
+    }
+
+
+def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: int) -> dict[str, float]:
+    """Flat metrics: headline names score the short-window decoder on clean audio (all voices)."""
+    fast = [r for r in rows if r.decoder == "short_window"]
+    stock = [r for r in rows if r.decoder == "stock"]
+    fast_clean = [r for r in fast if r.condition == "clean"]
+    metrics: dict[str, float] = {}
+    metrics.update(_scores(fast_clean))
+    metrics.update(_latency(fast_clean, ""))
+    if stock:
+        metrics.update(_latency(stock, "stock_"))
+        stock_scores = _scores(stock)
+        metrics["stock_cer_raw"] = stock_scores["cer_raw"]
+        metrics["stock_cer_corrected"] = stock_scores["cer_corrected"]
+        metrics["latency_speedup_median"] = _ratio(metrics["stock_final_latency_ms_median"],
+                                                   metrics["final_latency_ms_median"])
+        metrics["cer_raw_fast_minus_stock_points"] = 100 * (metrics["cer_raw"] - stock_scores["cer_raw"])
+    for condition in CONDITIONS:
+        subset = [r for r in fast if r.condition == condition]
+        if subset and condition != "clean":
+            for name, value in _scores(subset).items():
+                metrics[f"{condition}_{name}"] = value
+    metrics["fallback_rate"] = _ratio(sum(r.path == "fallback" for r in fast), len(fast))
+    metrics["rejected_speech_rate"] = _ratio(sum(r.path.startswith("rejected") for r in fast), len(fast))
+    metrics["clean_text_changes"] = float(clean_text_changes)
+    metrics["clean_text_sentences"] = float(clean_text_sentences)
+    return metrics
+
+
+def print_table(metrics: dict[str, float]) -> None:
+    print(f"{'metric':44s} value")
+    for name, value in metrics.items():
+        print(f"{name:44s} {value:.4f}" if isinstance(value, float) and value < 100 else f"{name:44s} {value:.1f}")
+
+
+def write(out: Path, metrics: dict[str, float], rows: list[Row]) -> None:
+    """``results.json`` (flat metrics), ``rows.jsonl`` (scores only, no text) and ``asr.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(metrics, indent=1, sort_keys=True), encoding="utf-8")
+    with (out / "rows.jsonl").open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row.__dict__) + "\n")
+    _plot(out / "asr.png", rows)
+
+
+def _plot(path: Path, rows: list[Row]) -> None:
+    fast = [r for r in rows if r.decoder == "short_window"]
+    conditions = [c for c in CONDITIONS if any(r.condition == c for r in fast)]
+    figure, (cer_axis, latency_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    positions = np.arange(len(conditions))
+    raw = [_scores([r for r in fast if r.condition == c])["cer_raw"] * 100 for c in conditions]
+    corrected = [_scores([r for r in fast if r.condition == c])["cer_corrected"] * 100 for c in conditions]
+    cer_axis.bar(positions - 0.2, raw, 0.4, label="raw")
+    cer_axis.bar(positions + 0.2, corrected, 0.4, label="term-corrected")
+    cer_axis.set_xticks(positions, conditions)
+    cer_axis.set_ylabel("CER %")
+    cer_axis.set_title("Short-window Whisper base, by condition")
+    cer_axis.legend()
+    stock = [r.latency_s * 1000 for r in rows if r.decoder == "stock"]
+    short = [r.latency_s * 1000 for r in fast if r.condition == "clean"]
+    series = [s for s in (stock, short) if s]
+    labels = [name for name, s in (("stock transcribe", stock), ("short window", short)) if s]
+    latency_axis.boxplot(series, tick_labels=labels, showfliers=True)
+    latency_axis.set_ylabel("final transcript latency, ms")
+    latency_axis.set_title("End of utterance to final text (clean)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

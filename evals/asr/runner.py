@@ -1,0 +1,99 @@
+"""Run every sentence through both decoders and the correction, collecting per-utterance rows.
+
+For each sentence and voice the clean audio goes through the stock ``transcribe`` and the
+short-window decoder, interleaved so both see the same machine load; the degraded conditions go
+through the short-window decoder only (the stock one is the latency baseline, not the product).
+Latency is the time from handing over the finished utterance to the final text: decoding plus
+term correction plus number normalisation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr.short_window import ShortWindowTranscriber
+from asr.transcriber import WhisperTranscriber
+from evals.asr.audio import Voice, degrade
+from evals.asr.metrics import char_errors, correct_changes, expected_numbers, number_tokens, term_hits
+from medical_terms import TermCorrector, normalize_numbers
+
+
+@dataclass(frozen=True)
+class Row:
+    """One decoded utterance and its scores."""
+
+    sentence_id: str
+    voice: str
+    condition: str
+    decoder: str
+    path: str
+    audio_s: float
+    latency_s: float
+    errors_raw: int
+    errors_corrected: int
+    reference_chars: int
+    terms: int
+    term_hits_raw: int
+    term_hits_corrected: int
+    changes: int
+    changes_correct: int
+    numbers_expected: int
+    numbers_found: int
+
+
+class Runner:
+    """Holds the models; ``run`` scores one sentence under every voice and condition asked."""
+
+    def __init__(self, stock: WhisperTranscriber, fast: ShortWindowTranscriber, corrector: TermCorrector) -> None:
+        self.stock = stock
+        self.fast = fast
+        self.corrector = corrector
+
+    def run(self, record: dict, voices: list[Voice], conditions: tuple[str, ...], seed: int) -> list[Row]:
+        rows = []
+        for voice in voices:
+            clean = voice.render(record["text"])
+            for condition in conditions:
+                audio = degrade(clean, condition, seed)
+                rows.append(self._decode(record, voice.name, condition, "short_window", self.fast, audio))
+                if condition == "clean":
+                    rows.append(self._decode(record, voice.name, condition, "stock", self.stock, audio))
+        return rows
+
+    def _decode(
+        self, record: dict, voice: str, condition: str, decoder: str, transcriber: WhisperTranscriber,
+        audio: np.ndarray,
+    ) -> Row:
+        start = time.perf_counter()
+        transcript = transcriber.transcribe(audio)
+        correction = self.corrector.correct(transcript.text)
+        final = normalize_numbers(correction.text)
+        latency = time.perf_counter() - start
+        reference = record["text"]
+        terms = list(record.get("terms", []))
+        errors_raw, length = char_errors(reference, transcript.text)
+        errors_corrected, _ = char_errors(reference, correction.text)
+        expected = expected_numbers(record)
+        found = number_tokens(final)
+        return Row(
+            sentence_id=record["id"],
+            voice=voice,
+            condition=condition,
+            decoder=decoder,
+            path=transcript.path,
+            audio_s=len(audio) / 16000,
+            latency_s=latency,
+            errors_raw=errors_raw,
+            errors_corrected=errors_corrected,
+            reference_chars=length,
+            terms=len(terms),
+            term_hits_raw=term_hits(terms, transcript.text),
+            term_hits_corrected=term_hits(terms, correction.text),
+            changes=len(correction.changes),
+            changes_correct=correct_changes(correction, reference),
+            numbers_expected=sum(expected.values()),
+            numbers_found=sum((expected & found).values()),
+        )
