@@ -16,9 +16,16 @@ case "$cmd" in
       mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data"
       as_pg "$bindir/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
+    # Retry: after a crash the old server's children can hold its shared memory for a moment.
+    for attempt in 1 2 3 4 5; do
+      as_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1 && break
+      as_pg "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
+        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null 2>&1 || sleep "$attempt"
+    done
     if ! as_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-      as_pg "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w \
-        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
+      echo "postgres.sh: PostgreSQL did not start on 127.0.0.1:$port; last lines of $data/server.log:" >&2
+      tail -n 20 "$data/server.log" >&2 || true
+      exit 1
     fi
     as_pg "$bindir/psql" -h 127.0.0.1 -p "$port" -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='medvoice_test'" | grep -q 1 \
       || as_pg "$bindir/createdb" -h 127.0.0.1 -p "$port" -U postgres medvoice_test
