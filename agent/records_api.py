@@ -125,7 +125,9 @@ class OutcomeRoute(APIRoute):
                 messages = "; ".join(
                     f"{e}: {item['msg']}" for e, item in zip(expressions, error.errors(), strict=True)
                 )
-                return operation_outcome(422, "invalid", messages, expressions)
+                # Unparseable JSON is a malformed request (400); well-formed but wrong fields are 422.
+                status = 400 if any(item["type"] == "json_invalid" for item in error.errors()) else 422
+                return operation_outcome(status, "invalid", messages, expressions)
 
         return outcome_handler
 

@@ -254,6 +254,12 @@ async def test_malformed_json_is_400_and_invalid_fhir_is_422_naming_the_field(
         "body.slot_id",
         "body.patient_id",
     }
+    garbled = await client.post(
+        "/consultation/appointments",
+        content=b"{not json",
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert "JSON" in outcome(garbled, 400)["issue"][0]["diagnostics"]
     bad_limit = outcome(
         await client.get("/consultation/slots", params={"department": "眼科", "limit": 0}, headers=headers),
         422,
