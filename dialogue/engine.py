@@ -22,7 +22,9 @@ from typing import Any
 from dialogue.base import Dialogue, Reply
 from dialogue.phrasebook import Phrasebook
 
-_ABUSE = re.compile(r"傻[逼瓜子]|妈的|他妈|滚|去死吧你|废物|笨蛋|混蛋|王八|蠢|垃圾机器|有病吧你|神经病|放屁|闭嘴")
+_ABUSE = re.compile(
+    r"傻[逼瓜子叉]|妈的|他妈|滚蛋|滚开|你滚|给我滚|去死吧你|废物|笨蛋|混蛋|王八|蠢货|垃圾机器|有病吧你|神经病啊|放屁|闭嘴"
+)
 _CJK_OR_DIGIT = re.compile(r"[\u4e00-\u9fff0-9]")
 _MAX_ABUSE = 3
 _SENTENCE = re.compile(r"[^。！？!?；;]+[。！？!?；;]?")
@@ -138,10 +140,12 @@ class FlowDialogue(Dialogue):
             turn = self._reprompt("garbled")
         elif _ABUSE.search(text):
             self._abuse += 1
-            turn = self.on_abuse_limit() if self._abuse >= _MAX_ABUSE else self._reprompt("abuse")
-            cleaned = _ABUSE.sub("", text)
-            if turn.end_call is False and _CJK_OR_DIGIT.search(cleaned) and len(cleaned) > 4:
-                turn = await self._dispatch(cleaned, prefix=turn.say[0])
+            if self._abuse >= _MAX_ABUSE:
+                turn = self.on_abuse_limit()
+            elif len(_ABUSE.sub("", text)) > 4:  # insults around real content: answer the content calmly
+                turn = await self._dispatch(text, prefix=self.phrases.say("abuse"))
+            else:
+                turn = self._reprompt("abuse")
         else:
             turn = await self._dispatch(text)
         async for reply in self._emit(turn):

@@ -19,9 +19,11 @@ from dialogue.numbers import NUMERAL, parse_number
 AGE_GROUPS = ("infant", "child", "adult", "elderly")
 _CHILD_WORD = r"(?:孩子|宝宝|婴儿|儿子|女儿|小孩|娃|孙子|孙女|闺女|外孙|患儿|小朋友)"
 _CHILD_AGE = re.compile(
-    rf"{_CHILD_WORD}[^，。,；;？?！!]{{0,4}}?(?:才|刚|刚满|有|出生)?({NUMERAL})(?:个)?多?(月|天|周|星期|岁)"
+    rf"{_CHILD_WORD}[^，。,；;？?！!]{{0,4}}?(?:才|刚|刚满|有|出生)?({NUMERAL})(?:个)?多?半?(月|天|周|星期|岁)"
 )
-_BARE_MONTHS = re.compile(rf"({NUMERAL})个多?月(?:大|的(?:宝宝|孩子|婴儿|小孩))")
+_BARE_MONTHS = re.compile(
+    rf"(?:才|刚|刚满|不到|还不到|出生)({NUMERAL})个?多?半?(月|天|周|星期)|({NUMERAL})个多?半?月(?:大|的(?:宝宝|孩子|婴儿|小孩))"
+)
 _YEARS = re.compile(rf"({NUMERAL})多?(?:周)?岁")
 _PREGNANT = re.compile(r"怀孕|怀着|(?<!避)孕(?!前)|身孕|孕妇|有了宝宝|怀了")
 _DAYS_PER = {"天": 1, "周": 7, "星期": 7, "月": 30, "岁": 365}
@@ -71,7 +73,7 @@ def read_age_days(text: str) -> int | None:
         return _days(match.group(1), match.group(2))
     match = _BARE_MONTHS.search(text)
     if match and not re.search(r"(怀孕|孕)[^，。]{0,2}$", text[: match.start()]):
-        return _days(match.group(1), "月")
+        return _days(match.group(1), match.group(2)) if match.group(1) else _days(match.group(3), "月")
     match = _YEARS.search(text)
     if match:
         return _days(match.group(1), "岁")

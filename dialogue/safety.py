@@ -21,7 +21,7 @@ from dialogue.people import Person, infant_fever_age_days
 
 # "~" in a rule regex: a short gap without negation or punctuation ("胸口~疼" matches "胸口有点疼").
 _GAP = r"[^不没无未别，。,；;！!？?]{0,4}"
-_FEVER = re.compile(r"发烧|发热|高烧|低烧|烧起来|体温高|烫手|额头烫")
+_FEVER = re.compile(r"发烧|发热|高烧|低烧|烧起来|烧得(?:滚烫|厉害|很高|迷糊|难受|烫)|体温高|烫手|额头烫|滚烫|身上烫")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,69 @@
+"""Run vignettes through the real triage dialogue, answering follow-up questions like a caller who
+does not know more ("不太清楚"), and collect the decision of each call."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from dialogue import create_dialogue
+from dialogue.llm import LLMPlugin
+from evals.triage.metrics import Outcome
+
+_DONT_KNOW = "不太清楚"
+_DECIDED = ("offer", "emergency", "done")
+_MAX_TURNS = 6
+
+
+def load_vignettes(path: Path) -> list[dict[str, Any]]:
+    """Read a JSONL file in the dev set's format (``department`` may be a list).
+
+    Raises:
+        ValueError: a line misses a field or has a bad level (names the line).
+    """
+    cases = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        case = json.loads(line)
+        missing = {"id", "text", "level", "department", "red_flags"} - set(case)
+        if missing or case["level"] not in (1, 2, 3, 4):
+            raise ValueError(
+                f"{path}:{number}: needs id, text, level 1-4, department, red_flags; missing {sorted(missing)}, "
+                f"level {case.get('level')!r}"
+            )
+        cases.append(case)
+    return cases
+
+
+async def run_case(case: dict[str, Any], llm: LLMPlugin | None) -> Outcome:
+    """One vignette as a call: the text as the first turn, then "不太清楚" until a decision."""
+    dialogue = create_dialogue("triage", llm=llm, call_id=str(case["id"]))
+    async for _ in dialogue.open():
+        pass
+    turn_ms = []
+    utterance = case["text"]
+    turns = 0
+    for turns in range(1, _MAX_TURNS + 1):  # noqa: B007 - the count is reported
+        started = time.perf_counter()
+        async for _ in dialogue.handle(utterance):
+            pass
+        turn_ms.append((time.perf_counter() - started) * 1000)
+        if dialogue.snapshot()["state"] in _DECIDED:
+            break
+        utterance = _DONT_KNOW
+    snapshot = dialogue.snapshot()
+    gold_department = case["department"]
+    return Outcome(
+        case_id=str(case["id"]),
+        gold_level=int(case["level"]),
+        gold_departments=tuple(gold_department) if isinstance(gold_department, list) else (gold_department,),
+        gold_red_flags=tuple(case["red_flags"]),
+        level=snapshot["level"],
+        department=snapshot["department"],
+        red_flags=tuple(snapshot["red_flags"]),
+        turn_ms=tuple(turn_ms),
+        turns=turns,
+    )
