@@ -41,6 +41,7 @@ $(STAMPS)/install: pyproject.toml | $(BIN)/python
 
 $(STAMPS)/install-test: $(STAMPS)/install
 	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[llm]'
 	@touch $@
 
 install: system $(STAMPS)/install
@@ -51,6 +52,10 @@ models: install
 
 postgres: system
 	@bash scripts/postgres.sh start
+
+.PHONY: llm-server
+llm-server: install-test  # OpenAI-compatible test LLM on 127.0.0.1:8080 (MEDVOICE_LLM_BASE_URL=http://127.0.0.1:8080/v1)
+	$(BIN)/python -m dialogue.llm.local_server --port 8080 --cache $(MEDVOICE_MODEL_CACHE)
 
 lint:
 	$(BIN)/ruff check .
