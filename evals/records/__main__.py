@@ -1,13 +1,16 @@
 """Records store benchmark: write and read throughput with and without SM4-GCM, on SQLite and PostgreSQL.
 
-    python -m evals.records --out evals/out/records [--n 400] [--concurrency 8] [--databases sqlite,postgres]
+    python -m evals.records --out evals/out/records [--n 400] [--concurrency 8] [--rounds 3]
+        [--databases sqlite,postgres]
 
 Each configuration gets a fresh database. A write is one FHIR blood-pressure Observation created
 through the async store API (validation, SM4-GCM sealing, blind indexes, SM3 audit entry, commit);
 a read is one ``read`` of it (access check, audit entry, decryption). Writes and reads run once
-sequentially (per-operation latency) and once with ``--concurrency`` tasks (throughput). The raw
-primitives (SM4-GCM, SM3 through OpenSSL vs pure-Python gmssl) are timed too. Prints a table, writes
-``results.json`` (flat metric names) and ``records.png``; exits 0 whenever it ran.
+sequentially (per-operation latency, alternating SM4 and plaintext stores operation by operation so
+machine load hits both alike) and in ``--rounds`` rounds with ``--concurrency`` tasks (throughput,
+median of rounds). The raw primitives (SM4-GCM, SM3 through OpenSSL vs pure-Python gmssl) are
+timed too. Prints a table, writes ``results.json`` (flat metric names) and ``records.png``; exits 0
+whenever it ran.
 """
 
 from __future__ import annotations
@@ -64,38 +67,57 @@ async def timed_concurrent(n: int, concurrency: int, operation: Callable[[int], 
     return n / (time.perf_counter() - started)
 
 
-async def bench_store(store: EmbeddedStore, n: int, concurrency: int) -> dict[str, float]:
+async def booked_patient(store: EmbeddedStore) -> str:
     person = await store.create(SERVICE, patient())
     slot = (await store.find_slots("demo-hospital", "心血管内科", limit=1))[0]
     await store.book(SERVICE, slot.slot_id, person["id"])
+    return person["id"]
 
-    async def write(index: int) -> str:
-        return (await store.create(DOCTOR, blood_pressure(person["id"], 110 + index % 80, 70 + index % 30)))[
-            "id"
-        ]
 
-    write_latencies, ids = await timed_sequential(n, write)
+async def bench_pair(
+    stores: dict[str, EmbeddedStore], n: int, concurrency: int, rounds: int
+) -> dict[str, float]:
+    """Bench the SM4 and plaintext stores of one database side by side.
 
-    async def read(index: int) -> dict[str, Any]:
-        return await store.read(DOCTOR, "Observation", ids[index % len(ids)])
+    Sequential operations alternate between the two stores, and the concurrent rounds alternate
+    too, so load from other processes on the machine hits both modes alike.
+    """
+    patients = {mode: await booked_patient(store) for mode, store in stores.items()}
+    ids: dict[str, list[str]] = {mode: [] for mode in stores}
+    latencies: dict[tuple[str, str], list[float]] = {(m, op): [] for m in stores for op in ("write", "read")}
 
-    read_latencies, _ = await timed_sequential(n, read)
-    write_parallel = await timed_concurrent(n, concurrency, write)
-    read_parallel = await timed_concurrent(n, concurrency, read)
-    report = await store.verify_audit()
-    if not report.intact:
-        raise RuntimeError(report.describe())
-    return {
-        "write_ops_s": n / sum(write_latencies),
-        "write_ms_median": 1000 * statistics.median(write_latencies),
-        "write_ms_p95": 1000 * percentile(write_latencies, 0.95),
-        "read_ops_s": n / sum(read_latencies),
-        "read_ms_median": 1000 * statistics.median(read_latencies),
-        "read_ms_p95": 1000 * percentile(read_latencies, 0.95),
-        "write_parallel_ops_s": write_parallel,
-        "read_parallel_ops_s": read_parallel,
-        "audit_entries": float(report.entries),
-    }
+    async def write(mode: str, index: int) -> None:
+        reading = blood_pressure(patients[mode], 110 + index % 80, 70 + index % 30)
+        ids[mode].append((await stores[mode].create(DOCTOR, reading))["id"])
+
+    async def read(mode: str, index: int) -> None:
+        await stores[mode].read(DOCTOR, "Observation", ids[mode][index % len(ids[mode])])
+
+    for op, operation in (("write", write), ("read", read)):
+        for index in range(n):
+            for mode in stores:
+                started = time.perf_counter()
+                await operation(mode, index)
+                latencies[(mode, op)].append(time.perf_counter() - started)
+    parallel: dict[tuple[str, str], list[float]] = {(m, op): [] for m in stores for op in ("write", "read")}
+    for _ in range(rounds):
+        for op, operation in (("write", write), ("read", read)):
+            for mode in stores:
+                rate = await timed_concurrent(n, concurrency, lambda i, m=mode, f=operation: f(m, i))
+                parallel[(mode, op)].append(rate)
+    results: dict[str, float] = {}
+    for mode, store in stores.items():
+        report = await store.verify_audit()
+        if not report.intact:
+            raise RuntimeError(report.describe())
+        results[f"{mode}_audit_entries"] = float(report.entries)
+        for op in ("write", "read"):
+            values = latencies[(mode, op)]
+            results[f"{mode}_{op}_ops_s"] = n / sum(values)
+            results[f"{mode}_{op}_ms_median"] = 1000 * statistics.median(values)
+            results[f"{mode}_{op}_ms_p95"] = 1000 * percentile(values, 0.95)
+            results[f"{mode}_{op}_parallel_ops_s"] = statistics.median(parallel[(mode, op)])
+    return results
 
 
 def bench_primitives() -> dict[str, float]:
@@ -167,6 +189,16 @@ def plot(results: dict[str, float], databases: list[str], out: Path) -> Path:
     return path
 
 
+RATIO_METRICS = (
+    "write_ops_s",
+    "read_ops_s",
+    "write_parallel_ops_s",
+    "read_parallel_ops_s",
+    "write_ms_median",
+    "read_ms_median",
+)
+
+
 async def run(args: argparse.Namespace) -> tuple[dict[str, float], list[str]]:
     """All configurations; returns the flat metrics and the databases that actually ran."""
     results: dict[str, float] = {"n": float(args.n), "concurrency": float(args.concurrency)}
@@ -174,28 +206,34 @@ async def run(args: argparse.Namespace) -> tuple[dict[str, float], list[str]]:
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="medvoice-bench-")))
         for database in args.databases.split(","):
+            urls: dict[str, str] = {}
             for mode in ("sm4", "plain"):
                 if database == "sqlite":
-                    url = f"sqlite:///{scratch}/{mode}.db"
-                else:
-                    try:
-                        base = server_url()
-                    except PostgresUnavailable as error:
-                        print(f"PostgreSQL unavailable, skipped: {error}", file=sys.stderr)
-                        break
-                    url = stack.enter_context(temporary_database(base, prefix="medvoice_bench"))
-                store = open_store(url, scratch / "keys.json", seed_days=2, encrypt=mode == "sm4")
+                    urls[mode] = f"sqlite:///{scratch}/{mode}.db"
+                    continue
                 try:
-                    metrics = await bench_store(store, args.n, args.concurrency)
-                finally:
+                    base = server_url()
+                except PostgresUnavailable as error:
+                    print(f"PostgreSQL unavailable, skipped: {error}", file=sys.stderr)
+                    break
+                urls[mode] = stack.enter_context(temporary_database(base, prefix="medvoice_bench"))
+            if len(urls) < 2:
+                continue
+            stores = {
+                mode: open_store(url, scratch / "keys.json", seed_days=2, encrypt=mode == "sm4")
+                for mode, url in urls.items()
+            }
+            try:
+                metrics = await bench_pair(stores, args.n, args.concurrency, args.rounds)
+            finally:
+                for store in stores.values():
                     store.close()
-                results.update({f"{database}_{mode}_{k}": v for k, v in metrics.items()})
-            else:  # both modes ran (no break: the database was reachable)
-                databases.append(database)
-                for metric in ("write_ops_s", "read_ops_s", "write_parallel_ops_s", "read_parallel_ops_s"):
-                    results[f"{database}_sm4_over_plain_{metric}"] = (
-                        results[f"{database}_sm4_{metric}"] / results[f"{database}_plain_{metric}"]
-                    )
+            databases.append(database)
+            results.update({f"{database}_{k}": v for k, v in metrics.items()})
+            for metric in RATIO_METRICS:
+                results[f"{database}_sm4_over_plain_{metric}"] = (
+                    results[f"{database}_sm4_{metric}"] / results[f"{database}_plain_{metric}"]
+                )
     results.update(bench_primitives())
     return results, databases
 
@@ -213,6 +251,10 @@ def print_table(results: dict[str, float], databases: list[str]) -> None:
             )
         ratio = f"{db}_sm4_over_plain_"
         print(
+            f"{db:10} ratio  SM4/plain median latency: write {results[ratio + 'write_ms_median']:.2f}, "
+            f"read {results[ratio + 'read_ms_median']:.2f}"
+        )
+        print(
             f"{db:10} ratio  SM4/plain throughput: write {results[ratio + 'write_ops_s']:.2f}, "
             f"read {results[ratio + 'read_ops_s']:.2f}, write∥ {results[ratio + 'write_parallel_ops_s']:.2f}, "
             f"read∥ {results[ratio + 'read_parallel_ops_s']:.2f}"
@@ -229,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for results.json and records.png")
     parser.add_argument("--n", type=int, default=400, help="writes and reads per configuration")
     parser.add_argument("--concurrency", type=int, default=8, help="tasks in the concurrent phase")
+    parser.add_argument("--rounds", type=int, default=3, help="concurrent rounds per mode (median taken)")
     parser.add_argument("--databases", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
     parser.add_argument("--data", type=Path, help="unused: the benchmark generates its FHIR resources")
     args = parser.parse_args(argv)
