@@ -15,9 +15,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -68,27 +70,28 @@ def local_server(cache_dir: Path, port: int | None = None, start_timeout_s: floa
         "--port", str(port), "--chat_format", "gemma", "--n_ctx", "2048",
         "--n_threads", str(threads or max(1, (os.cpu_count() or 2) // 2)),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        _wait_ready(process, base_url, start_timeout_s)
-        yield base_url
-    finally:
-        process.terminate()
+    # The server logs a lot; a pipe nobody drains would block it, so the log goes to a temporary file.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        base_url = f"http://127.0.0.1:{port}/v1"
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+            _wait_ready(process, log, base_url, start_timeout_s)
+            yield base_url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str, timeout_s: float) -> None:
+def _wait_ready(process: subprocess.Popen[bytes], log: IO[bytes], base_url: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = process.stderr.read()[-800:].decode(errors="replace") if process.stderr else ""
+            log.seek(0)
+            tail = log.read()[-800:].decode(errors="replace")
             raise LocalServerUnavailable(f"llama.cpp server exited with {process.returncode}: {tail}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{base_url}/models", timeout=1.0).status_code == 200:
