@@ -75,24 +75,28 @@ def _complaint_level(slots: TriageSlots) -> tuple[int, list[str]]:
         if all(chronic):
             level = 4
     why = [f"主诉：{names}（主要：{main.name}）"]
-    fever = slots.vitals.temperature_c
-    if level == 4:
-        if any(c.id == "fever" for c in slots.complaints) and (fever is None or fever >= 38.0):
-            level = 3
-            why.append("伴发热" + (f"{fever:g}℃" if fever is not None else ""))
-        elif slots.intense:
-            level = 3
-            why.append("症状较重或加重")
-        elif slots.severity is not None and slots.severity >= 4:
-            level = 3
-            why.append(f"疼痛评分{slots.severity}分（4-6分为中度疼痛）")
-        elif slots.person.age_group == "elderly" and any(c.id in _ABDOMINAL for c in slots.complaints):
-            level = 3
-            why.append("65岁以上老人腹痛")
-        elif _raised_blood_pressure(slots):
-            level = 3
-            why.append(f"血压偏高（{slots.vitals.systolic:g}/{slots.vitals.diastolic or 0:g}）并有症状")
+    escalations = _escalations(slots)
+    why.extend(escalations)
+    if escalations:
+        level = min(level, 3)
     return level, why
+
+
+def _escalations(slots: TriageSlots) -> list[str]:
+    """Findings that make a complaint at least level 3 (all listed, so the reason is complete)."""
+    found = []
+    fever = slots.vitals.temperature_c
+    if any(c.id == "fever" for c in slots.complaints) and (fever is None or fever >= 38.0):
+        found.append("伴发热" + (f"{fever:g}℃" if fever is not None else ""))
+    if slots.intense:
+        found.append("症状较重或加重")
+    if slots.severity is not None and 4 <= slots.severity < 7:
+        found.append(f"疼痛评分{slots.severity}分（4-6分为中度疼痛）")
+    if slots.person.age_group == "elderly" and any(c.id in _ABDOMINAL for c in slots.complaints):
+        found.append("65岁以上老人腹痛")
+    if _raised_blood_pressure(slots):
+        found.append(f"血压偏高（{slots.vitals.systolic or 0:g}/{slots.vitals.diastolic or 0:g}）并有症状")
+    return found
 
 
 def _raised_blood_pressure(slots: TriageSlots) -> bool:

@@ -132,9 +132,12 @@ class TriageDialogue(FlowDialogue):
         if emergency:
             return emergency
         await self._merge_llm_proposal(text)
-        if not self.slots.complaints and self._clarified < 1:
+        if not self.slots.complaints and not self.slots.vitals_said and self._clarified < 2:
             self._clarified += 1
-            return Turn([self.phrases.say("clarify_complaint")], "complaint", rephrase=(0,))
+            if self._clarified == 1:
+                return Turn([self.phrases.say("clarify_complaint")], "complaint", rephrase=(0,))
+            return Turn([self.phrases.say("off_topic"), self.phrases.say("ask_complaint")], "complaint",
+                        rephrase=(1,))
         return await self._next_step(ack=True)
 
     async def on_clarify(self, text: str) -> Turn:
@@ -250,7 +253,8 @@ class TriageDialogue(FlowDialogue):
 
     async def _next_step(self, ack: bool) -> Turn:
         budget = int(self.spec.settings.get("max_questions", 3))
-        if len(self._asked) < budget:
+        already_urgent = decide(self.slots, self.hits, self.catalogue).level <= 2
+        if len(self._asked) < budget and not already_urgent:
             for slot in _QUESTION_ORDER:
                 if slot not in self._asked and self._needs(slot):
                     self._asked.append(slot)

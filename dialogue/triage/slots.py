@@ -84,6 +84,11 @@ class TriageSlots:
             self.severity_said = True
 
     @property
+    def vitals_said(self) -> bool:
+        """The caller read out a measurement (a reason to decide even without a named complaint)."""
+        return any(value is not None for value in vars(self.vitals).values())
+
+    @property
     def asks_pain(self) -> bool:
         return any(c.asks_pain for c in self.complaints)
 
