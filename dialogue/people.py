@@ -24,7 +24,7 @@ _CHILD_AGE = re.compile(
 _BARE_MONTHS = re.compile(
     rf"(?:才|刚|刚满|不到|还不到|出生)({NUMERAL})个?多?半?(月|天|周|星期)|({NUMERAL})个多?半?月(?:大|的(?:宝宝|孩子|婴儿|小孩))"
 )
-_YEARS = re.compile(rf"({NUMERAL})多?(?:周)?岁")
+_YEARS = re.compile(rf"({NUMERAL})多?(?:周)?岁|(?:我|他|她|今年|年纪|已经)(?:今年)?({NUMERAL})多?了")
 _PREGNANT = re.compile(r"怀孕|怀着|(?<!避)孕(?!前)|身孕|孕妇|有了宝宝|怀了")
 _DAYS_PER = {"天": 1, "周": 7, "星期": 7, "月": 30, "岁": 365}
 
@@ -76,7 +76,7 @@ def read_age_days(text: str) -> int | None:
         return _days(match.group(1), match.group(2)) if match.group(1) else _days(match.group(3), "月")
     match = _YEARS.search(text)
     if match:
-        return _days(match.group(1), "岁")
+        return _days(match.group(1) or match.group(2), "岁")
     return None
 
 

@@ -80,22 +80,24 @@ class LLMPlugin:
         return self.phrase
 
     async def phrase(self, text: str, context: dict[str, Any]) -> AsyncIterator[str]:
-        """Yield a safe re-wording of ``text``, or ``text``'s own sentences when the LLM fails."""
+        """Yield a safe re-wording of ``text``'s first sentence (the question) followed by its other
+        sentences verbatim (examples, safety screens); the rules' own first sentence when the LLM fails."""
+        first, *rest = split_sentences(text) or [text]
         try:
             async with asyncio.timeout(self.settings.timeout_s):
-                sentences = await self._reword(text)
+                sentences = await self._reword(first)
             self.stats["phrase_used"] += 1
         except TimeoutError:
             self.stats["phrase_timeout"] += 1
-            sentences = split_sentences(text)
+            sentences = [first]
         except LLMError as error:
             self.stats["phrase_error"] += 1
             logger.warning("LLM phrasing failed, using the rules' wording: %s", error)
-            sentences = split_sentences(text)
+            sentences = [first]
         except _Rejected as rejection:
             self.stats[f"phrase_rejected_{rejection}"] += 1
-            sentences = split_sentences(text)
-        for sentence in sentences:
+            sentences = [first]
+        for sentence in [*sentences, *rest]:
             yield sentence
 
     async def _reword(self, text: str) -> list[str]:
