@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -100,11 +101,17 @@ def _wait_ready(process: subprocess.Popen[bytes], log: IO[bytes], base_url: str,
     raise LocalServerUnavailable(f"llama.cpp server at {base_url} did not answer within {timeout_s}s")
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so ``local_server``'s cleanup stops the child server."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the pip-shipped Gemma 3 270M over an OpenAI API.")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--cache", type=Path, default=Path(".cache/models"), help="where the GGUF is assembled")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     with local_server(args.cache, args.port) as url:
         print(f"serving {MODEL_NAME} at {url} (set MEDVOICE_LLM_BASE_URL={url}); Ctrl+C stops", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from dialogue.llm import LLMPlugin, LLMSettings
-from dialogue.llm.local_server import LocalServerUnavailable, local_server
+from dialogue.llm.local_server import LocalServerUnavailable, exit_on_sigterm, local_server
 from evals.triage.metrics import Outcome, confusion, score
 from evals.triage.plots import plot_confusion
 from evals.triage.runner import load_vignettes, run_case
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.llm_base_url:
         outcomes, llm_stats = _run_llm(cases, args.llm_base_url, args)
     else:
+        exit_on_sigterm()
         try:
             with local_server(args.model_cache) as url:
                 outcomes, llm_stats = _run_llm(cases, url, args)
