@@ -102,7 +102,6 @@ class FlowDialogue(Dialogue):
         self.ended = False
         self._silences = 0
         self._abuse = 0
-        self.turns = 0
 
     # -- what subclasses provide -------------------------------------------------------------------
     @abstractmethod
@@ -135,7 +134,6 @@ class FlowDialogue(Dialogue):
             return
         text = utterance.strip()
         self._silences = 0
-        self.turns += 1
         if not _CJK_OR_DIGIT.search(text):
             turn = self._reprompt("garbled")
         elif _ABUSE.search(text):
