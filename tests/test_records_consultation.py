@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from backends.crypto import KeyRing
 from backends.embedded import EmbeddedStore, open_store
 from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
 from backends.embedded.schema import resources, slots
@@ -194,6 +195,51 @@ async def test_parallel_bookings_from_separate_processes_yield_one_appointment(
             sa.select(sa.func.count()).where(resources.c.resource_type == "Appointment")
         ).scalar_one()
     assert count == 1
+
+
+async def test_parallel_bookings_of_one_patient_into_one_department_all_succeed(store: EmbeddedStore) -> None:
+    caller = await store.create(SERVICE, patient())
+    offered = await store.find_slots(HOSPITAL, "消化内科", limit=8)
+    booked = await asyncio.gather(*(store.book(SERVICE, slot.slot_id, caller["id"]) for slot in offered))
+    assert len(set(booked)) == 8
+
+
+OPENER = textwrap.dedent(
+    """
+    import sys, time
+    from backends.embedded import open_store
+
+    url, key_file, start_at = sys.argv[1:4]
+    while time.time() < float(start_at):
+        time.sleep(0.001)
+    store = open_store(url, key_file, seed_days=2)
+    print(len(store._departments_sync("demo-hospital")))
+    """
+)
+
+
+def test_workers_starting_together_on_a_fresh_database_migrate_and_seed_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "shared-keys.json"
+    KeyRing.generate().save(key_file)
+    script = tmp_path / "opener.py"
+    script.write_text(OPENER, encoding="utf-8")
+    start_at = time.time() + 4.0
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(script), database_url, str(key_file), str(start_at)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert all(p.returncode == 0 for p in processes), [err[-1500:] for _, err in outputs]
+    assert {out.strip() for out, _ in outputs} == {str(len(load_seed().departments))}
 
 
 async def test_cancellation_frees_the_slot_and_is_idempotent(store: EmbeddedStore) -> None:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from backends import access, fhir
 from backends.crypto import FieldCodec, KeyRing
 from backends.embedded.audit import AuditEntry, append
+from backends.embedded.engine import insert_ignoring_duplicates
 from backends.embedded.schema import care_links, departments, resource_tokens, resources
 from backends.interfaces import (
     AccessDeniedError,
@@ -148,17 +149,8 @@ class StoreCore:
         )
 
     def _link(self, conn: sa.Connection, hospital_id: str, patient_id: str, department_id: str) -> None:
-        exists = conn.execute(
-            sa.select(care_links.c.patient_id).where(
-                care_links.c.patient_id == patient_id, care_links.c.department_id == department_id
-            )
-        ).first()
-        if not exists:
-            conn.execute(
-                care_links.insert().values(
-                    patient_id=patient_id, department_id=department_id, hospital_id=hospital_id
-                )
-            )
+        link = {"patient_id": patient_id, "department_id": department_id, "hospital_id": hospital_id}
+        insert_ignoring_duplicates(conn, care_links, [link])
 
     def _write_row(
         self, conn: sa.Connection, values: dict[str, Any], resource: dict[str, Any], *, insert: bool

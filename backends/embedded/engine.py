@@ -14,8 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
 
 SQLITE_BUSY_TIMEOUT_S = 60
+MIGRATION_LOCK_KEY = 0x6D6564766F696365  # "medvoice": the advisory lock serialising migrations
 
 
 def make_engine(database_url: str) -> sa.Engine:
@@ -57,6 +59,18 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows, skipping any whose key already exists (``ON CONFLICT DO NOTHING`` on both databases).
+
+    Concurrent writers (two bookings linking one patient, two workers seeding at start-up) then
+    never fail on a duplicate key that the other just inserted.
+    """
+    if not rows:
+        return
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(dialect_insert(table).on_conflict_do_nothing(), rows)
+
+
 def migrations_dir() -> Path:
     return Path(str(resources.files("backends.migrations")))
 
@@ -71,5 +85,9 @@ def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest Alembic revision (idempotent)."""
     config = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several workers starting at once: one migrates, the others wait and find it done.
+            # (SQLite transactions already begin with the database write lock.)
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from backends.embedded.engine import insert_ignoring_duplicates
 from backends.embedded.schema import departments, doctors, slots
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -112,52 +113,39 @@ def slot_times(session: Session, day: date) -> list[tuple[datetime, datetime]]:
 
 
 def seed_hospital(conn: sa.Connection, seed: HospitalSeed, first_day: date, days: int) -> int:
-    """Insert missing departments, doctors and slots for ``days`` days from ``first_day``; returns new slots."""
-    known_departments = set(
-        conn.execute(sa.select(departments.c.id).where(departments.c.hospital_id == seed.id)).scalars()
-    )
-    known_doctors = set(
-        conn.execute(sa.select(doctors.c.id).where(doctors.c.hospital_id == seed.id)).scalars()
-    )
+    """Insert missing departments, doctors and slots for ``days`` days from ``first_day``; returns new slots.
+
+    Safe to run from several processes at once (duplicates are skipped, not errors).
+    """
     window_start = datetime.combine(first_day, time(0), CHINA_STANDARD_TIME).astimezone(UTC)
     known_slots = set(
         conn.execute(
             sa.select(slots.c.id).where(slots.c.hospital_id == seed.id, slots.c.start >= window_start)
         ).scalars()
     )
-    new_slots: list[dict[str, Any]] = []
-    for department in seed.departments:
-        if department.id not in known_departments:
-            conn.execute(
-                departments.insert().values(id=department.id, hospital_id=seed.id, name=department.name)
-            )
-        for doctor in department.doctors:
-            if doctor.id not in known_doctors:
-                conn.execute(
-                    doctors.insert().values(
-                        id=doctor.id,
-                        hospital_id=seed.id,
-                        department_id=department.id,
-                        name=doctor.name,
-                        title=doctor.title,
-                    )
-                )
-            for offset in range(days):
-                day = first_day + timedelta(days=offset)
-                for session in doctor.sessions:
-                    for start, end in slot_times(session, day):
-                        slot_id = f"{doctor.id}-{start:%Y%m%d%H%M}"
-                        if slot_id not in known_slots:
-                            new_slots.append(
-                                {
-                                    "id": slot_id,
-                                    "hospital_id": seed.id,
-                                    "department_id": department.id,
-                                    "doctor_id": doctor.id,
-                                    "start": start,
-                                    "end": end,
-                                }
-                            )
-    if new_slots:
-        conn.execute(slots.insert(), new_slots)
+    department_rows = [{"id": d.id, "hospital_id": seed.id, "name": d.name} for d in seed.departments]
+    doctor_rows = [
+        {"id": p.id, "hospital_id": seed.id, "department_id": d.id, "name": p.name, "title": p.title}
+        for d in seed.departments
+        for p in d.doctors
+    ]
+    slot_rows = [
+        {
+            "id": f"{doctor.id}-{start:%Y%m%d%H%M}",
+            "hospital_id": seed.id,
+            "department_id": department.id,
+            "doctor_id": doctor.id,
+            "start": start,
+            "end": end,
+        }
+        for department in seed.departments
+        for doctor in department.doctors
+        for offset in range(days)
+        for session in doctor.sessions
+        for start, end in slot_times(session, first_day + timedelta(days=offset))
+    ]
+    new_slots = [row for row in slot_rows if row["id"] not in known_slots]
+    insert_ignoring_duplicates(conn, departments, department_rows)
+    insert_ignoring_duplicates(conn, doctors, doctor_rows)
+    insert_ignoring_duplicates(conn, slots, new_slots)
     return len(new_slots)
