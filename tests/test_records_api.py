@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ BODY_LIMIT = 64 * 1024
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path):
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/records.db"
         return
@@ -43,7 +43,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path):
 
 
 @pytest.fixture
-def store(database_url: str, tmp_path: Path):
+def store(database_url: str, tmp_path: Path) -> Iterator[EmbeddedStore]:
     opened = open_store(database_url, tmp_path / "keys.json", seed_days=3)
     yield opened
     opened.close()
