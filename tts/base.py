@@ -35,6 +35,10 @@ class SpeechEngine(ABC):
     def synthesize(self, text: str) -> np.ndarray:
         """Speak one sentence. Returns float32 samples in [-1, 1]; empty array for unspeakable text."""
 
+    def is_speakable(self, text: str) -> bool:
+        """Whether ``text`` has anything this voice would say (False for emoji-only text, say)."""
+        return bool(text.strip())
+
     def stream(self, text: str) -> Iterator[np.ndarray]:
         """Speak one sentence as consecutive pieces whose concatenation is ``synthesize(text)``.
 

@@ -24,7 +24,7 @@ ESPEAK_INFO = EngineInfo(
     sample_rate=22050,
     licence="espeak-ng: GPL-3.0-or-later (separate executable)",
 )
-_HANZI = re.compile(r"[\u4e00-\u9fff]")
+_HANZI = _HANZI_RE = re.compile(r"[\u4e00-\u9fff]")
 _PAUSES = set("，、；：。！？")
 
 
@@ -88,6 +88,9 @@ class EspeakEngine(SpeechEngine):
         while words and words[-1] == ",":
             words.pop()
         return " ".join(words).replace(" ,", ",")
+
+    def is_speakable(self, text: str) -> bool:
+        return bool(_HANZI_RE.search(self._normalizer.normalize(text)))
 
     def synthesize(self, text: str) -> np.ndarray:
         line = self.pinyin_text(text)

@@ -123,6 +123,12 @@ class MedvoiceTTSService(TTSService):
         if sample_rate not in (8000, 16000, 22050, 24000, 44100, 48000):
             raise ValueError(f"sample_rate {sample_rate} unsupported; use 16000 (telephony) or 48000 (WebRTC)")
         kwargs.setdefault("settings", TTSSettings(model=engine.info.name, voice=engine.info.name, language=None))
+        # Text with nothing to say (emoji, an English word) is dropped before pipecat opens an
+        # audio context for it: pipecat counts silent contexts and writes the service off after three.
+        # pipecat ends an audio context that gets no audio for this long; a loaded 2-core box can
+        # take seconds for one piece, and ending early splits the reply into two contexts.
+        kwargs.setdefault("stop_frame_timeout_s", 10.0)
+        kwargs["text_transforms"] = [("*", self._drop_unspeakable), *kwargs.get("text_transforms", [])]
         super().__init__(sample_rate=sample_rate, push_start_frame=True, push_stop_frames=True, **kwargs)
         self._engine = engine
         self._streaming = streaming or StreamingSettings()
@@ -135,6 +141,9 @@ class MedvoiceTTSService(TTSService):
 
     def can_generate_metrics(self) -> bool:
         return True
+
+    async def _drop_unspeakable(self, text: str, _text_type: str) -> str:
+        return text if self._engine.is_speakable(text) else ""
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
         """Speak ``text`` sentence by sentence, yielding ``chunk_ms`` audio frames as they are made."""

