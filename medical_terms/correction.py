@@ -24,10 +24,13 @@ from dataclasses import dataclass, field
 import jieba
 
 from medical_terms.lexicon import Lexicon, Term
-from medical_terms.phonetics import fuzzy, is_hanzi, syllable_similarity, syllables
+from medical_terms.phonetics import FUZZY_SIMILARITY, fuzzy, is_hanzi, readings, syllable_similarity
 
 NEGATION_CHARS = frozenset("无没不未否非")
 MAX_TERM_CHARS = 12
+_MAX_READING_COMBINATIONS = 16
+# Shortest span where one syllable may be merely near (带蛋白 → 钙蛋白) or unrelated (wildcard).
+_MIN_NEAR_LENGTH = 4
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ class TermCorrector:
                 continue
             key = tuple(fuzzy(s) for s in term.pinyin)
             self._exact[key].append(term)
-            if len(key) >= self.settings.min_wildcard_length:
+            if term.curated and len(key) >= _MIN_NEAR_LENGTH:
                 for i in range(len(key)):
                     self._wildcard[key[:i] + ("*",) + key[i + 1:]].append(term)
         self._tokenizer = jieba.Tokenizer()
@@ -116,76 +119,87 @@ class TermCorrector:
         """
         if not text:
             return CorrectionResult(text)
-        boundaries, words = self._segment(text)
+        boundaries = self._boundaries(text)
         protected = self._protected_spans(text)
-        pinyin = syllables(text)
-        keys = tuple(fuzzy(s) for s in pinyin)
+        heard = readings(text)
         candidates = []
-        for start in sorted(boundaries):
+        for start in range(len(text)):
             for end in range(start + 2, min(len(text), start + MAX_TERM_CHARS) + 1):
-                if end not in boundaries:
-                    continue
                 span = text[start:end]
                 if not all(is_hanzi(ch) for ch in span):
                     break
+                # Short spans must sit on word boundaries; long ones may cut a word that the
+                # misrecognition itself created (叛脱拉|做成 for 泮托拉唑).
+                if end - start < 4 and (start not in boundaries or end not in boundaries):
+                    continue
                 if span in self.lexicon or self._is_common_word(span):
                     continue
-                if any(s < start < e or s < end < e for s, e in protected):
+                if any(s < start < e or s < end < e for s, e, _ in protected):
                     continue
-                best = self._best_term(text, start, end, pinyin[start:end], keys[start:end], protected, context)
+                best = self._best_term(span, start, heard[start:end], protected, context)
                 if best is not None:
                     candidates.append(best)
         return self._apply(text, candidates)
 
-    def _segment(self, text: str) -> tuple[set[int], list[str]]:
-        words = list(self._tokenizer.cut(text, HMM=False))
+    def _boundaries(self, text: str) -> set[int]:
         boundaries, position = {0}, 0
-        for word in words:
+        for word in self._tokenizer.cut(text, HMM=False):
             position += len(word)
             boundaries.add(position)
-        return boundaries, words
+        return boundaries
 
     def _is_common_word(self, span: str) -> bool:
         return self._tokenizer.FREQ.get(span, 0) >= self.settings.common_word_frequency
 
-    def _protected_spans(self, text: str) -> list[tuple[int, int]]:
-        """Lexicon terms already spelled right, longest first, not overlapping."""
-        spans: list[tuple[int, int]] = []
+    def _protected_spans(self, text: str) -> list[tuple[int, int, bool]]:
+        """Lexicon terms already spelled right (start, end, curated), longest first, not overlapping."""
+        spans: list[tuple[int, int, bool]] = []
         taken = [False] * len(text)
         for length in range(min(len(text), MAX_TERM_CHARS), 1, -1):
             for start in range(len(text) - length + 1):
-                if any(taken[start:start + length]) or text[start:start + length] not in self.lexicon:
+                term = self.lexicon.by_text.get(text[start:start + length])
+                if term is None or any(taken[start:start + length]):
                     continue
-                spans.append((start, start + length))
+                spans.append((start, start + length, term.curated))
                 for i in range(start, start + length):
                     taken[i] = True
         return spans
 
+    def _pool(self, heard: tuple[tuple[str, ...], ...]) -> list[Term]:
+        """Terms whose fuzzy pinyin equals some reading of the span, or differs in one syllable."""
+        keys = [()]
+        for options in heard:
+            fuzzy_options = list(dict.fromkeys(fuzzy(r) for r in options))
+            keys = [key + (f,) for key in keys for f in fuzzy_options][:_MAX_READING_COMBINATIONS]
+        pool: list[Term] = []
+        for key in keys:
+            pool.extend(self._exact.get(key, ()))
+        primary = keys[0]
+        if len(primary) >= _MIN_NEAR_LENGTH:
+            for i in range(len(primary)):
+                pool.extend(self._wildcard.get(primary[:i] + ("*",) + primary[i + 1:], ()))
+        return pool
+
     def _best_term(
         self,
-        text: str,
+        span: str,
         start: int,
-        end: int,
-        heard: tuple[str, ...],
-        key: tuple[str, ...],
-        protected: list[tuple[int, int]],
+        heard: tuple[tuple[str, ...], ...],
+        protected: list[tuple[int, int, bool]],
         context: str | None,
     ) -> _Candidate | None:
-        span = text[start:end]
-        pool = list(self._exact.get(key, ()))
-        if len(key) >= self.settings.min_wildcard_length:
-            for i in range(len(key)):
-                pool.extend(self._wildcard.get(key[:i] + ("*",) + key[i + 1:], ()))
+        end = start + len(span)
         scored: dict[str, _Candidate] = {}
-        for term in pool:
-            if term.text in scored or not self._acceptable(span, heard, term, start, protected):
+        for term in self._pool(heard):
+            if term.text in scored:
                 continue
-            similarities = [syllable_similarity(h, t) for h, t in zip(heard, term.pinyin, strict=True)]
-            score = sum(similarities) / len(heard)
-            if score < self.settings.min_similarity and not self._one_interior_wildcard(similarities, start, protected):
+            similarities = [max(syllable_similarity(r, t) for r in options)
+                            for options, t in zip(heard, term.pinyin, strict=True)]
+            score = sum(similarities) / len(similarities)
+            wildcard = score < self.settings.min_similarity
+            if wildcard and not self._one_interior_wildcard(similarities, term, start, protected):
                 continue
-            exact_sound = all(s == 1.0 for s in similarities)
-            if not exact_sound and not self._shares_enough(span, term.text):
+            if not self._acceptable(span, similarities, term, start, protected, wildcard):
                 continue
             scored[term.text] = _Candidate(start, end, term, score)
         if not scored:
@@ -195,36 +209,70 @@ class TermCorrector:
             return None
         return ranked[0]
 
-    def _one_interior_wildcard(self, similarities: list[float], start: int, protected: list[tuple[int, int]]) -> bool:
-        """One unrelated syllable, inside a long span, with no correctly spelled term in the span."""
-        end = start + len(similarities)
-        if len(similarities) < self.settings.min_wildcard_length or similarities.count(0.0) != 1:
+    @staticmethod
+    def _negation_kept(pairs: list[tuple[str, str]], shared: int, exact_sound: bool, term: Term) -> bool:
+        """A negation character is rewritten only inside a drug name: heard right but for that
+        character (不洛芬 → 布洛芬), or inside the word and sounding exactly like it (清没素 →
+        青霉素). A span starting with 无, 没, 不 (无压痛, 没发烧) keeps it."""
+        changed = [i for i, (a, b) in enumerate(pairs) if a != b and a in NEGATION_CHARS]
+        if not changed:
+            return True
+        if term.category not in ("drug", "brand") or len(pairs) < 3:
             return False
-        if similarities[0] == 0.0 or similarities[-1] == 0.0:
-            return False
-        return not any(start <= s and e <= end for s, e in protected)
+        if shared >= len(pairs) - 1:
+            return True
+        return exact_sound and term.curated and 0 not in changed
 
-    def _shares_enough(self, span: str, replacement: str) -> bool:
-        return sum(a == b for a, b in zip(span, replacement, strict=True)) >= self.settings.min_shared_chars
+    def _one_interior_wildcard(
+        self, similarities: list[float], term: Term, start: int, protected: list[tuple[int, int, bool]]
+    ) -> bool:
+        """One unrelated syllable, inside a long span holding no correctly spelled term, for a curated term."""
+        end = start + len(similarities)
+        if not term.curated or len(similarities) < self.settings.min_wildcard_length:
+            return False
+        if similarities.count(0.0) != 1 or similarities[0] == 0.0 or similarities[-1] == 0.0:
+            return False
+        if sum(similarities) / len(similarities) < (len(similarities) - 1) / len(similarities):
+            return False
+        return not any(start <= s and e <= end for s, e, _ in protected)
 
     def _acceptable(
-        self, span: str, heard: tuple[str, ...], term: Term, start: int, protected: list[tuple[int, int]]
+        self,
+        span: str,
+        similarities: list[float],
+        term: Term,
+        start: int,
+        protected: list[tuple[int, int, bool]],
+        wildcard: bool,
     ) -> bool:
         replacement = term.text
         if not term.curated and len(replacement) < self.settings.min_uncurated_length:
             return False
-        shared = sum(a == b for a, b in zip(span, replacement, strict=True))
-        if len(span) == 2 and (not term.curated or heard != term.pinyin):
+        pairs = list(zip(span, replacement, strict=True))
+        shared = sum(a == b for a, b in pairs)
+        exact_sound = all(s == 1.0 for s in similarities)
+        near = any(0.0 < s < FUZZY_SIMILARITY for s in similarities)
+        if len(span) == 2 and (not term.curated or not exact_sound or shared < 1):
             return False
-        if any(a != b and b in NEGATION_CHARS for a, b in zip(span, replacement, strict=True)):
+        if near and (not term.curated or shared < self.settings.min_shared_chars):
             return False
-        changed_negation = any(a != b and a in NEGATION_CHARS for a, b in zip(span, replacement, strict=True))
-        # A negation is only rewritten inside a drug name whose every other character is heard
-        # right (不洛芬 → 布洛芬); 无压痛 or 没发烧 never change.
-        if changed_negation and (shared < len(span) - 1 or len(span) < 3 or term.category not in ("drug", "brand")):
+        # Four confusable syllables in a row are evidence enough (可受可谈 → 咳嗽咳痰); shorter
+        # spans that only sound close must also share a character.
+        if not exact_sound and len(span) < _MIN_NEAR_LENGTH and shared < self.settings.min_shared_chars:
             return False
-        for s, e in protected:
-            if start <= s and e <= start + len(span) and span[s - start:e - start] != replacement[s - start:e - start]:
+        if any(a != b and b in NEGATION_CHARS for a, b in pairs):
+            return False
+        if not self._negation_kept(pairs, shared, exact_sound, term):
+            return False
+        inside = [(s, e, curated) for s, e, curated in protected if start <= s and e <= start + len(span)]
+        if inside and near:
+            return False  # extending a correct term by a near-sounding guess (硝酸甘油零 → 硝酸甘油片)
+        for s, e, curated in inside:
+            if span[s - start:e - start] == replacement[s - start:e - start]:
+                continue
+            # A THUOCL word inside the span may be a homophone piece of a longer curated term
+            # (超生 in 颈动脉超生 → 颈动脉超声); a curated word inside the span is never rewritten.
+            if curated or not term.curated or wildcard:
                 return False
         return True
 
