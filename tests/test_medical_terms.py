@@ -31,6 +31,11 @@ def test_public_api_is_exported() -> None:
         ("阿斯匹林肠溶片联合路比格雷", "阿司匹林肠溶片联合氯吡格雷"),
         ("吃了不洛芬混悬液还是不退", "吃了布洛芬混悬液还是不退"),
         ("夫赛米二十毫克静推", "呋塞米二十毫克静推"),
+        ("对清没素过敏", "对青霉素过敏"),  # 没 inside a drug name that sounds exactly right
+        ("血长规白细胞升高", "血常规白细胞升高"),  # 长 read chang, not zhang
+        ("零点五克尽卖低柱", "零点五克静脉滴注"),  # four confusable syllables, no shared character
+        ("即带蛋白升高", "肌钙蛋白升高"),  # one near syllable (dai/gai) in a curated term
+        ("急于叛脱拉做成熔片", "急于泮托拉唑成熔片"),  # the span cuts the word 做成 the mishearing made
     ],
 )
 def test_misheard_terms_are_corrected(corrector: TermCorrector, heard: str, fixed: str) -> None:
@@ -49,6 +54,9 @@ def test_misheard_terms_are_corrected(corrector: TermCorrector, heard: str, fixe
         "我最近老是头晕，早上量血压一百五十多。",
         "今天天气不错，我去公园散步了。",
         "血糖控制不佳，未见明显水肿。",
+        "硝酸甘油零点五毫克舌下含服。",  # a right term is not extended by a near guess (…片)
+        "我的血糖是七点八。",  # 的 is not read di (低血糖)
+        "我早上起来发现半边脸动不了。",  # 半边莲 is a THUOCL herb: too short to be a target
     ],
 )
 def test_correct_text_is_not_changed(corrector: TermCorrector, correct: str) -> None:
