@@ -28,6 +28,7 @@ def test_metrics_by_hand() -> None:
     assert metrics["under_triage_level12_rate"] == 0.5
     assert metrics["over_triage_rate"] == 0.25
     assert metrics["level_accuracy"] == 0.5
+    assert metrics["urgent_split_accuracy"] == 0.75
     assert metrics["department_accuracy"] == 1.0
     assert metrics["turn_ms_median"] == 2.0
     assert confusion(outcomes)[0] == [0, 0, 1, 0]

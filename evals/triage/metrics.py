@@ -50,6 +50,8 @@ def score(outcomes: list[Outcome], aliases: dict[str, str]) -> dict[str, float]:
         "under_triage_level12_rate": _ratio(sum(under(o) for o in urgent), len(urgent)),
         "over_triage_rate": _ratio(sum(o.level is not None and o.level < o.gold_level for o in outcomes), n),
         "level_accuracy": _ratio(sum(o.level == o.gold_level for o in outcomes), n),
+        # Levine et al.'s dichotomy: emergent (levels 1-2) vs not (3-4)
+        "urgent_split_accuracy": _ratio(sum(((o.level or 4) <= 2) == (o.gold_level <= 2) for o in outcomes), n),
         "department_accuracy": _ratio(
             sum(norm(o.department) in {norm(d) for d in o.gold_departments} for o in outcomes), n
         ),
