@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import warnings
 from collections import Counter
 
 import cn2an
@@ -24,7 +25,8 @@ NUMBER_TOKEN = re.compile(
 def canonical(text: str) -> str:
     """The form CER is computed on."""
     text = normalize_numbers(text)
-    with contextlib.suppress(ValueError, KeyError):
+    with contextlib.suppress(ValueError, KeyError), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cn2an warns on every non-numeral 万/亿 it skips
         text = cn2an.transform(text, "cn2an")
     return _PUNCT.sub("", text).lower()
 
