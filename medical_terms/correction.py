@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cache
 
 import jieba
 
@@ -91,15 +92,20 @@ class TermCorrector:
         self.lexicon = lexicon or Lexicon.load()
         self.settings = settings or CorrectorSettings()
         self._exact: dict[tuple[str, ...], list[Term]] = defaultdict(list)
-        self._wildcard: dict[tuple[str, ...], list[Term]] = defaultdict(list)
+        self._prefixes: set[tuple[str, ...]] = set()
+        # Curated terms by (length, first two fuzzy syllables) and (length, last two): a term of
+        # four or more syllables off by one still matches the span on one of those pairs.
+        self._by_head: dict[tuple[int, str, str], list[Term]] = defaultdict(list)
+        self._by_tail: dict[tuple[int, str, str], list[Term]] = defaultdict(list)
         for term in self.lexicon.terms:
             if len(term.text) > MAX_TERM_CHARS or not all(is_hanzi(ch) for ch in term.text):
                 continue
             key = tuple(fuzzy(s) for s in term.pinyin)
             self._exact[key].append(term)
+            self._prefixes.update(key[:i] for i in range(1, len(key) + 1))
             if term.curated and len(key) >= _MIN_NEAR_LENGTH:
-                for i in range(len(key)):
-                    self._wildcard[key[:i] + ("*",) + key[i + 1:]].append(term)
+                self._by_head[(len(key), key[0], key[1])].append(term)
+                self._by_tail[(len(key), key[-2], key[-1])].append(term)
         self._tokenizer = jieba.Tokenizer()
         jieba.setLogLevel(logging.WARNING)
         self._tokenizer.initialize()
@@ -122,24 +128,43 @@ class TermCorrector:
         boundaries = self._boundaries(text)
         protected = self._protected_spans(text)
         heard = readings(text)
+        fuzzy_options = [tuple(dict.fromkeys(fuzzy(r) for r in options)) for options in heard]
+        hanzi = [is_hanzi(ch) for ch in text]
+        covering = [-1] * len(text)
+        for index, (s, e, _) in enumerate(protected):
+            for i in range(s, e):
+                covering[i] = index
         candidates = []
         for start in range(len(text)):
-            for end in range(start + 2, min(len(text), start + MAX_TERM_CHARS) + 1):
-                span = text[start:end]
-                if not all(is_hanzi(ch) for ch in span):
+            keys: list[tuple[str, ...]] = [()]
+            for end in range(start + 1, min(len(text), start + MAX_TERM_CHARS) + 1):
+                if not hanzi[end - 1]:
                     break
+                keys = [key + (f,) for key in keys for f in fuzzy_options[end - 1] if key + (f,) in self._prefixes]
+                keys = keys[:_MAX_READING_COMBINATIONS]
+                if end - start < 2:
+                    continue
                 # Short spans must sit on word boundaries; long ones may cut a word that the
                 # misrecognition itself created (叛脱拉|做成 for 泮托拉唑).
-                if end - start < 4 and (start not in boundaries or end not in boundaries):
+                if end - start < _MIN_NEAR_LENGTH and (start not in boundaries or end not in boundaries):
                     continue
+                if self._cuts_protected(start, end, covering, protected):
+                    continue
+                pool = self._pool(keys, fuzzy_options[start:end])
+                if not pool:
+                    continue
+                span = text[start:end]
                 if span in self.lexicon or self._is_common_word(span):
                     continue
-                if any(s < start < e or s < end < e for s, e, _ in protected):
-                    continue
-                best = self._best_term(span, start, heard[start:end], protected, context)
+                best = self._best_term(span, start, heard[start:end], pool, protected, context)
                 if best is not None:
                     candidates.append(best)
         return self._apply(text, candidates)
+
+    @staticmethod
+    def _cuts_protected(start: int, end: int, covering: list[int], protected: list[tuple[int, int, bool]]) -> bool:
+        first, last = covering[start], covering[end - 1]
+        return (first >= 0 and protected[first][0] < start) or (last >= 0 and protected[last][1] > end)
 
     def _boundaries(self, text: str) -> set[int]:
         boundaries, position = {0}, 0
@@ -165,32 +190,44 @@ class TermCorrector:
                     taken[i] = True
         return spans
 
-    def _pool(self, heard: tuple[tuple[str, ...], ...]) -> list[Term]:
-        """Terms whose fuzzy pinyin equals some reading of the span, or differs in one syllable."""
-        keys = [()]
-        for options in heard:
-            fuzzy_options = list(dict.fromkeys(fuzzy(r) for r in options))
-            keys = [key + (f,) for key in keys for f in fuzzy_options][:_MAX_READING_COMBINATIONS]
+    def _pool(self, keys: list[tuple[str, ...]], options: list[tuple[str, ...]]) -> list[Term]:
+        """Terms whose fuzzy pinyin equals one of ``keys`` (the span's readings), and curated
+        terms of four or more syllables that differ from the span's readings in one syllable."""
         pool: list[Term] = []
         for key in keys:
             pool.extend(self._exact.get(key, ()))
-        primary = keys[0]
-        if len(primary) >= _MIN_NEAR_LENGTH:
-            for i in range(len(primary)):
-                pool.extend(self._wildcard.get(primary[:i] + ("*",) + primary[i + 1:], ()))
+        length = len(options)
+        if length >= _MIN_NEAR_LENGTH:
+            near: dict[str, Term] = {}
+            for a in options[0]:
+                for b in options[1]:
+                    near.update((t.text, t) for t in self._by_head.get((length, a, b), ()))
+            for a in options[-2]:
+                for b in options[-1]:
+                    near.update((t.text, t) for t in self._by_tail.get((length, a, b), ()))
+            for term in near.values():
+                key = self._fuzzy_key(term)
+                if sum(k not in o for k, o in zip(key, options, strict=True)) <= 1:
+                    pool.append(term)
         return pool
+
+    @staticmethod
+    @cache
+    def _fuzzy_key(term: Term) -> tuple[str, ...]:
+        return tuple(fuzzy(s) for s in term.pinyin)
 
     def _best_term(
         self,
         span: str,
         start: int,
         heard: tuple[tuple[str, ...], ...],
+        pool: list[Term],
         protected: list[tuple[int, int, bool]],
         context: str | None,
     ) -> _Candidate | None:
         end = start + len(span)
         scored: dict[str, _Candidate] = {}
-        for term in self._pool(heard):
+        for term in pool:
             if term.text in scored:
                 continue
             similarities = [max(syllable_similarity(r, t) for r in options)

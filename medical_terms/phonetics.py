@@ -53,6 +53,7 @@ def readings(text: str) -> tuple[tuple[str, ...], ...]:
     )
 
 
+@cache
 def split_syllable(syllable: str) -> tuple[str, str]:
     """(initial, final) of one toneless syllable; the initial is '' for 安, 饿..."""
     for initial in _INITIALS:
@@ -61,6 +62,7 @@ def split_syllable(syllable: str) -> tuple[str, str]:
     return "", syllable
 
 
+@cache
 def fuzzy(syllable: str) -> str:
     """The syllable with confusable initials and finals merged (shi → si, ling → lin, nan → lan)."""
     initial, final = split_syllable(syllable)
@@ -78,6 +80,7 @@ def _finals_near(a: str, b: str) -> bool:
     )
 
 
+@cache
 def syllable_similarity(heard: str, term: str) -> float:
     """1 for the same toneless syllable, FUZZY_SIMILARITY for a confusable one, NEAR_SIMILARITY
     for one sharing its final (带/钙) or its initial with a close final (血/悬), else 0."""
