@@ -10,12 +10,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from agent.config import FLOWS, Settings
 from agent.engines import Engines
+from agent.records_api import build_records_router
 from agent.session import CallSessions
 from dialogue import UnknownFlowError
 from transport.websocket import websocket_transport
@@ -26,14 +28,25 @@ logger = logging.getLogger("medvoice.app")
 HANDSHAKE_TIMEOUT_S = 10.0
 
 
-def create_app(settings: Settings | None = None, *, engines: Engines | None = None) -> FastAPI:
+def open_records(settings: Settings):
+    """The records + consultation store named by the settings (migrated and seeded on first use)."""
+    from backends.embedded import open_store
+
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    settings.key_file.parent.mkdir(parents=True, exist_ok=True)
+    return open_store(database_url=settings.database_url, key_file=settings.key_file)
+
+
+def create_app(settings: Settings | None = None, *, engines: Engines | None = None, store=None) -> FastAPI:
     settings = settings or Settings()
+    store = store if store is not None else open_records(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.sessions is None:
             loaded = await asyncio.to_thread(Engines, settings)
-            app.state.sessions = CallSessions(loaded)
+            app.state.sessions = CallSessions(loaded, store=store)
         yield
 
     app = FastAPI(
@@ -43,7 +56,9 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.sessions = CallSessions(engines) if engines is not None else None
+    app.state.store = store
+    app.state.sessions = CallSessions(engines, store=store) if engines is not None else None
+    app.include_router(build_records_router(store))
 
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, str]:

@@ -43,14 +43,24 @@ class CallLog:
 class CallSessions:
     """Runs calls on the shared engines and keeps count of the live ones."""
 
-    def __init__(self, engines: Engines, *, dialogue_factory: Callable[..., Any] = create_dialogue) -> None:
+    def __init__(
+        self,
+        engines: Engines,
+        *,
+        store: Any = None,
+        dialogue_factory: Callable[..., Any] = create_dialogue,
+    ) -> None:
         self.engines = engines
+        self.store = store
         self._dialogue_factory = dialogue_factory
         self.active = 0
 
     def new_dialogue(self, flow: str, call_id: str):
-        """Create the flow's dialogue (raises ``UnknownFlowError`` for an unknown flow)."""
-        return self._dialogue_factory(flow, call_id=call_id)
+        """Create the flow's dialogue (raises ``UnknownFlowError`` for an unknown flow).
+
+        The records store, when there is one, is the flows' consultation backend (booking, hand-off).
+        """
+        return self._dialogue_factory(flow, call_id=call_id, consultation=self.store)
 
     async def run_call(
         self,

@@ -102,7 +102,18 @@ def tmp_wav(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def live_server(engines, settings):
+def records_store(tmp_path_factory):
+    """An embedded SQLite records store (seeded demo hospital) for the whole run."""
+    from backends.embedded import open_store
+
+    root = tmp_path_factory.mktemp("records")
+    store = open_store(database_url=f"sqlite:///{root / 'medvoice.db'}", key_file=root / "keys.json")
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(engines, settings, records_store):
     """The real app (real models) served by uvicorn on 127.0.0.1, in a background thread."""
     import threading
     import time
@@ -111,7 +122,9 @@ def live_server(engines, settings):
 
     from agent.app import create_app
 
-    app = create_app(settings.model_copy(update={"silence_timeout_s": 3.0}), engines=engines)
+    app = create_app(
+        settings.model_copy(update={"silence_timeout_s": 3.0}), engines=engines, store=records_store
+    )
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=1 << 20)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
