@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backends.interfaces import ConsultationBackend, Principal
+from backends.interfaces import ConsultationBackend, Principal, RecordsBackend
 from dialogue.base import Dialogue, Reply
 from dialogue.errors import UnknownFlowError
 
 if TYPE_CHECKING:
     from dialogue.llm import LLMPlugin
 
-FLOWS: tuple[str, ...] = ("triage",)
-"""Flows this package can build now (follow-up and dictation arrive with their own issue)."""
+FLOWS: tuple[str, ...] = ("triage", "followup", "dictation")
+"""Flows this package can build."""
 
 __all__ = ["FLOWS", "Dialogue", "Reply", "UnknownFlowError", "create_dialogue"]
 
@@ -29,6 +29,9 @@ def create_dialogue(
     hospital_id: str = "demo",
     call_id: str = "call",
     patient_id: str | None = None,
+    records: RecordsBackend | None = None,
+    program: str | None = None,
+    encounter_id: str | None = None,
 ) -> Dialogue:
     """Build the dialogue for one call.
 
@@ -40,6 +43,10 @@ def create_dialogue(
         hospital_id: Selects the hospital's department catalogue.
         call_id: Identifies the call in hand-offs; seeds the prompt variety.
         patient_id: The caller's Patient id if known (enables direct booking; else a human books).
+            Follow-up: the patient called; dictation: the patient the note is about.
+        records: Records backend (follow-up results and cross-call state; the dictated note).
+        program: Follow-up programme, ``"hypertension"`` or ``"diabetes"`` (required for ``followup``).
+        encounter_id: Dictation: the visit the note belongs to.
 
     Raises:
         UnknownFlowError: ``flow`` is not in :data:`FLOWS`.
@@ -49,4 +56,16 @@ def create_dialogue(
 
         return TriageDialogue(consultation=consultation, principal=principal, hospital_id=hospital_id,
                               call_id=call_id, patient_id=patient_id, llm=llm)
+    if flow == "followup":
+        from dialogue.followup.flow import FollowupDialogue
+
+        if program is None:
+            raise ValueError("the followup flow needs program='hypertension' or program='diabetes'")
+        return FollowupDialogue(program=program, records=records, principal=principal, patient_id=patient_id,
+                                consultation=consultation, call_id=call_id)
+    if flow == "dictation":
+        from dialogue.dictation.flow import DictationDialogue
+
+        return DictationDialogue(records=records, principal=principal, patient_id=patient_id,
+                                 encounter_id=encounter_id, call_id=call_id)
     raise UnknownFlowError(flow, FLOWS)

@@ -1,0 +1,217 @@
+"""Non-numeric follow-up answers: adherence, missed doses and reasons, symptoms, hypoglycaemia, side
+effects, lifestyle, yes/no and refusal.
+
+Each reader returns ``None`` when the answer does not say (the flow then asks again or leaves the item
+empty); none of them guesses. Negation uses the triage flow's scope rules (``dialogue.negation``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from dialogue.negation import is_negated
+from dialogue.numbers import NUMERAL, parse_number
+
+ADHERENCE = ("规律", "间断", "不服药")
+
+_NOT_TAKING = re.compile(
+    r"不吃了|没吃了|没在吃|没有在吃|没有吃药|没吃药|不吃药|停了|停药|停掉|不想吃|没去开|没再吃|没开药|断药|没服|不服"
+    r"|吃完了[^，。,]{0,4}没|药没了|没药了|早就不吃|很久没吃|好久没吃"
+)
+_INTERMITTENT = re.compile(
+    r"有时候?忘|偶尔忘|经常忘|老忘|忘了吃|忘吃|漏吃|漏了|漏服|有时候?不吃|有时候?没吃|想起来(?:就|才)吃|不太规律|不规律"
+    r"|断断续续|隔三差五|时吃时不吃|间断|有一顿没一顿|偶尔漏|偶尔没吃|差不多天天|大部分时候"
+)
+_REGULAR = re.compile(
+    r"天天|每天|按时|按点|一直在?吃|都吃|规律|准时|从不落|没落下|没漏|没有漏|一顿不落|都按|坚持吃|照常吃|每顿都"
+)
+_REASONS = {
+    "忘记": r"忘",
+    "药已用完": r"吃完了|药没了|没药了|没去开|没开药|断药",
+    "副作用": r"副作用|不舒服|难受|咳嗽|头晕|过敏",
+    "自觉好转": r"好了|正常了|降下来了|不高了|觉得没事|没事了",
+    "费用": r"贵|没钱|费用|报销",
+    "担心依赖或伤身": r"依赖|伤肝|伤肾|伤身|是药三分毒",
+    "外出不便": r"出门|外地|出差|旅游|不在家",
+}
+_YES = re.compile(r"^(?:对|对的|对对|是的|是|没错|嗯|嗯嗯|好|好的|没问题|正确|是这样|对啊|是啊|是呀|对呀)|对的|没错|正确")
+_NO = re.compile(r"不对|不是|错了|说错|不正确|没说对|搞错")
+_REFUSAL = re.compile(
+    r"不想说|不想回答|不方便|没空|没时间|在忙|忙着呢|别打了|不要打|不用打|不需要|不配合|不做了|不做随访|别问了|挂了|骚扰"
+)
+_NONE = re.compile(r"^(?:没有|没|无|都没有|都没|没什么|没啥|也没有|一次也没有|从来没有|从没有|不抽|不喝|不运动)|都没有|什么都没有")
+_HYPO_FREQUENT = re.compile(r"经常|老是|频繁|总是|好几次|好多次|隔三差五|天天")
+_HYPO_OCCASIONAL = re.compile(r"偶尔|有过|一两次|一次|两次|有一回|有时候")
+_COUNT = re.compile(rf"({NUMERAL})\s*(?:次|顿|回|天)")
+_CIGARETTES = re.compile(rf"({NUMERAL})\s*(?:支|根)|(?:半包)|({NUMERAL})\s*包")
+_ALCOHOL = re.compile(rf"({NUMERAL})\s*两")
+_EXERCISE_TIMES = re.compile(rf"({NUMERAL})\s*(?:次|回|天)")
+_EXERCISE_MINUTES = re.compile(rf"({NUMERAL})\s*(?:分钟|分)|(半个?小时)|({NUMERAL})\s*个?(?:小时|钟头)")
+_STAPLE = re.compile(rf"({NUMERAL})\s*(?:两|克)")
+_SALT = (("轻", r"淡|清淡|少盐|不咸|轻"), ("重", r"咸|重口|口重|盐多"), ("中", r"一般|还行|正常|适中|中等|不咸不淡"))
+
+
+_CLAUSE = re.compile(r"[^，,。；;！!？?但]+")
+_CLAUSE_NEGATION = re.compile(r"^(?:也|都|基本|基本上|倒是|好像|最近)?(?:没有|没|无|不|从来没有?|一直没有?)")
+_AFFIRMED_LATER = re.compile(r"有点|有些|就是|只是|还是有|偶尔有|倒是有")
+
+
+def mentioned(pattern: re.Pattern[str] | str, text: str) -> bool:
+    """Whether ``pattern`` is said to be present: not negated right before it, and not inside a clause that
+    opens with a negation listing several items ("没有头疼头晕" negates both)."""
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    for clause in _CLAUSE.finditer(text):
+        part = clause.group()
+        negated_clause = _CLAUSE_NEGATION.match(part.strip()) and not _AFFIRMED_LATER.search(part)
+        for match in compiled.finditer(part):
+            if not negated_clause and not is_negated(part, match.start()):
+                return True
+    return False
+
+
+def is_yes(text: str) -> bool:
+    """A confirmation ("对", "是的", "没错"); a denial wins over yes words in the same answer."""
+    return not is_no(text) and bool(_YES.search(text.strip()))
+
+
+def is_no(text: str) -> bool:
+    """A denial of a read-back ("不对", "不是", "错了")."""
+    return bool(_NO.search(text))
+
+
+def is_refusal(text: str) -> bool:
+    """The patient does not want to go on with the call."""
+    return bool(_REFUSAL.search(text))
+
+
+def says_none(text: str) -> bool:
+    """"没有" and the like: nothing of what was asked."""
+    return bool(_NONE.search(text.strip()))
+
+
+def read_adherence(text: str) -> str | None:
+    """规律 / 间断 / 不服药 from the answer, or ``None`` when it does not say."""
+    if _NOT_TAKING.search(text):
+        return "不服药"
+    if _INTERMITTENT.search(text):
+        return "间断"
+    if _REGULAR.search(text) and not re.search(r"不(?:是)?(?:天天|每天|按时|规律)", text):
+        return "规律"
+    return None
+
+
+def read_missed_doses(text: str) -> int | None:
+    """Doses missed in the last week ("漏了两次"); "没漏" is 0; ``None`` when not said."""
+    match = _COUNT.search(text)
+    if match:
+        value = parse_number(match.group(1))
+        return int(value) if value is not None else None
+    if re.search(r"没漏|没有漏|一次也没|都没漏", text):
+        return 0
+    return None
+
+
+def read_reasons(text: str) -> list[str]:
+    """Why doses were missed, as the form's reason words (可多选)."""
+    return [reason for reason, pattern in _REASONS.items() if re.search(pattern, text)]
+
+
+def read_symptoms(text: str, options: list[dict[str, str]]) -> list[str] | None:
+    """Form option codes said to be present; ``["1"]`` (无症状) for a plain "没有"; ``None`` if unclear."""
+    found = [opt["code"] for opt in options if opt["code"] != "1" and mentioned(opt["pattern"], text)]
+    if found:
+        return found
+    if says_none(text) or any(re.search(opt["pattern"], text) for opt in options):  # all negated
+        return ["1"]
+    return None
+
+
+def read_hypoglycemia(text: str) -> str | None:
+    """低血糖反应 1 无 / 2 偶尔 / 3 频繁 (as "无", "偶尔", "频繁")."""
+    if _HYPO_FREQUENT.search(text):
+        return "频繁"
+    if says_none(text) or re.search(r"没有?(?:出现过?|发生过?|过)?低血糖|没低过", text):
+        return "无"
+    if _HYPO_OCCASIONAL.search(text):
+        return "偶尔"
+    return None
+
+
+def read_side_effects(text: str) -> bool | None:
+    """Whether the patient reports an adverse drug reaction."""
+    if says_none(text) or re.search(r"挺好|还好|没什么反应|没反应|没感觉", text):
+        return False
+    if re.search(r"有|咳|肿|不舒服|难受|过敏|疼|痛|晕|恶心|拉肚子", text):
+        return True
+    return None
+
+
+def _number(pattern: re.Pattern[str], text: str) -> float | None:
+    match = pattern.search(text)
+    if not match:
+        return None
+    groups = [g for g in match.groups() if g]
+    return parse_number(groups[0]) if groups else None
+
+
+def read_cigarettes(text: str) -> float | None:
+    """Cigarettes per day; 0 for "不抽"/"戒了"."""
+    if re.search(r"不抽|没抽|戒了|不吸|从来不", text):
+        return 0.0
+    if "半包" in text:
+        return 10.0
+    match = _CIGARETTES.search(text)
+    if match and match.group(2):
+        packs = parse_number(match.group(2))
+        return packs * 20 if packs is not None else None
+    return _number(_CIGARETTES, text)
+
+
+def read_alcohol(text: str) -> float | None:
+    """Liang (两) of spirits per day; 0 for "不喝"."""
+    if re.search(r"不喝|没喝|戒了|滴酒不沾|从来不", text):
+        return 0.0
+    return _number(_ALCOHOL, text)
+
+
+def read_exercise(text: str) -> tuple[float | None, float | None] | None:
+    """(times per week, minutes per time); (0, 0) for "不运动"; ``None`` when not said."""
+    if re.search(r"不运动|没运动|不怎么动|很少动|不锻炼|没锻炼", text):
+        return (0.0, 0.0)
+    times = _number(_EXERCISE_TIMES, text)
+    if re.search(r"每天|天天", text) and times is None:
+        times = 7.0
+    minutes_match = _EXERCISE_MINUTES.search(text)
+    minutes: float | None = None
+    if minutes_match:
+        if minutes_match.group(2):
+            minutes = 30.0
+        elif minutes_match.group(1):
+            minutes = parse_number(minutes_match.group(1))
+        elif minutes_match.group(3):
+            hours = parse_number(minutes_match.group(3))
+            minutes = hours * 60 if hours is not None else None
+    if times is None and minutes is None:
+        return None
+    return (times, minutes)
+
+
+def read_salt(text: str) -> str | None:
+    """摄盐情况 轻 / 中 / 重."""
+    for level, pattern in _SALT:
+        if level == "轻" and re.search(r"不咸不淡", text):
+            continue
+        if re.search(pattern, text):
+            return level
+    return None
+
+
+def read_staple_grams(text: str) -> float | None:
+    """主食 grams per day (一两 = 50 g)."""
+    match = _STAPLE.search(text)
+    if not match:
+        return None
+    value = parse_number(match.group(1))
+    if value is None:
+        return None
+    return value * 50 if "两" in match.group(0) else value

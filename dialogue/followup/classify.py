@@ -1,0 +1,119 @@
+"""Danger criteria, visit classification and the state machine across calls (规范 §2 of DOMAIN.md).
+
+- Danger: a confirmed value past a programme threshold, or a danger symptom said without negation.
+  The call then ends its survey with advice and a same-day hand-off.
+- Class per visit: 并发症 > 不良反应 > 控制不满意 > 控制满意 (``None`` when no value was obtained).
+- Across calls: the streak of consecutive unsatisfactory visits (控制不满意 / 不良反应) is carried in the
+  records; first → recall in 2 weeks, two in a row → referral (active follow-up within 2 weeks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from dialogue.followup.answers import mentioned
+from dialogue.followup.program import Program
+
+SATISFACTORY, UNSATISFACTORY, ADVERSE, COMPLICATION = "控制满意", "控制不满意", "不良反应", "并发症"
+VISIT_CLASSES = (SATISFACTORY, UNSATISFACTORY, ADVERSE, COMPLICATION)
+ACTIONS = ("routine", "recall_2w", "referral", "urgent_referral", "measure_and_recall")
+_NEXT_DAYS = {"routine": 90, "recall_2w": 14, "referral": 14, "urgent_referral": 14, "measure_and_recall": 14}
+
+
+@dataclass(frozen=True)
+class Danger:
+    """One danger criterion met: ``code`` (``systolic_gte``, a symptom code...), Mandarin ``name``, the
+    advice key in the programme data."""
+
+    code: str
+    name: str
+    advice: str
+
+
+def value_dangers(program: Program, values: dict[str, float]) -> list[Danger]:
+    """Danger criteria met by confirmed values."""
+    rules = program.danger
+    found = []
+    sys_, dia = values.get("systolic"), values.get("diastolic")
+    if (sys_ is not None and sys_ >= rules.get("systolic_gte", 1e9)) or (
+        dia is not None and dia >= rules.get("diastolic_gte", 1e9)
+    ):
+        found.append(Danger("blood_pressure_high", f"血压{sys_:g}/{dia:g}", "high_bp"))
+    glucose = values.get("glucose")
+    if glucose is not None and glucose >= rules.get("glucose_gte", 1e9):
+        found.append(Danger("glucose_high", f"血糖{glucose:g}", "high_glucose"))
+    if glucose is not None and glucose <= rules.get("glucose_lte", -1):
+        found.append(Danger("glucose_low", f"血糖{glucose:g}", "low_glucose"))
+    heart_rate = values.get("heart_rate")
+    if heart_rate is not None and heart_rate > rules.get("heart_rate_gt", 1e9):
+        found.append(Danger("heart_rate_high", f"心率{heart_rate:g}", "fast_heart_rate"))
+    temperature = values.get("temperature")
+    if temperature is not None and temperature > rules.get("temperature_gt", 1e9):
+        found.append(Danger("fever_high", f"体温{temperature:g}", "fever"))
+    return found
+
+
+def symptom_dangers(program: Program, text: str) -> list[Danger]:
+    """Danger symptoms said (not negated) in ``text``."""
+    found = []
+    for symptom in program.danger_symptoms:
+        if mentioned(symptom.pattern, text):
+            found.append(Danger(symptom.code, symptom.name, "symptom"))
+    return found
+
+
+def classify_visit(
+    program: Program,
+    values: dict[str, float],
+    symptoms: list[str],
+    side_effects: bool | None,
+    hypoglycemia: str | None,
+    age: int | None = None,
+) -> str | None:
+    """此次随访分类 for this call, or ``None`` when the key value was not obtained and nothing else decides."""
+    if any(code in program.complication_symptoms for code in symptoms):
+        return COMPLICATION
+    if side_effects or hypoglycemia in ("偶尔", "频繁"):
+        return ADVERSE
+    target = program.target
+    if program.id == "hypertension":
+        sys_, dia = values.get("systolic"), values.get("diastolic")
+        if sys_ is None or dia is None:
+            return None
+        systolic_target = 150.0 if age is not None and age >= 65 else target["systolic_lt"]
+        return SATISFACTORY if sys_ < systolic_target and dia < target["diastolic_lt"] else UNSATISFACTORY
+    glucose = values.get("glucose")
+    if glucose is None:
+        return None
+    return SATISFACTORY if glucose < target["glucose_lt"] else UNSATISFACTORY
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What follows this visit: ``action`` (one of :data:`ACTIONS`), the new unsatisfactory ``streak``,
+    and the ``next_due`` date of the next follow-up call."""
+
+    action: str
+    streak: int
+    next_due: date
+
+
+def next_step(visit_class: str | None, previous_streak: int, previous_class: str | None, urgent: bool,
+              today: date) -> Decision:
+    """The cross-call state machine (see the module docstring)."""
+    unsatisfactory = visit_class in (UNSATISFACTORY, ADVERSE) or urgent
+    streak = previous_streak + 1 if unsatisfactory else (0 if visit_class == SATISFACTORY else previous_streak)
+    if urgent:
+        action = "urgent_referral"
+    elif visit_class == COMPLICATION:
+        action = "referral"
+    elif visit_class == ADVERSE and previous_class == ADVERSE:
+        action = "referral"  # an adverse reaction that is hard to control
+    elif unsatisfactory:
+        action = "referral" if streak >= 2 else "recall_2w"
+    elif visit_class == SATISFACTORY:
+        action = "routine"
+    else:
+        action = "measure_and_recall"
+    return Decision(action, streak, today + timedelta(days=_NEXT_DAYS[action]))
