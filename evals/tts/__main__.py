@@ -10,6 +10,8 @@ For each agent prompt (``evals/tts/data/prompts.jsonl``):
 * ``roundtrip_cer``: the voice speaks the prompt, Whisper base (the project's ASR) transcribes it
   back, and both sides go through the same number normalisation (so "186" and 一百八十六 agree;
   幺/一 and 两/二 are folded): corpus-level character error rate against the reading;
+  ``roundtrip_toneless_syllable_error`` is the same on toneless pinyin, so homophones Whisper
+  base picks (诊/整, 疼/腾) are not counted: the part of the CER that is the listener model's;
 * ``rtf_median``: synthesis seconds / audio seconds for the whole prompt (``engine.synthesize``);
 * ``first_audio_ms_median``: from queueing a ``TTSSpeakFrame`` into a running pipecat pipeline
   with ``MedvoiceTTSService`` to the first ``TTSAudioRawFrame`` leaving it;
@@ -50,7 +52,13 @@ from pipecat.workers.runner import WorkerRunner  # noqa: E402
 
 from agent.models import ModelLocator  # noqa: E402
 from asr.transcriber import WhisperSettings, WhisperTranscriber  # noqa: E402
-from evals.tts.metrics import canonical, check_polyphones, edit_distance, percentile  # noqa: E402
+from evals.tts.metrics import (  # noqa: E402
+    canonical,
+    check_polyphones,
+    edit_distance,
+    percentile,
+    toneless_syllables,
+)
 from tts import create_engine  # noqa: E402
 from tts.base import SpeechEngine  # noqa: E402
 from tts.normalize import SpeechNormalizer  # noqa: E402
@@ -148,6 +156,7 @@ def _roundtrip(engine: SpeechEngine, transcriber: WhisperTranscriber, normalizer
             "id": prompt["id"], "flow": prompt["flow"], "audio_s": audio.size / engine.sample_rate,
             "rtf": synth_s / max(audio.size / engine.sample_rate, 1e-9), "heard": heard,
             "edits": edit_distance(reference, hypothesis), "ref_chars": len(reference),
+            "syllable_edits": edit_distance(toneless_syllables(reference), toneless_syllables(hypothesis)),
         })
     return rows
 
@@ -212,6 +221,7 @@ def main() -> int:
         "polyphone_accuracy": sum(c.ok for c in polyphone_checks) / max(len(polyphone_checks), 1),
         "polyphone_phrases": len(polyphone_checks),
         "roundtrip_cer": sum(r["edits"] for r in rows) / max(sum(r["ref_chars"] for r in rows), 1),
+        "roundtrip_toneless_syllable_error": sum(r["syllable_edits"] for r in rows) / max(sum(r["ref_chars"] for r in rows), 1),
         "roundtrip_cer_prompt_median": statistics.median(r["edits"] / max(r["ref_chars"], 1) for r in rows),
         "roundtrip_cer_prompt_p95": percentile([r["edits"] / max(r["ref_chars"], 1) for r in rows], 0.95),
         "first_audio_ms_median": statistics.median(first_ms) if first_ms else None,
