@@ -19,7 +19,7 @@ _NOT_TAKING = re.compile(
     r"|吃完了[^，。,]{0,4}没|药没了|没药了|早就不吃|很久没吃|好久没吃"
 )
 _INTERMITTENT = re.compile(
-    r"有时候?忘|偶尔忘|经常忘|老忘|忘了吃|忘吃|漏吃|漏了|漏服|有时候?不吃|有时候?没吃|想起来(?:就|才)吃|不太规律|不规律"
+    r"有时候?忘|偶尔忘|经常忘|老忘|忘了吃|忘吃|漏吃|漏了|漏服|有时候?就?不吃|有时候?就?没吃|想起来(?:就|才)吃|不太规律|不规律"
     r"|断断续续|隔三差五|时吃时不吃|间断|有一顿没一顿|偶尔漏|偶尔没吃|差不多天天|大部分时候"
 )
 _REGULAR = re.compile(
@@ -176,7 +176,7 @@ def read_alcohol(text: str) -> float | None:
 
 def read_exercise(text: str) -> tuple[float | None, float | None] | None:
     """(times per week, minutes per time); (0, 0) for "不运动"; ``None`` when not said."""
-    if re.search(r"不运动|没运动|不怎么动|很少动|不锻炼|没锻炼", text):
+    if re.search(r"不运动|没运动|不怎么动|不怎么运动|很少运动|很少动|不爱动|不锻炼|没锻炼", text):
         return (0.0, 0.0)
     times = _number(_EXERCISE_TIMES, text)
     if re.search(r"每天|天天", text) and times is None:

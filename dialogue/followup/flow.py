@@ -22,7 +22,7 @@ from typing import Any
 from backends.interfaces import ConsultationBackend, HandoffRequest, Principal, RecordsBackend
 from dialogue.base import Reply
 from dialogue.engine import FlowDialogue, FlowSpec, StateSpec, Turn
-from dialogue.facts import Vitals
+from dialogue.facts import Vitals, read_temperature
 from dialogue.followup import answers, values
 from dialogue.followup.classify import Danger, classify_visit, next_step, symptom_dangers, value_dangers
 from dialogue.followup.program import Program
@@ -180,6 +180,10 @@ class FollowupDialogue(FlowDialogue):
         if reading.ok:  # a corrected value, with or without "不对"
             self.pending = reading.values
             return Turn([self._readback()], "confirm")
+        part = values.read_blood_pressure_part(text, self.program.ranges) if question == "blood_pressure" else {}
+        if part:
+            self.pending = {**self.pending, **part}
+            return Turn([self._readback()], "confirm")
         if answers.is_no(text):
             self.pending = {}
             return Turn([self.phrases.say("reask_unclear"), self._ask(question)], "ask")
@@ -250,7 +254,10 @@ class FollowupDialogue(FlowDialogue):
     def _new_dangers(self) -> list[Danger]:
         """Danger criteria met so far (confirmed values, symptoms in the whole call) not yet acted on."""
         known = {d.code for d in self.dangers}
-        found = value_dangers(self.program, self.values) + symptom_dangers(self.program, "。".join(self._caller))
+        transcript = "。".join(self._caller)
+        temperature = read_temperature(transcript)
+        measured = {**self.values, **({"temperature": temperature} if temperature is not None else {})}
+        found = value_dangers(self.program, measured) + symptom_dangers(self.program, transcript)
         return [d for d in dict((d.code, d) for d in found).values() if d.code not in known]
 
     async def _danger(self, dangers: list[Danger]) -> Turn:
@@ -424,14 +431,14 @@ def _has_value(dialogue: FollowupDialogue, question: str) -> bool:
 
 
 def _read_value(program: Program, question: str, text: str) -> values.Reading:
+    if question == "weight":  # its unit decides kg or 斤
+        return values.read_weight(text, program.ranges["weight"])
     text = values.strip_units(text)
     if question == "blood_pressure":
         return values.read_blood_pressure(text, program.ranges)
     if question == "glucose":
         return values.read_glucose(text, program.ranges["glucose"])
-    if question == "heart_rate":
-        return values.read_heart_rate(text, program.ranges["heart_rate"])
-    return values.read_weight(text, program.ranges["weight"])
+    return values.read_heart_rate(text, program.ranges["heart_rate"])
 
 
 def _missed(dialogue: FollowupDialogue, text: str) -> int | str | None:

@@ -18,7 +18,7 @@ _DIGIT = "零〇一二两三四五六七八九"
 _PAIRABLE = "一二两三四五六七八九"  # "一百三四": two digits in a row is a range (零 is not: 一百零八)
 _NUM = rf"(?:[0-9]+(?:\.[0-9]+)?|[{_DIGIT}十百]+(?:点[{_DIGIT}]+)?)"
 _APPROX_AFTER = r"(?:多|几|来|左右|上下|出头)"
-_APPROX_NUMBER = re.compile(rf"[{_DIGIT}十百0-9]+点?多|[{_DIGIT}]十几|[{_DIGIT}十百]+[{_PAIRABLE}]{{2}}(?![{_DIGIT}十百点])"
+_APPROX_NUMBER = re.compile(rf"[{_DIGIT}十百0-9]+点?多|[{_DIGIT}十0-9]点几|[{_DIGIT}]十几|[{_DIGIT}十百]+[{_PAIRABLE}]{{2}}(?![{_DIGIT}十百点])"
                             rf"|{_NUM}\s*{_APPROX_AFTER}")
 _CORRECTION = re.compile(r"不对|不是|说错了|错了|应该是|哦不|我看错了|重说")
 # Numbers that are not the reading: times of day, durations, counts, doses.
@@ -26,7 +26,7 @@ _NOT_A_READING = re.compile(
     rf"{_NUM}\s*(?:点钟|点半|点多钟|点多?(?=测|量|起|吃|的时候)|天|年|岁|个月|月|周|星期|片|粒|顿|支|小时|分钟|号|床|楼)"
 )
 _COUNT = re.compile(rf"{_NUM}\s*次(?!/分)")  # "量了两次"; but a heart rate is "八十次"
-_UNIT = re.compile(r"\s*(?:mmHg|毫米汞柱|mmol/L|毫摩尔|kg|公斤|千克|斤|次/分|次|下|bpm)")
+_UNIT = re.compile(r"(?<=[0-9])\s*(?:mmHg|mmol/L|kg|次/分|bpm)|毫米汞柱|毫摩尔(?:每升)?")
 _SYSTOLIC = re.compile(rf"(?:高压|收缩压|上压|上面的?|上边的?)[^0-9{_DIGIT}十百，。,；;]{{0,3}}({_NUM})")
 _DIASTOLIC = re.compile(rf"(?:低压|舒张压|下压|下面的?|下边的?)[^0-9{_DIGIT}十百，。,；;]{{0,3}}({_NUM})")
 _ANY_NUMBER = re.compile(_NUM)
@@ -109,6 +109,18 @@ def read_blood_pressure(text: str, ranges: dict[str, tuple[float, float]]) -> Re
     if not (_in(high, ranges["systolic"]) and _in(low, ranges["diastolic"])) or high <= low:
         return Reading("out_of_range", {})
     return Reading("ok", {"systolic": high, "diastolic": low})
+
+
+def read_blood_pressure_part(text: str, ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Only the labelled half of a correction ("不对，低压是八十二" -> diastolic 82), when in range."""
+    text = _clean(text)
+    found = {}
+    for name, pattern in (("systolic", _SYSTOLIC), ("diastolic", _DIASTOLIC)):
+        match = pattern.search(text)
+        value = parse_number(match.group(1)) if match else None
+        if value is not None and _in(value, ranges[name]) and not _APPROX_NUMBER.search(text):
+            found[name] = value
+    return found
 
 
 def _single(text: str, name: str, bounds: tuple[float, float], decimals: bool) -> Reading:

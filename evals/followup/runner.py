@@ -1,0 +1,112 @@
+"""Drive one scripted follow-up call and score what the dialogue recorded.
+
+The case's ``answers`` are the patient's turns in order; ``""`` is silence. When the agent reads a value
+back, the simulated patient says "对" unless the next scripted answer is itself a yes/no or correction
+(so self-corrections are scripted explicitly). When the answers run out before the agent ends the call,
+the patient hangs up (``FollowupDialogue.hangup``: partial answers saved).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dialogue.followup import answers as replies
+from dialogue.followup.flow import FollowupDialogue
+from evals.followup.speech import SpeechPath
+
+VALUE_FIELDS = {"systolic": "systolic", "diastolic": "diastolic", "fasting_glucose": "glucose",
+                "heart_rate": "heart_rate", "weight": "weight"}
+
+
+@dataclass
+class CallOutcome:
+    """Expected vs recorded for one call (ids and labels only; no patient text)."""
+
+    id: str
+    program: str
+    values: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+    adherence: tuple[str, str | None] | None = None
+    alert: tuple[bool, bool] | None = None
+    outcome: tuple[str, str | None] | None = None
+    visit_class: tuple[str, str | None] | None = None
+    turns: int = 0
+
+
+def load_calls(path: Path) -> list[dict[str, Any]]:
+    """The JSONL calls (dev-set format: id, program, answers, expect)."""
+    calls = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        call = json.loads(line)
+        missing = {"id", "program", "answers", "expect"} - set(call)
+        if missing:
+            raise ValueError(f"{path}:{number}: call lacks {sorted(missing)}; each line needs id, program, answers, expect")
+        calls.append(call)
+    return calls
+
+
+async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
+    """Play ``call`` against a fresh dialogue; compare the snapshot with ``expect``."""
+    flow = f"followup_{call['program']}"
+    dialogue = FollowupDialogue(program=call["program"], call_id=call["id"])
+    [reply async for reply in dialogue.open()]
+    queue = list(call["answers"])
+    turns = 0
+    while queue and not dialogue.ended:
+        said = "对" if dialogue.state == "confirm" and not _answers_readback(queue[0]) else queue.pop(0)
+        turns += 1
+        if not said:
+            [reply async for reply in dialogue.handle_silence()]
+            continue
+        context = "血压" if dialogue.question == "blood_pressure" else "血糖" if dialogue.question == "glucose" else None
+        [reply async for reply in dialogue.handle(speech.hear(said, flow, context))]
+    if not dialogue.ended:
+        await dialogue.hangup()
+    return _compare(call, dialogue.snapshot(), turns)
+
+
+def _answers_readback(answer: str) -> bool:
+    return bool(answer) and (replies.is_yes(answer) or replies.is_no(answer) or answer.startswith(("哦", "不对")))
+
+
+def _compare(call: dict[str, Any], snapshot: dict[str, Any], turns: int) -> CallOutcome:
+    expect = call["expect"]
+    outcome = CallOutcome(call["id"], call["program"], turns=turns)
+    for name, key in VALUE_FIELDS.items():
+        if name in expect:
+            outcome.values[name] = (float(expect[name]), snapshot["values"].get(key))
+    if "adherence" in expect:
+        outcome.adherence = (expect["adherence"], snapshot.get("adherence"))
+    if "alert" in expect:
+        outcome.alert = (bool(expect["alert"]), bool(snapshot.get("alert")))
+    if "outcome" in expect:
+        outcome.outcome = (expect["outcome"], snapshot.get("outcome"))
+    if "visit_class" in expect:
+        outcome.visit_class = (expect["visit_class"], snapshot.get("visit_class"))
+    return outcome
+
+
+def score(outcomes: list[CallOutcome]) -> dict[str, float]:
+    """Flat metrics: exact value, adherence class, alert, call outcome and visit class accuracy."""
+    values = [abs(want - got) < 1e-6 if got is not None else False
+              for o in outcomes for want, got in o.values.values()]
+    metrics = {
+        "calls": float(len(outcomes)),
+        "value_accuracy": _mean(values),
+        "values_scored": float(len(values)),
+        "adherence_accuracy": _mean([want == got for o in outcomes if o.adherence for want, got in [o.adherence]]),
+        "alert_accuracy": _mean([want == got for o in outcomes if o.alert for want, got in [o.alert]]),
+        "alert_sensitivity": _mean([got for o in outcomes if o.alert and o.alert[0] for _, got in [o.alert]]),
+        "outcome_accuracy": _mean([want == got for o in outcomes if o.outcome for want, got in [o.outcome]]),
+        "visit_class_accuracy": _mean([want == got for o in outcomes if o.visit_class
+                                       for want, got in [o.visit_class]]),
+    }
+    return metrics
+
+
+def _mean(flags: list[bool]) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")

