@@ -62,7 +62,8 @@ def place(text: str, cursor: Cursor, rules: SectionRules | None = None) -> list[
     rules = rules or SectionRules.load()
     sentences = []
     for sentence in _SENTENCE.findall(text):
-        placed = [p for clause in _clauses(sentence) if (p := _place_clause(clause, cursor, rules)) is not None]
+        placed = [p for index, clause in enumerate(_clauses(sentence))
+                  if (p := _place_clause(clause, cursor, rules, index == 0)) is not None]
         if placed:
             sentences.append(placed)
     return sentences
@@ -72,9 +73,10 @@ def _clauses(sentence: str) -> list[str]:
     return [c.strip() for c in re.split(r"[，,]", sentence) if c.strip()]
 
 
-def _place_clause(clause: str, cursor: Cursor, rules: SectionRules) -> Placed | None:
+def _place_clause(clause: str, cursor: Cursor, rules: SectionRules, sentence_start: bool) -> Placed | None:
     cue = rules.cue.match(clause)
-    if cue:
+    # Inside a cued section a cue word without punctuation mid-sentence is content ("主诉，体检发现…").
+    if cue and (cue.group("sep") is not None or sentence_start or not cursor.cued or clause == cue.group("cue")):
         section = rules.cue_sections[cue.group("cue")]
         rest = clause[cue.end():].strip()
         spoken_as_cue = cue.group("sep") is not None or not rest
