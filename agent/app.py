@@ -1,4 +1,5 @@
-"""The FastAPI application: health, readiness, flows, the WebSocket call endpoint.
+"""The FastAPI application: health, readiness, flows, the WebSocket and WebRTC call endpoints,
+the browser page at ``/`` and the Prometheus ``/metrics``.
 
 ``create_app(settings)`` loads the models at start-up (lifespan); tests pass ready ``Engines`` to
 share one set of loaded models.
@@ -7,19 +8,24 @@ share one set of loaded models.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 
 from agent.config import FLOWS, Settings
 from agent.engines import Engines
 from agent.records_api import build_records_router
 from agent.session import CallSessions
 from dialogue import UnknownFlowError
+from transport.signalling import build_signalling_router
+from transport.static import STATIC_DIR
+from transport.webrtc import IceServerConfig, SignallingError, WebRTCCalls, WebRTCConfig
 from transport.websocket import websocket_transport
 from transport.ws_protocol import ProtocolError, parse_start
 
@@ -48,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
             loaded = await asyncio.to_thread(Engines, settings)
             app.state.sessions = CallSessions(loaded, store=store)
         yield
+        await app.state.webrtc.close()
 
     app = FastAPI(
         title="medvoice",
@@ -60,6 +67,46 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
     app.state.sessions = CallSessions(engines, store=store) if engines is not None else None
     app.include_router(build_records_router(store))
 
+    async def run_webrtc_call(flow: str, transport) -> None:
+        await app.state.sessions.run_call(flow, transport, silence_timeout_s=settings.silence_timeout_s)
+
+    def admit_call(flow: str) -> None:
+        sessions: CallSessions | None = app.state.sessions
+        if sessions is None:
+            raise SignallingError(503, "not_ready", "the models are still loading; retry in a few seconds")
+        try:
+            sessions.new_dialogue(flow, "probe")
+        except UnknownFlowError as exc:
+            raise SignallingError(400, "unknown_flow", f"{exc}; choose one of {', '.join(FLOWS)}") from exc
+        if sessions.active >= settings.max_calls:
+            raise SignallingError(503, "busy", f"all {settings.max_calls} call slots are busy; try again later")
+
+    app.state.webrtc = WebRTCCalls(webrtc_config(settings), run_webrtc_call)
+    app.include_router(build_signalling_router(app.state.webrtc, admit_call))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The browser call page (Chinese UI)."""
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        """Prometheus text: live calls and peers, plus the per-stage turn timings."""
+        sessions: CallSessions | None = app.state.sessions
+        lines = [
+            "# HELP medvoice_active_calls Calls in progress (all transports).",
+            "# TYPE medvoice_active_calls gauge",
+            f"medvoice_active_calls {sessions.active if sessions else 0}",
+            "# HELP medvoice_webrtc_peers Live WebRTC peer connections.",
+            "# TYPE medvoice_webrtc_peers gauge",
+            f"medvoice_webrtc_peers {app.state.webrtc.active_peers}",
+        ]
+        stage_text = _stage_metrics_text()
+        return PlainTextResponse(
+            "\n".join(lines) + "\n" + stage_text, media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
     @app.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
@@ -71,7 +118,10 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
         sessions: CallSessions | None = app.state.sessions
         if sessions is None:
             return JSONResponse({"ready": False, "models": {}}, status_code=503)
-        body = sessions.engines.readiness() | {"active_calls": sessions.active}
+        body = sessions.engines.readiness() | {
+            "active_calls": sessions.active,
+            "webrtc_peers": app.state.webrtc.active_peers,
+        }
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/flows", tags=["calls"])
@@ -121,6 +171,33 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
             logger.info("call ended by caller hang-up")
 
     return app
+
+
+def webrtc_config(settings: Settings) -> WebRTCConfig:
+    """The WebRTC limits and STUN/TURN servers named by the settings."""
+    servers = tuple(
+        IceServerConfig(url, settings.webrtc_turn_username, settings.webrtc_turn_credential)
+        if url.startswith("turn")
+        else IceServerConfig(url)
+        for url in settings.ice_server_urls()
+    )
+    return WebRTCConfig(
+        ice_servers=servers,
+        ice_timeout_s=settings.webrtc_ice_timeout_s,
+        offers_per_minute=settings.webrtc_offers_per_minute,
+        max_peers=settings.max_calls,
+        output_sample_rate=settings.output_sample_rate,
+    )
+
+
+def _stage_metrics_text() -> str:
+    """The per-stage turn timings from ``agent.metrics`` (owned by the turn-taking work)."""
+    if importlib.util.find_spec("agent.metrics") is None:
+        return ""
+    from agent import metrics as stage_metrics
+
+    render = getattr(stage_metrics, "render_prometheus", None)
+    return render() if callable(render) else ""
 
 
 async def _refuse(websocket: WebSocket, code: str, message: str, close_code: int, **extra) -> None:

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Logging level (patient text is never logged).")
     silence_timeout_s: float = Field(7.0, gt=0, description="Caller silence before a re-prompt.")
     max_calls: int = Field(8, ge=1, description="Concurrent calls accepted before new ones get 503.")
+    webrtc_ice_servers: str = Field(
+        "",
+        description="Comma-separated stun:/turn: URLs for WebRTC; empty = host candidates only (same LAN).",
+    )
+    webrtc_turn_username: str | None = Field(None, description="Username for the turn: servers.")
+    webrtc_turn_credential: str | None = Field(None, description="Credential for the turn: servers.")
+    webrtc_ice_timeout_s: float = Field(15.0, gt=0, description="A peer not connected by then is closed.")
+    webrtc_offers_per_minute: int = Field(20, ge=1, description="Call attempts per client address per minute.")
 
     @field_validator("asr_model")
     @classmethod
@@ -54,6 +62,20 @@ class Settings(BaseSettings):
                 f"MEDVOICE_ASR_MODEL={value!r} is neither 'base' nor an existing CTranslate2 model directory"
             )
         return value
+
+    @field_validator("webrtc_ice_servers")
+    @classmethod
+    def _ice_urls(cls, value: str) -> str:
+        for url in filter(None, (u.strip() for u in value.split(","))):
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ValueError(
+                    f"MEDVOICE_WEBRTC_ICE_SERVERS entry {url!r} must start with stun:, stuns:, turn: or turns:"
+                )
+        return value
+
+    def ice_server_urls(self) -> list[str]:
+        """The configured STUN/TURN URLs, in order."""
+        return [u.strip() for u in self.webrtc_ice_servers.split(",") if u.strip()]
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, str]) -> Settings:

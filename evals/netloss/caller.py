@@ -1,0 +1,240 @@
+"""A scripted WebRTC caller (aiortc) for tests and benchmarks: speaks rendered PCM on an Opus audio
+track, receives the agent's audio and the data-channel events, and can drop a share of its packets
+in both directions to model a lossy network.
+
+Loss is injected in the caller's ICE transport (every DTLS/SRTP/SCTP datagram after the call is
+connected), so media, events and their retransmissions all see it, as on a real lossy link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
+
+SAMPLE_RATE = 16000
+FRAME_SAMPLES = 320  # 20 ms
+# Agent audio above this RMS (int16) counts as speech, below as comfort silence.
+SPEECH_RMS = 300.0
+
+
+class CallerAudioTrack(MediaStreamTrack):
+    """The caller's microphone: queued utterances, silence in between, paced in real time."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: deque[np.ndarray] = deque()
+        self._start: float | None = None
+        self._pts = 0
+        self.speech_ended_at: float | None = None  # monotonic time the last queued sample went out
+
+    def play(self, pcm: np.ndarray) -> float:
+        """Queue int16 16 kHz speech; returns its duration in seconds."""
+        for i in range(0, len(pcm), FRAME_SAMPLES):
+            chunk = pcm[i : i + FRAME_SAMPLES]
+            self._queue.append(np.pad(chunk, (0, FRAME_SAMPLES - len(chunk))))
+        self.speech_ended_at = None
+        return len(pcm) / SAMPLE_RATE
+
+    @property
+    def speaking(self) -> bool:
+        return bool(self._queue)
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        delay = self._start + self._pts / SAMPLE_RATE - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self._queue:
+            samples = self._queue.popleft()
+            if not self._queue:
+                self.speech_ended_at = time.monotonic()
+        else:
+            samples = np.zeros(FRAME_SAMPLES, np.int16)
+        frame = AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
+        self._pts += FRAME_SAMPLES
+        return frame
+
+
+@dataclass
+class LossStats:
+    sent: int = 0
+    dropped_out: int = 0
+    received: int = 0
+    dropped_in: int = 0
+
+
+class PacketLoss:
+    """Drops ``rate`` of datagrams each way on an aiortc ICE transport (seeded, reproducible)."""
+
+    def __init__(self, rate: float, seed: int = 7) -> None:
+        if not 0 <= rate < 1:
+            raise ValueError(f"loss rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.stats = LossStats()
+        self._random = random.Random(seed)
+        self.active = False
+
+    def install(self, ice_transport: Any) -> None:
+        send, recv = ice_transport._send, ice_transport._recv
+
+        async def lossy_send(data: bytes) -> None:
+            self.stats.sent += 1
+            if self.active and self._random.random() < self.rate:
+                self.stats.dropped_out += 1
+                return
+            await send(data)
+
+        async def lossy_recv() -> bytes:
+            while True:
+                data = await recv()
+                self.stats.received += 1
+                if self.active and self._random.random() < self.rate:
+                    self.stats.dropped_in += 1
+                    continue
+                return data
+
+        ice_transport._send, ice_transport._recv = lossy_send, lossy_recv
+
+
+@dataclass
+class WebRTCCall:
+    """A live call: send speech with ``say``, wait on events, read what arrived."""
+
+    pc: RTCPeerConnection
+    mic: CallerAudioTrack
+    pc_id: str
+    events: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    agent_speech: list[tuple[float, float]] = field(default_factory=list)  # (monotonic time, rms)
+    agent_frames: int = 0
+    loss: PacketLoss | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def texts(self, role: str) -> list[str]:
+        return [e["text"] for _, e in self.events if e.get("type") == "transcript" and e.get("role") == role
+                and e.get("final", True)]
+
+    def speech_frames_after(self, moment: float) -> int:
+        return sum(1 for t, rms in self.agent_speech if t >= moment and rms >= SPEECH_RMS)
+
+    def first_speech_after(self, moment: float) -> float | None:
+        return next((t for t, rms in self.agent_speech if t >= moment and rms >= SPEECH_RMS), None)
+
+    async def notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, predicate, timeout: float) -> bool:
+        """Wait until ``predicate(self)`` holds; False on timeout."""
+        async def wait() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: predicate(self))
+
+        try:
+            await asyncio.wait_for(wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def say(self, pcm: np.ndarray) -> float:
+        """Speak and return the moment the last sample left (monotonic)."""
+        duration = self.mic.play(pcm)
+        await asyncio.sleep(duration)
+        while self.mic.speaking or self.mic.speech_ended_at is None:
+            await asyncio.sleep(0.01)
+        return self.mic.speech_ended_at
+
+    async def wait_agent_quiet(self, quiet_s: float = 1.0, timeout: float = 30.0) -> bool:
+        """Wait until the agent has spoken and then been silent for ``quiet_s``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = next((t for t, rms in reversed(self.agent_speech) if rms >= SPEECH_RMS), None)
+            if last is not None and time.monotonic() - last >= quiet_s:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def hang_up(self) -> None:
+        channel = getattr(self, "channel", None)
+        if channel is not None and channel.readyState == "open":
+            channel.send(json.dumps({"type": "hangup"}))
+            await asyncio.sleep(0.2)
+        self.mic.stop()
+        await self.pc.close()
+
+
+async def connect(
+    base_url: str,
+    flow: str = "triage",
+    *,
+    loss_rate: float = 0.0,
+    seed: int = 7,
+    timeout_s: float = 15.0,
+) -> WebRTCCall:
+    """Offer, answer and wait until media flows. ``loss_rate`` starts once connected."""
+    pc = RTCPeerConnection()
+    mic = CallerAudioTrack()
+    pc.addTrack(mic)
+    channel = pc.createDataChannel("events", ordered=True)
+    await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers all candidates here
+    async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s) as http:
+        response = await http.post(
+            "/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer", "flow": flow}
+        )
+    if response.status_code != 200:
+        await pc.close()
+        raise RuntimeError(f"offer refused: HTTP {response.status_code} {response.text}")
+    answer = response.json()
+    call = WebRTCCall(pc=pc, mic=mic, pc_id=answer["pc_id"])
+    call.channel = channel  # type: ignore[attr-defined]
+
+    @channel.on("message")
+    async def on_message(message: str) -> None:
+        call.events.append((time.monotonic(), json.loads(message)))
+        await call.notify()
+
+    @pc.on("track")
+    def on_track(track) -> None:
+        async def read() -> None:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                samples = frame.to_ndarray().astype(np.float32)
+                call.agent_frames += 1
+                call.agent_speech.append((time.monotonic(), float(np.sqrt(np.mean(samples**2)))))
+
+        asyncio.ensure_future(read())
+
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+    deadline = time.monotonic() + timeout_s
+    while pc.connectionState != "connected":
+        if time.monotonic() > deadline or pc.connectionState in ("failed", "closed"):
+            await pc.close()
+            raise RuntimeError(f"WebRTC did not connect within {timeout_s} s (state {pc.connectionState})")
+        await asyncio.sleep(0.05)
+    if loss_rate:
+        call.loss = PacketLoss(loss_rate, seed)
+        call.loss.install(pc.getTransceivers()[0].sender.transport.transport)
+        call.loss.active = True
+    return call

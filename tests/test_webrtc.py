@@ -1,0 +1,206 @@
+"""WebRTC calls for real: an aiortc caller speaks rendered Mandarin over Opus to the live service,
+hears the agent and reads its events on the data channel; bad offers, dead peers and floods are
+refused or timed out, and no peer connection or call outlives its caller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import re
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from aiortc import RTCPeerConnection
+
+from evals.netloss.caller import connect
+from evals.netloss.network import ensure_host_address
+
+CHEST_PAIN = "我胸口疼，出了很多汗。"
+ICE_TIMEOUT_S = 3.0
+OFFERS_PER_MINUTE = 8
+
+
+@contextlib.contextmanager
+def serve(app) -> Iterator[str]:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def host_address() -> str:
+    try:
+        return ensure_host_address()
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"WebRTC needs a non-loopback interface: {exc}")
+
+
+@pytest.fixture(scope="module")
+def rtc(engines, settings, records_store, host_address):
+    """The real app with a short ICE deadline and a low offer limit, on 127.0.0.1."""
+    from agent.app import create_app
+
+    app = create_app(
+        settings.model_copy(
+            update={
+                "silence_timeout_s": 3.0,
+                "webrtc_ice_timeout_s": ICE_TIMEOUT_S,
+                "webrtc_offers_per_minute": OFFERS_PER_MINUTE,
+            }
+        ),
+        engines=engines,
+        store=records_store,
+    )
+    with serve(app) as url:
+        yield type("Rtc", (), {"url": url, "app": app})
+
+
+def _reset_limit(app) -> None:
+    app.state.webrtc._limiter._events.clear()
+
+
+async def _settled(app, timeout: float = ICE_TIMEOUT_S + 10) -> None:
+    deadline = time.monotonic() + timeout
+    while app.state.webrtc.active_peers or app.state.sessions.active:
+        assert time.monotonic() < deadline, (
+            f"leak: {app.state.webrtc.active_peers} peer(s), {app.state.sessions.active} call(s) still live"
+        )
+        await asyncio.sleep(0.1)
+
+
+def _open_peer_connections() -> list[RTCPeerConnection]:
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, RTCPeerConnection) and o.connectionState != "closed"]
+
+
+async def _offer_sdp(*, audio: bool = True) -> str:
+    pc = RTCPeerConnection()
+    if audio:
+        pc.addTransceiver("audio", direction="sendrecv")
+    pc.createDataChannel("events")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return sdp
+
+
+async def test_webrtc_triage_call_hears_agent_and_reads_events(rtc, speak):
+    _reset_limit(rtc.app)
+    call = await connect(rtc.url, "triage")
+    try:
+        assert await call.wait_for(lambda c: c.texts("agent"), 30), "no greeting event on the data channel"
+        assert await call.wait_agent_quiet(timeout=30), "the greeting was never heard"
+        greeting_frames = call.speech_frames_after(0)
+        assert greeting_frames > 25, f"only {greeting_frames} agent speech frames (20 ms) for the greeting"
+
+        spoke_at = await call.say(speak(CHEST_PAIN))
+        assert await call.wait_for(lambda c: c.texts("caller"), 30), "caller speech never transcribed"
+        assert "胸" in call.texts("caller")[0]
+        assert await call.wait_for(
+            lambda c: any(e.get("type") == "state" and e.get("red_flags") for _, e in c.events), 30
+        ), "no red-flag state event"
+        assert await call.wait_for(lambda c: any("120" in t for t in c.texts("agent")[1:]), 30)
+        assert await call.wait_for(lambda c: c.speech_frames_after(spoke_at) > 25, 30), "answer not heard"
+    finally:
+        await call.hang_up()
+    await _settled(rtc.app)
+    assert not _open_peer_connections()
+
+
+async def test_metrics_and_readiness_count_webrtc_peers(rtc):
+    async with httpx.AsyncClient(base_url=rtc.url) as http:
+        metrics = (await http.get("/metrics")).text
+        ready = (await http.get("/readyz")).json()
+    assert re.search(r"^medvoice_webrtc_peers 0$", metrics, re.M), metrics
+    assert re.search(r"^medvoice_active_calls 0$", metrics, re.M), metrics
+    assert ready["webrtc_peers"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "says"),
+    [
+        ({"sdp": "hello, I am not SDP", "type": "offer"}, "bad_sdp", "no media sections"),
+        ({"sdp": "", "type": "offer"}, "bad_sdp", "no SDP text"),
+        ({"sdp": "v=0\r\nm=audio ninety UDP/TLS/RTP/SAVPF 111\r\n", "type": "offer"}, "bad_sdp", "not valid SDP"),
+        ({"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\n", "type": "offer"},
+         "no_opus", "Opus"),
+        ({"sdp": "v=0\r\n", "type": "answer"}, "bad_sdp_type", 'expected "type": "offer"'),
+    ],
+)
+async def test_malformed_offers_get_clear_errors(rtc, body, code, says):
+    async with httpx.AsyncClient(base_url=rtc.url) as http:
+        response = await http.post("/api/offer", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == code
+    assert says in response.json()["message"]
+    assert rtc.app.state.webrtc.active_peers == 0
+
+
+async def test_offer_without_audio_track_is_refused(rtc):
+    sdp = await _offer_sdp(audio=False)
+    async with httpx.AsyncClient(base_url=rtc.url) as http:
+        response = await http.post("/api/offer", json={"sdp": sdp, "type": "offer"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "no_audio_track"
+    assert "addTrack" in response.json()["message"]
+    assert rtc.app.state.webrtc.active_peers == 0
+
+
+async def test_unknown_flow_and_unknown_peer(rtc):
+    _reset_limit(rtc.app)
+    sdp = await _offer_sdp()
+    async with httpx.AsyncClient(base_url=rtc.url) as http:
+        flow = await http.post("/api/offer", json={"sdp": sdp, "type": "offer", "flow": "astrology"})
+        patch = await http.patch("/api/offer", json={"pc_id": "nobody", "candidates": []})
+        renegotiate = await http.post("/api/offer", json={"sdp": sdp, "type": "offer", "pc_id": "nobody"})
+        hangup = await http.delete("/api/calls/nobody")
+    assert flow.status_code == 400 and flow.json()["error"] == "unknown_flow"
+    assert "triage" in flow.json()["message"]
+    assert [r.status_code for r in (patch, renegotiate, hangup)] == [404, 404, 404]
+    assert patch.json()["error"] == "unknown_peer"
+    assert rtc.app.state.webrtc.active_peers == 0
+
+
+async def test_peer_that_never_completes_ice_is_timed_out_and_cleaned_up(rtc):
+    _reset_limit(rtc.app)
+    # No candidates and never an answer applied: the service can reach nobody.
+    sdp = "\r\n".join(line for line in (await _offer_sdp()).split("\r\n") if not line.startswith("a=candidate"))
+    async with httpx.AsyncClient(base_url=rtc.url) as http:
+        response = await http.post("/api/offer", json={"sdp": sdp, "type": "offer"})
+    assert response.status_code == 200, response.text
+    assert rtc.app.state.webrtc.active_peers == 1
+    await asyncio.sleep(ICE_TIMEOUT_S / 2)
+    assert rtc.app.state.webrtc.active_peers == 1, "closed before the ICE deadline"
+    await _settled(rtc.app)
+    assert rtc.app.state.sessions.active == 0
+    assert not _open_peer_connections()
+
+
+async def test_flood_of_offers_is_rate_limited_and_leaves_nothing_behind(rtc):
+    _reset_limit(rtc.app)
+    sdp = "\r\n".join(line for line in (await _offer_sdp()).split("\r\n") if not line.startswith("a=candidate"))
+    async with httpx.AsyncClient(base_url=rtc.url) as http:
+        responses = await asyncio.gather(
+            *(http.post("/api/offer", json={"sdp": sdp, "type": "offer"}) for _ in range(OFFERS_PER_MINUTE * 3))
+        )
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(200) == OFFERS_PER_MINUTE, codes
+    limited = [r for r in responses if r.status_code == 429]
+    assert len(limited) == OFFERS_PER_MINUTE * 2
+    assert limited[0].json()["error"] == "rate_limited"
+    assert int(limited[0].headers["Retry-After"]) > 0
+    await _settled(rtc.app)
+    assert not _open_peer_connections()

@@ -1,0 +1,226 @@
+// medvoice call page: WebRTC (microphone up, agent voice down), agent events on the data channel.
+"use strict";
+
+const FLOW_NAMES = { triage: "分诊", followup: "随访", dictation: "病历口述" };
+const ROLE_NAMES = { caller: "来电者", agent: "助理" };
+const STAGE_NAMES = {
+  vad_stop_ms: "说完→静音判定", transcript_ms: "转写", final_transcript_ms: "最终转写", llm_first_token_ms: "首个回复",
+  first_token_ms: "首个回复", tts_first_audio_ms: "首段语音合成", first_audio_ms: "首段语音合成",
+  first_audio_sent_ms: "首段语音发出", voice_to_voice_ms: "说完→听到回复", turn_complete_ms: "整句进入对话",
+};
+const REASONS = {
+  dialogue_finished: "通话已结束", caller_hung_up: "已挂断", ice_timeout: "网络连接超时",
+};
+
+const $ = (id) => document.getElementById(id);
+const state = { pc: null, channel: null, stream: null, pcId: null, flow: "triage", events: [],
+                reconnects: 0, ended: false, turn: 0 };
+// Read by the end-to-end browser test and handy in the console.
+window.medvoice = state;
+
+function setStatus(text) { $("status").textContent = text; }
+
+function selectedFlow() {
+  return document.querySelector('input[name="flow"]:checked').value;
+}
+
+function addCaption(role, text) {
+  const item = document.createElement("li");
+  item.className = role;
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = (ROLE_NAMES[role] || role) + "：";
+  item.append(who, document.createTextNode(text));
+  $("captions").append(item);
+  item.scrollIntoView({ block: "nearest" });
+}
+
+function showTriage(ev) {
+  if ("level" in ev) {
+    const level = $("triage-level");
+    level.textContent = ev.level ? `${ev.level} 级` : "—";
+    level.className = ev.level ? `level-${ev.level}` : "";
+  }
+  if ("department" in ev) $("triage-department").textContent = ev.department || "—";
+  if (Array.isArray(ev.red_flags)) {
+    const list = $("red-flags");
+    list.replaceChildren();
+    const evidence = ev.red_flag_evidence || {};
+    for (const code of ev.red_flags) {
+      const li = document.createElement("li");
+      li.className = "alert";
+      li.textContent = evidence[code] ? `${code}（“${evidence[code]}”）` : code;
+      list.append(li);
+    }
+    if (!ev.red_flags.length) list.innerHTML = "<li>暂无</li>";
+  }
+}
+
+function showNote(sections, current) {
+  const list = $("note-sections");
+  list.replaceChildren();
+  for (const [name, text] of Object.entries(sections || {})) {
+    const dt = document.createElement("dt");
+    dt.textContent = name + (name === current ? "（正在口述）" : "");
+    const dd = document.createElement("dd");
+    dd.textContent = text;
+    list.append(dt, dd);
+  }
+}
+
+function showTimings(ev) {
+  const rows = $("timings").querySelector("tbody");
+  const turn = ev.turn ?? ++state.turn;
+  const stages = ev.stages && typeof ev.stages === "object" ? ev.stages : ev;
+  for (const [key, value] of Object.entries(stages)) {
+    if (typeof value !== "number" || key === "t" || key === "turn") continue;
+    const row = document.createElement("tr");
+    for (const cell of [turn, STAGE_NAMES[key] || key, Math.round(value)]) {
+      const td = document.createElement("td");
+      td.textContent = cell;
+      row.append(td);
+    }
+    rows.append(row);
+  }
+}
+
+function onEvent(ev) {
+  state.events.push(ev);
+  switch (ev.type) {
+    case "transcript":
+      if (ev.role === "caller" && ev.final === false) {
+        $("interim").textContent = "（识别中）" + ev.text;
+      } else {
+        if (ev.role === "caller") $("interim").textContent = "";
+        addCaption(ev.role, ev.text);
+      }
+      break;
+    case "state":
+      if (ev.flow === "dictation" || "sections" in ev) showNote(ev.sections, ev.current_section);
+      else showTriage(ev);
+      break;
+    case "metrics":
+    case "timings":
+      showTimings(ev);
+      break;
+    case "silence":
+      setStatus("助理在等您说话……");
+      break;
+    case "end":
+      finish(REASONS[ev.reason] || "通话已结束");
+      break;
+    case "error":
+      setStatus(`出错：${ev.message || ev.code}`);
+      break;
+    case "signalling":
+      if (ev.message && ev.message.type === "peerLeft") finish("通话已结束");
+      break;
+  }
+}
+
+async function waitForIceGathering(pc, timeoutMs) {
+  if (pc.iceGatheringState === "complete") return;
+  await new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, timeoutMs);
+  });
+}
+
+async function negotiate(restart) {
+  const config = await (await fetch("/api/webrtc/config")).json();
+  const pc = new RTCPeerConnection({ iceServers: config.ice_servers });
+  for (const track of state.stream.getAudioTracks()) pc.addTrack(track, state.stream);
+  const channel = pc.createDataChannel("events", { ordered: true });
+  channel.onmessage = (msg) => { try { onEvent(JSON.parse(msg.data)); } catch (err) { console.warn(err); } };
+  pc.ontrack = (ev) => { $("agent-audio").srcObject = ev.streams[0] || new MediaStream([ev.track]); };
+  pc.onconnectionstatechange = () => {
+    if (pc !== state.pc || state.ended) return;
+    if (pc.connectionState === "connected") setStatus(`通话中（${FLOW_NAMES[state.flow]}）`);
+    if (pc.connectionState === "failed") reconnect();
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  // Host candidates gather in milliseconds; sending them in the offer saves a round of PATCHes.
+  await waitForIceGathering(pc, 2000);
+  const body = { sdp: pc.localDescription.sdp, type: "offer", flow: state.flow };
+  if (restart) Object.assign(body, { pc_id: state.pcId, restart_pc: true });
+  const response = await fetch("/api/offer", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (!response.ok) {
+    pc.close();
+    throw new Error(answer.message || answer.error || `HTTP ${response.status}`);
+  }
+  if (state.pc) state.pc.close();
+  state.pc = pc;
+  state.channel = channel;
+  state.pcId = answer.pc_id;
+  await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+}
+
+async function reconnect() {
+  if (state.reconnects >= 3) { finish("网络中断，请重新拨打"); return; }
+  state.reconnects += 1;
+  setStatus(`网络不稳，正在重连（第 ${state.reconnects} 次）……`);
+  try { await negotiate(true); } catch (err) { finish(`重连失败：${err.message}`); }
+}
+
+async function startCall() {
+  state.flow = selectedFlow();
+  state.ended = false;
+  state.reconnects = 0;
+  $("captions").replaceChildren();
+  $("note-panel").hidden = state.flow !== "dictation";
+  $("triage-panel").hidden = state.flow === "dictation";
+  $("call-button").disabled = true;
+  setStatus("正在打开麦克风……");
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+    setStatus("正在连接……");
+    await negotiate(false);
+    $("hangup-button").disabled = false;
+    $("hangup-button").focus();
+  } catch (err) {
+    finish(`无法接通：${err.message}`);
+  }
+}
+
+function finish(message) {
+  if (state.ended) return;
+  state.ended = true;
+  setStatus(message);
+  if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
+  // Closing a moment later lets the agent's last words and events arrive.
+  const pc = state.pc;
+  setTimeout(() => { if (pc) pc.close(); }, 1500);
+  $("call-button").disabled = false;
+  $("hangup-button").disabled = true;
+  $("call-button").focus();
+}
+
+async function hangUp() {
+  if (state.channel && state.channel.readyState === "open") state.channel.send(JSON.stringify({ type: "hangup" }));
+  else if (state.pcId) fetch(`/api/calls/${state.pcId}`, { method: "DELETE" }).catch(() => {});
+  finish("已挂断");
+}
+
+/** Inbound agent audio so far (the browser test reads it): packets and energy from getStats(). */
+async function agentAudioStats() {
+  const out = { packetsReceived: 0, totalAudioEnergy: 0, bytesReceived: 0 };
+  if (!state.pc) return out;
+  (await state.pc.getStats()).forEach((report) => {
+    if (report.type === "inbound-rtp" && report.kind === "audio") {
+      out.packetsReceived += report.packetsReceived || 0;
+      out.totalAudioEnergy += report.totalAudioEnergy || 0;
+      out.bytesReceived += report.bytesReceived || 0;
+    }
+  });
+  return out;
+}
+window.agentAudioStats = agentAudioStats;
+
+$("call-button").addEventListener("click", startCall);
+$("hangup-button").addEventListener("click", hangUp);
