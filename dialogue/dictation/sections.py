@@ -1,8 +1,8 @@
 """Place dictated text into the 8 outpatient record sections, by spoken cues or by content (rules).
 
 Text is split into sentences (。；!?) and clauses (，). A clause that opens with a cue ("主诉，…",
-"查体：…") switches the section and the cue word is dropped only when punctuation follows it; every
-other word is kept verbatim (negations included: nothing is rewritten, nothing invented). Without a
+"查体：…") switches the section; the cue word is dropped when punctuation follows it or when it is a
+full section name ("现病史患者…", as ASR drops commas); every other word is kept verbatim (negations included: nothing is rewritten, nothing invented). Without a
 cue, a clause is placed by its content signals (``data/sections.json``); a clause with no signal
 continues the current section. After a cue only the strong signals (过敏, 既往) switch, so a cued
 现病史 keeps its "伴恶心，无呕吐".
@@ -79,8 +79,10 @@ def _place_clause(clause: str, cursor: Cursor, rules: SectionRules, sentence_sta
     if cue and (cue.group("sep") is not None or sentence_start or not cursor.cued or clause == cue.group("cue")):
         section = rules.cue_sections[cue.group("cue")]
         rest = clause[cue.end():].strip()
-        spoken_as_cue = cue.group("sep") is not None or not rest
-        cursor.section, cursor.cued, cursor.seen_content = section, spoken_as_cue, True
+        # A full section name is always a cue, with or without punctuation after it (ASR often drops commas).
+        spoken_as_cue = cue.group("sep") is not None or not rest or cue.group("cue") in rules.order
+        # Only a cue said as a heading ("现病史，…") holds later sentences against content signals.
+        cursor.section, cursor.cued, cursor.seen_content = section, cue.group("sep") is not None or not rest, True
         if spoken_as_cue:
             return Placed(section, rest, "cue") if rest else None
         return Placed(section, clause, "signal")  # "查体双肺…", "既往体健": a content word, kept

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 from collections import Counter
 from dataclasses import asdict
 from importlib import resources
@@ -70,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(notes: list[dict], speech: SpeechPath) -> list[NoteOutcome]:
-    return [(await run_note(note, speech))[0] for note in notes]
+    outcomes = []
+    for number, note in enumerate(notes, 1):
+        outcomes.append((await run_note(note, speech))[0])
+        if speech.audio:  # audio runs take minutes: show progress
+            print(f"[{number}/{len(notes)}] {note['id']}", file=sys.stderr, flush=True)
+    return outcomes
 
 
 def _plot(notes: list[dict], outcomes: list[NoteOutcome], path: Path, mode: str) -> None:

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -62,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _run(calls: list[dict], speech: SpeechPath) -> list[CallOutcome]:
-    return [await run_call(call, speech) for call in calls]
+    outcomes = []
+    for number, call in enumerate(calls, 1):
+        outcomes.append(await run_call(call, speech))
+        if speech.audio:  # audio runs take minutes: show progress
+            print(f"[{number}/{len(calls)}] {call['id']}", file=sys.stderr, flush=True)
+    return outcomes
 
 
 def _p95(values: list[float]) -> float:
