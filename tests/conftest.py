@@ -138,3 +138,35 @@ def live_server(engines, settings, records_store):
     yield type("Live", (), {"url": f"http://127.0.0.1:{port}", "ws": f"ws://127.0.0.1:{port}", "app": app})
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# -- records databases: every records test runs on SQLite and on the real PostgreSQL -----------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database URL: a SQLite file, or a throw-away database on the local PostgreSQL."""
+    import warnings
+
+    from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/records.db"
+        return
+    try:
+        base = server_url()
+    except PostgresUnavailable as error:
+        warnings.warn(f"POSTGRESQL COULD NOT START, PostgreSQL tests skipped: {error}", stacklevel=1)
+        pytest.skip(f"POSTGRESQL COULD NOT START: {error}")
+    with temporary_database(base) as url:
+        yield url
+
+
+@pytest.fixture
+def store(database_url: str, tmp_path: Path):
+    """An embedded records store (demo hospital seeded) on ``database_url``."""
+    from backends.embedded import open_store
+
+    opened = open_store(database_url, tmp_path / "keys.json", seed_days=3)
+    yield opened
+    opened.close()

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from backends.embedded import EmbeddedStore, open_store
-from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
+from backends.embedded import EmbeddedStore
 from backends.embedded.schema import audit_log
 from backends.interfaces import (
     AccessDeniedError,
@@ -34,27 +30,6 @@ DERMATOLOGY_DESK = Principal("nurse-xu", "department", HOSPITAL, "dept-dermatolo
 FOREIGN_ADMIN = Principal("admin-x", "hospital_admin", "other-hospital")
 FOREIGN_DOCTOR = Principal("dr-x", "doctor", "other-hospital", "dept-cardiology")
 FOREIGN_SERVICE = Principal("voice-agent", "service", "other-hospital")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/records.db"
-        return
-    try:
-        base = server_url()
-    except PostgresUnavailable as error:
-        warnings.warn(f"POSTGRESQL COULD NOT START, PostgreSQL tests skipped: {error}", stacklevel=1)
-        pytest.skip(f"POSTGRESQL COULD NOT START: {error}")
-    with temporary_database(base) as url:
-        yield url
-
-
-@pytest.fixture
-def store(database_url: str, tmp_path: Path) -> Iterator[EmbeddedStore]:
-    opened = open_store(database_url, tmp_path / "keys.json", seed_days=3)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

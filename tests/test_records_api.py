@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,8 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from agent.records_api import build_records_router
-from backends.embedded import EmbeddedStore, open_store
-from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
+from backends.embedded import EmbeddedStore
 from backends.interfaces import Principal
 from backends.tokens import TokenSigner
 from evals.records.resources import examples, patient
@@ -26,27 +23,6 @@ DERMATOLOGIST = Principal("dr-zhou", "doctor", HOSPITAL, "dept-dermatology")
 NURSE = Principal("nurse-wu", "department", HOSPITAL, "dept-cardiology")
 FOREIGN = Principal("dr-x", "doctor", "other-hospital", "dept-cardiology")
 BODY_LIMIT = 64 * 1024
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/records.db"
-        return
-    try:
-        base = server_url()
-    except PostgresUnavailable as error:
-        warnings.warn(f"POSTGRESQL COULD NOT START, PostgreSQL tests skipped: {error}", stacklevel=1)
-        pytest.skip(f"POSTGRESQL COULD NOT START: {error}")
-    with temporary_database(base) as url:
-        yield url
-
-
-@pytest.fixture
-def store(database_url: str, tmp_path: Path) -> Iterator[EmbeddedStore]:
-    opened = open_store(database_url, tmp_path / "keys.json", seed_days=3)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,8 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from backends.crypto import KeyRing
-from backends.embedded import EmbeddedStore, open_store
-from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
+from backends.embedded import EmbeddedStore
 from backends.embedded.schema import resources, slots
 from backends.embedded.seed import Session, load_seed, slot_times
 from backends.interfaces import HandoffRequest, NotFoundError, Principal, SlotUnavailableError
@@ -50,27 +47,6 @@ REQUIRED_DEPARTMENTS = [
     "感染科",
     "肾内科",
 ]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/records.db"
-        return
-    try:
-        base = server_url()
-    except PostgresUnavailable as error:
-        warnings.warn(f"POSTGRESQL COULD NOT START, PostgreSQL tests skipped: {error}", stacklevel=1)
-        pytest.skip(f"POSTGRESQL COULD NOT START: {error}")
-    with temporary_database(base) as url:
-        yield url
-
-
-@pytest.fixture
-def store(database_url: str, tmp_path: Path) -> Iterator[EmbeddedStore]:
-    opened = open_store(database_url, tmp_path / "keys.json", seed_days=3)
-    yield opened
-    opened.close()
 
 
 def test_seed_file_has_every_required_department_with_doctors() -> None:

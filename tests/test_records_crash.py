@@ -11,15 +11,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from backends.embedded import open_store
-from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
 from backends.embedded.schema import resources
 from backends.interfaces import Principal
 from evals.records.resources import blood_pressure, patient
@@ -55,20 +51,6 @@ WRITER = textwrap.dedent(
     asyncio.run(main())
     """
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/records.db"
-        return
-    try:
-        base = server_url()
-    except PostgresUnavailable as error:
-        warnings.warn(f"POSTGRESQL COULD NOT START, PostgreSQL tests skipped: {error}", stacklevel=1)
-        pytest.skip(f"POSTGRESQL COULD NOT START: {error}")
-    with temporary_database(base) as url:
-        yield url
 
 
 async def test_sigkill_mid_burst_loses_no_committed_record(database_url: str, tmp_path: Path) -> None:

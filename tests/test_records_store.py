@@ -3,8 +3,6 @@ detection, key rotation, the SM3 audit chain and the Alembic schema."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ from backends.crypto import KeyRing
 from backends.embedded import EmbeddedStore, open_store
 from backends.embedded.audit import AuditEntry, entry_hash
 from backends.embedded.engine import alembic_config, migrate
-from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
 from backends.embedded.schema import audit_head, audit_log, metadata, resources
 from backends.interfaces import InvalidResourceError, NotFoundError, Principal, TamperedDataError
 from evals.records.resources import examples, patient
@@ -29,27 +26,6 @@ HOSPITAL = "demo-hospital"
 SERVICE = Principal("voice-agent", "service", HOSPITAL)
 DOCTOR = Principal("dr-li", "doctor", HOSPITAL, "dept-cardiology")
 ADMIN = Principal("admin", "hospital_admin", HOSPITAL)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/records.db"
-        return
-    try:
-        base = server_url()
-    except PostgresUnavailable as error:
-        warnings.warn(f"POSTGRESQL COULD NOT START, PostgreSQL tests skipped: {error}", stacklevel=1)
-        pytest.skip(f"POSTGRESQL COULD NOT START: {error}")
-    with temporary_database(base) as url:
-        yield url
-
-
-@pytest.fixture
-def store(database_url: str, tmp_path: Path) -> Iterator[EmbeddedStore]:
-    opened = open_store(database_url, tmp_path / "keys.json", seed_days=3)
-    yield opened
-    opened.close()
 
 
 async def new_patient(store: EmbeddedStore, **fields: str) -> dict[str, Any]:
