@@ -90,6 +90,16 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
         """The browser call page (Chinese UI)."""
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
 
+    @app.get("/metrics.json", tags=["service"])
+    async def metrics_json() -> dict:
+        """Per-stage p50/p95 (ms) over recent turns and the last turns' timings (the page reads it)."""
+        snapshot = _stage_metrics("snapshot")
+        return {
+            **(snapshot() if snapshot else {"stages_ms": {}, "recent_turns_ms": []}),
+            "active_calls": app.state.sessions.active if app.state.sessions else 0,
+            "webrtc_peers": app.state.webrtc.active_peers,
+        }
+
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
         """Prometheus text: live calls and peers, plus the per-stage turn timings."""
@@ -190,14 +200,19 @@ def webrtc_config(settings: Settings) -> WebRTCConfig:
     )
 
 
-def _stage_metrics_text() -> str:
-    """The per-stage turn timings from ``agent.metrics`` (owned by the turn-taking work)."""
+def _stage_metrics(name: str):
+    """``agent.metrics.<name>`` (the per-stage turn timings), or None where that module lacks it."""
     if importlib.util.find_spec("agent.metrics") is None:
-        return ""
+        return None
     from agent import metrics as stage_metrics
 
-    render = getattr(stage_metrics, "render_prometheus", None)
-    return render() if callable(render) else ""
+    found = getattr(stage_metrics, name, None)
+    return found if callable(found) else None
+
+
+def _stage_metrics_text() -> str:
+    render = _stage_metrics("render_prometheus")
+    return render() if render else ""
 
 
 async def _refuse(websocket: WebSocket, code: str, message: str, close_code: int, **extra) -> None:

@@ -3,18 +3,16 @@
 
 const FLOW_NAMES = { triage: "分诊", followup: "随访", dictation: "病历口述" };
 const ROLE_NAMES = { caller: "来电者", agent: "助理" };
-const STAGE_NAMES = {
-  vad_stop_ms: "说完→静音判定", transcript_ms: "转写", final_transcript_ms: "最终转写", llm_first_token_ms: "首个回复",
-  first_token_ms: "首个回复", tts_first_audio_ms: "首段语音合成", first_audio_ms: "首段语音合成",
-  first_audio_sent_ms: "首段语音发出", voice_to_voice_ms: "说完→听到回复", turn_complete_ms: "整句进入对话",
-};
+// Stages of agent.metrics, timed from the caller's end of speech.
+const STAGES = ["transcript", "reply", "tts_audio", "audio_sent"];
+const STAGE_NAMES = { transcript: "转写完成", reply: "回复生成", tts_audio: "语音合成", audio_sent: "开始播放" };
 const REASONS = {
   dialogue_finished: "通话已结束", caller_hung_up: "已挂断", ice_timeout: "网络连接超时",
 };
 
 const $ = (id) => document.getElementById(id);
 const state = { pc: null, channel: null, stream: null, pcId: null, flow: "triage", events: [],
-                reconnects: 0, ended: false, turn: 0 };
+                reconnects: 0, ended: false, turn: 0, metricEvents: false, lastTurn: null };
 // Read by the end-to-end browser test and handy in the console.
 window.medvoice = state;
 
@@ -68,14 +66,24 @@ function showNote(sections, current) {
   }
 }
 
-function showTimings(ev) {
-  const rows = $("timings").querySelector("tbody");
-  const turn = ev.turn ?? ++state.turn;
-  const stages = ev.stages && typeof ev.stages === "object" ? ev.stages : ev;
-  for (const [key, value] of Object.entries(stages)) {
-    if (typeof value !== "number" || key === "t" || key === "turn") continue;
+function addTimingRow(stagesMs) {
+  state.turn += 1;
+  const row = document.createElement("tr");
+  for (const cell of [state.turn, ...STAGES.map((s) => (s in stagesMs ? Math.round(stagesMs[s]) : "—"))]) {
+    const td = document.createElement("td");
+    td.textContent = cell;
+    row.append(td);
+  }
+  $("timings").querySelector("tbody").append(row);
+}
+
+function showSummary(stagesMs) {
+  const rows = $("timing-summary").querySelector("tbody");
+  rows.replaceChildren();
+  for (const stage of STAGES) {
+    const s = stagesMs[stage] || {};
     const row = document.createElement("tr");
-    for (const cell of [turn, STAGE_NAMES[key] || key, Math.round(value)]) {
+    for (const cell of [STAGE_NAMES[stage], s.p50 ?? "—", s.p95 ?? "—", s.n ?? 0]) {
       const td = document.createElement("td");
       td.textContent = cell;
       row.append(td);
@@ -84,15 +92,38 @@ function showTimings(ev) {
   }
 }
 
+// Per-turn timings come as "metrics" events when the service sends them; otherwise the page reads
+// the newest turn from /metrics.json once the answer has started playing.
+async function refreshTimings() {
+  try {
+    const snap = await (await fetch("/metrics.json")).json();
+    showSummary(snap.stages_ms || {});
+    const recent = snap.recent_turns_ms || [];
+    if (!state.metricEvents && recent.length && JSON.stringify(recent.at(-1)) !== state.lastTurn) {
+      state.lastTurn = JSON.stringify(recent.at(-1));
+      addTimingRow(recent.at(-1));
+    }
+  } catch (err) {
+    console.warn("metrics", err);
+  }
+}
+
+function lastAgentCaption() {
+  const items = $("captions").querySelectorAll("li.agent");
+  return items[items.length - 1];
+}
+
 function onEvent(ev) {
   state.events.push(ev);
   switch (ev.type) {
     case "transcript":
+      if (!state.ended) setStatus(`通话中（${FLOW_NAMES[state.flow]}）`);
       if (ev.role === "caller" && ev.final === false) {
         $("interim").textContent = "（识别中）" + ev.text;
       } else {
         if (ev.role === "caller") $("interim").textContent = "";
         addCaption(ev.role, ev.text);
+        if (ev.role === "agent") setTimeout(refreshTimings, 1500);
       }
       break;
     case "state":
@@ -100,9 +131,16 @@ function onEvent(ev) {
       else showTriage(ev);
       break;
     case "metrics":
-    case "timings":
-      showTimings(ev);
+      state.metricEvents = true;
+      addTimingRow(ev.stages_ms || {});
       break;
+    case "barge_in": {
+      const line = lastAgentCaption();
+      if (line && ev.state === "interrupted") line.classList.add("interrupted");
+      if (line && ev.state === "paused") line.classList.add("paused");
+      if (line && ev.state === "resumed") line.classList.remove("paused");
+      break;
+    }
     case "silence":
       setStatus("助理在等您说话……");
       break;
@@ -171,13 +209,18 @@ async function startCall() {
   state.ended = false;
   state.reconnects = 0;
   $("captions").replaceChildren();
+  $("timings").querySelector("tbody").replaceChildren();
+  state.turn = 0;
   $("note-panel").hidden = state.flow !== "dictation";
   $("triage-panel").hidden = state.flow === "dictation";
   $("call-button").disabled = true;
   setStatus("正在打开麦克风……");
   try {
+    // On a loudspeaker the browser must cancel the agent's echo; a headset needs no processing,
+    // and noise suppression blurs fast dictation.
+    const processing = !$("headset").checked;
     state.stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+      audio: { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing },
     });
     setStatus("正在连接……");
     await negotiate(false);
