@@ -40,6 +40,8 @@ def _scores(rows: list[Row]) -> dict[str, float]:
 
 
 def _latency(rows: list[Row], prefix: str) -> dict[str, float]:
+    if not rows:
+        return {}
     latencies = np.array([r.latency_s for r in rows]) * 1000
     rtf = np.array([r.latency_s / r.audio_s for r in rows])
     return {
@@ -56,9 +58,10 @@ def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: in
     stock = [r for r in rows if r.decoder == "stock"]
     fast_clean = [r for r in fast if r.condition == "clean"]
     metrics: dict[str, float] = {}
-    metrics.update(_scores(fast_clean))
-    metrics.update(_latency(fast_clean, ""))
-    if stock:
+    if fast_clean:
+        metrics.update(_scores(fast_clean))
+        metrics.update(_latency(fast_clean, ""))
+    if stock and fast_clean:
         metrics.update(_latency(stock, "stock_"))
         stock_scores = _scores(stock)
         metrics["stock_cer_raw"] = stock_scores["cer_raw"]
@@ -111,7 +114,8 @@ def _plot(path: Path, rows: list[Row]) -> None:
     short = [r.latency_s * 1000 for r in fast if r.condition == "clean"]
     series = [s for s in (stock, short) if s]
     labels = [name for name, s in (("stock transcribe", stock), ("short window", short)) if s]
-    latency_axis.boxplot(series, tick_labels=labels, showfliers=True)
+    if series:
+        latency_axis.boxplot(series, tick_labels=labels, showfliers=True)
     latency_axis.set_ylabel("final transcript latency, ms")
     latency_axis.set_title("End of utterance to final text (clean)")
     figure.tight_layout()
