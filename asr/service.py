@@ -1,6 +1,8 @@
-"""The pipecat STT processor: VAD-segmented utterances -> ``WhisperTranscriber`` -> final transcript.
+"""The pipecat STT processors: VAD-segmented caller speech -> ``WhisperTranscriber`` -> transcripts.
 
-Audio between the VAD's speech start and stop is buffered by pipecat's ``SegmentedSTTService``;
+``WhisperTurnSTT`` (the call pipeline's) transcribes the caller's whole turn, with interim
+transcripts at every pause and an injected end-of-turn policy; ``WhisperSegmentedSTT`` is the
+simple one-final-per-VAD-segment service. For the latter, audio between the VAD's speech start and stop is buffered by pipecat's ``SegmentedSTTService``;
 each segment is transcribed off the event loop. An empty result (silence, noise, a hallucination
 caught by the transcriber's guards) produces no ``TranscriptionFrame``: downstream, the dialogue's
 silence timer handles a caller who said nothing intelligible.
@@ -10,10 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncGenerator, Callable
 
 import numpy as np
-from pipecat.frames.frames import Frame, TranscriptionFrame
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterimTranscriptionFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.settings import STTSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.transcriptions.language import Language
@@ -61,3 +75,158 @@ class WhisperSegmentedSTT(SegmentedSTTService):
             yield TranscriptionFrame(
                 transcript.text, self._user_id, time_now_iso8601(), Language.ZH, result=transcript
             )
+
+
+# -- whole-turn transcription with interim results ---------------------------------------------
+
+CALLER = "caller"
+
+TurnDecider = Callable[[str, np.ndarray], tuple[float, str]]
+"""Blocking: (transcript so far, turn audio) -> (silence in seconds after end of speech that ends
+the turn, reason). Injected by the pipeline (``dialogue.turntaking``)."""
+
+
+def _fixed_wait(wait_s: float) -> TurnDecider:
+    return lambda _text, _audio: (wait_s, "fixed")
+
+
+class WhisperTurnSTT(FrameProcessor):
+    """Transcribes the caller's whole turn: interim transcripts at every pause, one final at its end.
+
+    The VAD closes a segment after a short pause (``vad_stop_s``). At each close the turn's audio
+    so far is transcribed off the event loop and pushed as an ``InterimTranscriptionFrame``
+    (captions, barge-in); ``decide`` then says how much silence after the end of speech ends the
+    turn. If the caller speaks again first, the turn goes on and is transcribed again at the next
+    pause; otherwise the text is pushed as one ``TranscriptionFrame``. Each transcription carries
+    the turn's version, so a result that arrives late (the caller spoke again, or the turn already
+    ended) never becomes a final and never leaks into the next turn.
+
+    Args:
+        transcriber: The shared Whisper decoder (a ``ShortWindowTranscriber`` for speed).
+        decide: The end-of-turn policy; default: a fixed 0.7 s.
+        vad_stop_s: The VAD's stop delay, so end of speech = VAD stop time - ``vad_stop_s``.
+        preroll_s: Audio kept from before the VAD's speech start (its start delay plus margin).
+        max_turn_s: A turn this long is ended at the next pause whatever ``decide`` says.
+        on_turn_end: Called with the end-of-speech time (``time.monotonic()``) before each final.
+        hotwords: Returns the current hotword string, or None.
+    """
+
+    def __init__(
+        self,
+        transcriber: WhisperTranscriber,
+        *,
+        decide: TurnDecider | None = None,
+        vad_stop_s: float = 0.2,
+        preroll_s: float = 0.4,
+        max_turn_s: float = 60.0,
+        on_turn_end: Callable[[float], None] | None = None,
+        hotwords: Callable[[], str | None] | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._transcriber = transcriber
+        self._decide = decide or _fixed_wait(0.7)
+        self._vad_stop_s = vad_stop_s
+        self._preroll = deque(maxlen=max(1, int(preroll_s * 50)))  # 20 ms frames
+        self._max_turn_bytes = int(max_turn_s * SAMPLE_RATE) * 2
+        self._on_turn_end = on_turn_end
+        self._hotwords = hotwords or (lambda: None)
+        self._turn: bytearray | None = None
+        self._speaking = False
+        self._version = 0
+        self._speech_end = 0.0
+        self._commit_task: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    @property
+    def turn_open(self) -> bool:
+        return self._turn is not None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            self._add_audio(frame)
+            return  # caller audio stops here: nothing downstream plays it
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            await self._speech_started()
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._speech_stopped()
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            await self._close_turn()
+        await self.push_frame(frame, direction)
+
+    def _add_audio(self, frame: InputAudioRawFrame) -> None:
+        if self._turn is None:
+            self._preroll.append(frame.audio)
+        else:
+            self._turn.extend(frame.audio)
+
+    async def _speech_started(self) -> None:
+        self._speaking = True
+        self._version += 1  # the turn so far may not end now: its pending final is off
+        await self._cancel_commit()
+        if self._turn is None:
+            self._turn = bytearray(b"".join(self._preroll))
+            self._preroll.clear()
+
+    def _speech_stopped(self) -> None:
+        if self._turn is None:
+            return
+        self._speaking = False
+        self._version += 1
+        self._speech_end = time.monotonic() - self._vad_stop_s
+        audio = np.frombuffer(bytes(self._turn), dtype=np.int16).astype(np.float32) / 32768.0
+        too_long = len(self._turn) >= self._max_turn_bytes
+        task = self.create_task(self._transcribe_and_wait(self._version, audio, too_long))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _transcribe_and_wait(self, version: int, audio: np.ndarray, too_long: bool) -> None:
+        turn = self._turn
+        await self.start_processing_metrics()
+        text, wait_s, reason = await asyncio.to_thread(self._analyse, audio, too_long)
+        await self.stop_processing_metrics()
+        if turn is None or self._turn is not turn:
+            return  # the turn ended meanwhile: a late transcript never reaches the next one
+        if text:
+            await self.push_frame(InterimTranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
+        if version != self._version:
+            return  # the caller spoke again: the turn goes on
+        if not text:
+            self._turn = None  # noise or silence: no turn
+            await self.push_frame(InterimTranscriptionFrame("", CALLER, time_now_iso8601(), Language.ZH))
+            return
+        self._commit_task = asyncio.current_task()
+        await asyncio.sleep(max(0.0, self._speech_end + wait_s - time.monotonic()))
+        self._commit_task = None
+        if version != self._version:
+            return
+        self._version += 1
+        self._turn = None
+        logger.debug("turn ended (%s, waited %.2fs)", reason, wait_s)
+        if self._on_turn_end is not None:
+            self._on_turn_end(self._speech_end)
+        await self.push_frame(TranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
+
+    def _analyse(self, audio: np.ndarray, too_long: bool) -> tuple[str, float, str]:
+        transcript = self._transcriber.transcribe(audio, self._hotwords())
+        if not transcript.text:
+            return "", 0.0, "no_words"
+        if too_long:
+            return transcript.text, 0.0, "max_turn"
+        wait_s, reason = self._decide(transcript.text, audio)
+        return transcript.text, wait_s, reason
+
+    async def _cancel_commit(self) -> None:
+        if self._commit_task is not None:
+            task, self._commit_task = self._commit_task, None
+            if task is not asyncio.current_task():
+                await self.cancel_task(task)
+
+    async def _close_turn(self) -> None:
+        self._version += 1
+        self._turn = None
+        for task in list(self._tasks):
+            await self.cancel_task(task)
+        self._tasks.clear()
+        self._commit_task = None

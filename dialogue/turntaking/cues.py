@@ -1,0 +1,74 @@
+"""Mandarin text cues for turn-taking, read from an (interim) transcript.
+
+Whisper's punctuation is unreliable on a clause cut at a pause, so the cues look at words: a
+turn that ends in a connective (然后, 还有, 就是, 那个 ...) or in a number that can still grow
+(一百八十 -> 一百八十五) is unfinished; one that ends in a sentence-final particle (吗, 呢, 吧,
+了 ...) is likely finished; a transcript that is only a backchannel (嗯, 对, 好的 ...) is
+feedback to the speaker, not a turn.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PUNCTUATION = re.compile(r"[\s，。！？、,.!?;；:：…~～\"'“”‘’()（）]+")
+
+BACKCHANNELS = frozenset(
+    {
+        "嗯", "嗯嗯", "嗯嗯嗯", "恩", "唔", "对", "对对", "对对对", "对的", "好", "好的", "好好", "好好好",
+        "是", "是的", "是是", "是啊", "哦", "噢", "喔", "哦哦", "啊", "呃", "额", "嗯好", "嗯对", "行",
+        "行的", "可以", "明白", "知道了", "好吧", "嗯是的", "对啊", "没错",
+    }
+)
+
+# Words that announce more to come when they end a turn.
+CONTINUATIONS = (
+    "然后", "还有", "就是", "那个", "这个", "而且", "但是", "可是", "所以", "因为", "或者", "还是",
+    "以及", "另外", "比如", "包括", "如果", "虽然", "不过", "再", "和", "跟", "还", "也", "又", "就",
+    "的话", "我想", "我是", "我有", "我要",
+)
+
+# Endings that usually close a Mandarin sentence.
+FINAL_PARTICLES = ("吗", "呢", "吧", "了", "啦", "嘛", "呀", "的", "没有", "不是", "可以", "谢谢")
+
+_DIGITS = "0123456789零一二两三四五六七八九"
+# A number ending in a unit word that expects more digits (一百八 may be 一百八十五) or a decimal point.
+_OPEN_NUMBER = re.compile(rf"[{_DIGITS}]+(十|百|千|万|点|\.)$|[{_DIGITS}]*(百|千|万)[{_DIGITS}]?$")
+
+
+def core(text: str) -> str:
+    """The transcript without punctuation and spaces."""
+    return _PUNCTUATION.sub("", text)
+
+
+def is_backchannel(text: str) -> bool:
+    """True when the whole transcript is feedback (嗯, 对, 好的 ...), possibly repeated."""
+    words = core(text)
+    if not words:
+        return False
+    if words in BACKCHANNELS:
+        return True
+    # 嗯嗯好的, 对对对是的: a run of backchannels.
+    return _split_backchannels(words)
+
+
+def _split_backchannels(words: str) -> bool:
+    if not words:
+        return True
+    return any(words.startswith(b) and _split_backchannels(words[len(b):]) for b in BACKCHANNELS)
+
+
+def ends_unfinished(text: str) -> bool:
+    """True when the transcript ends in a connective or in a number that can still grow."""
+    words = core(text)
+    if not words:
+        return False
+    return words.endswith(CONTINUATIONS) or bool(_OPEN_NUMBER.search(words))
+
+
+def ends_final(text: str) -> bool:
+    """True when the transcript ends in a sentence-final particle or a question/full stop mark."""
+    stripped = text.strip()
+    if stripped.endswith(("？", "?")):
+        return True
+    return core(text).endswith(FINAL_PARTICLES) and not ends_unfinished(text)

@@ -1,0 +1,77 @@
+"""When the caller's turn is over: how long a silence to wait after the caller stops speaking.
+
+The ASR closes a segment after a short VAD pause and transcribes the turn so far; this policy
+reads that transcript (and optionally the smart-turn probability) and answers how much silence,
+counted from the caller's end of speech, ends the turn:
+
+* the words end in a connective or an open number (我这个头疼啊，就是 / 血压一百八十): the caller
+  is not done, wait ``unfinished_s`` (a thinking pause of 1.5 s must not cut them off);
+* the words end like a sentence (particle 了/吗/呢/吧, a question) and the model agrees
+  strongly: ``confident_s``;
+* otherwise ``default_s``, just longer than a Mandarin clause pause (0.3-0.6 s), so that
+  我孩子发烧39度，已经吃过退烧药了 stays one turn.
+
+If the caller speaks again before the wait is over, the turn simply continues.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dialogue.turntaking import cues
+
+
+@dataclass(frozen=True)
+class EndOfTurnSettings:
+    """Silence (seconds after the caller's end of speech) that ends a turn, by what the words say.
+
+    Parameters:
+        confident_s: Words end like a sentence and smart-turn agrees (>= ``model_complete``).
+        default_s: No cue either way; longer than a clause pause.
+        unfinished_s: Words end in a connective or open number.
+        model_complete: smart-turn probability counted as agreement.
+    """
+
+    confident_s: float = 0.45
+    default_s: float = 0.7
+    unfinished_s: float = 2.2
+    model_complete: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not 0 < self.confident_s <= self.default_s <= self.unfinished_s <= 10:
+            raise ValueError(
+                "need 0 < confident_s <= default_s <= unfinished_s <= 10, got "
+                f"{self.confident_s}, {self.default_s}, {self.unfinished_s}"
+            )
+        if not 0 <= self.model_complete <= 1:
+            raise ValueError(f"model_complete must be a probability, got {self.model_complete}")
+
+
+@dataclass(frozen=True)
+class TurnCall:
+    """The policy's answer: wait this long in silence, then end the turn (``reason`` for metrics)."""
+
+    wait_s: float
+    reason: str
+
+
+class EndOfTurnPolicy:
+    """Maps (transcript so far, smart-turn probability) to the silence that ends the turn."""
+
+    def __init__(self, settings: EndOfTurnSettings | None = None) -> None:
+        self.settings = settings or EndOfTurnSettings()
+
+    def decide(self, text: str, complete_probability: Callable[[], float] | None = None) -> TurnCall:
+        """``complete_probability`` (smart-turn on the turn audio) is only run when the words end
+        like a sentence, the one case where it can shorten the wait."""
+        s = self.settings
+        if cues.ends_unfinished(text):
+            return TurnCall(s.unfinished_s, "unfinished_words")
+        if cues.is_backchannel(text):
+            return TurnCall(s.confident_s, "backchannel")
+        if not cues.ends_final(text) or complete_probability is None:
+            return TurnCall(s.default_s, "default")
+        if complete_probability() >= s.model_complete:
+            return TurnCall(s.confident_s, "final_words_and_model")
+        return TurnCall(s.default_s, "default")

@@ -1,0 +1,133 @@
+"""Agent audio played out at the pace of speech, so that barge-in can pause, resume or drop it.
+
+TTS makes audio faster than real time and the output transport queues whatever it gets, so a
+stop decided upstream would come only after seconds of queued speech. ``PlayoutGate`` sits just
+before ``transport.output()`` and lets audio through no more than ``lead_s`` ahead of the wall
+clock: ``pause()`` silences the agent within about ``lead_s``, ``resume()`` goes on from the next
+unplayed chunk, and an ``InterruptionFrame`` drops what is left. Other downstream frames keep
+their place behind the audio (a reply's TTSStoppedFrame leaves after its last chunk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    StartFrame,
+    SystemFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+
+class PlayoutGate(FrameProcessor):
+    """Paces agent audio in real time; pausable for barge-in.
+
+    Args:
+        lead_s: How far ahead of real time audio may run into the output transport.
+    """
+
+    def __init__(self, *, lead_s: float = 0.08, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not 0 <= lead_s <= 1:
+            raise ValueError(f"lead_s must be within 0-1 s, got {lead_s}")
+        self._lead_s = lead_s
+        self._held: deque[Frame] = deque()
+        self._wake = asyncio.Event()
+        self._open = asyncio.Event()
+        self._open.set()
+        self._audio_end: float | None = None
+        self._task: asyncio.Task | None = None
+        self._ending = False
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
+    @property
+    def holds_audio(self) -> bool:
+        return any(isinstance(f, OutputAudioRawFrame) for f in self._held)
+
+    def pause(self) -> None:
+        """Stop releasing audio (what the transport already has, at most ``lead_s``, still plays)."""
+        if not self._ending:
+            self._open.clear()
+
+    def resume(self) -> None:
+        """Release audio again from the first chunk not yet played."""
+        self._audio_end = None
+        self._open.set()
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if direction != FrameDirection.DOWNSTREAM:
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            self._task = self.create_task(self._release())
+            return
+        if isinstance(frame, InterruptionFrame):
+            self._held = deque(f for f in self._held if not f.interruptible)
+            self._audio_end = None
+            self._open.set()
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, CancelFrame):
+            await self._stop()
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, SystemFrame):
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, EndFrame):
+            # The call is ending: hand what is left to the transport at once, as without a gate.
+            self._ending = True
+            self._open.set()
+        self._held.append(frame)
+        self._wake.set()
+
+    async def _release(self) -> None:
+        while True:
+            if not self._held:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            frame = self._held[0]
+            if isinstance(frame, OutputAudioRawFrame):
+                await self._open.wait()
+                await self._pace()
+                if not self._held or self._held[0] is not frame or not self._open.is_set():
+                    continue  # interrupted or paused while waiting
+                self._held.popleft()
+                self._audio_end = max(self._audio_end or time.monotonic(), time.monotonic()) + (
+                    len(frame.audio) / (2 * frame.num_channels * frame.sample_rate)
+                )
+            else:
+                self._held.popleft()
+            await self.push_frame(frame)
+            if isinstance(frame, EndFrame):
+                return
+
+    async def _pace(self) -> None:
+        if self._audio_end is None or self._ending:
+            return
+        delay = self._audio_end - time.monotonic() - self._lead_s
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def _stop(self) -> None:
+        self._held.clear()
+        if self._task is not None:
+            task, self._task = self._task, None
+            await self.cancel_task(task)
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self._stop()
