@@ -32,8 +32,9 @@ CONTINUATIONS = (
 FINAL_PARTICLES = ("吗", "呢", "吧", "了", "啦", "嘛", "呀", "的", "没有", "不是", "可以", "谢谢")
 
 _DIGITS = "0123456789零一二两三四五六七八九"
-# A number ending in a unit word that expects more digits (一百八 may be 一百八十五) or a decimal point.
-_OPEN_NUMBER = re.compile(rf"[{_DIGITS}]+(十|百|千|万|点|\.)$|[{_DIGITS}]*(百|千|万)[{_DIGITS}]?$")
+# A number ending in a unit word or a decimal point expects more digits (一百八十 -> 一百八十五,
+# 三十八点 -> 三十八点五); 一百五 is colloquially complete (150).
+_OPEN_NUMBER = re.compile(rf"[{_DIGITS}](十|百|千|万|点)$")
 
 
 def core(text: str) -> str:
