@@ -17,6 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from pypinyin import lazy_pinyin
+
 HPI = "现病史"
 _SENTENCE = re.compile(r"[^。；;！!？?\n]+")
 
@@ -29,6 +31,7 @@ class SectionRules:
     codes: dict[str, str]
     cue: re.Pattern[str]
     cue_sections: dict[str, str]
+    cue_by_sound: dict[str, str]
     strong: tuple[tuple[str, re.Pattern[str]], ...]
     signals: tuple[tuple[str, re.Pattern[str]], ...]
     chief_complaint: re.Pattern[str]
@@ -70,19 +73,36 @@ def place(text: str, cursor: Cursor, rules: SectionRules | None = None) -> list[
 
 
 def _clauses(sentence: str) -> list[str]:
-    return [c.strip() for c in re.split(r"[，,]", sentence) if c.strip()]
+    # ASR often writes a pause as a space instead of a comma; spaces inside Latin text ("B 超") stay.
+    return [c.strip() for c in re.split(r"[，,]|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])", sentence) if c.strip()]
+
+
+def _match_cue(clause: str, rules: SectionRules) -> tuple[str, str, bool] | None:
+    """(cue word, rest of the clause, punctuation followed) for a clause opening with a cue, literally or by
+    sound ("先病史" / "国民使" as ASR heard 现病史 / 过敏史)."""
+    cue = rules.cue.match(clause)
+    if cue:
+        return cue.group("cue"), clause[cue.end():].strip(), cue.group("sep") is not None
+    for length in (5, 4, 3):  # by sound only for cues of 3+ syllables: 2 are too easily a coincidence
+        head = clause[:length]
+        word = rules.cue_by_sound.get("".join(lazy_pinyin(head))) if len(head) == length else None
+        if word:
+            rest = clause[length:]
+            sep = re.match(r"\s*[:：是为]\s*", rest)
+            return word, rest[sep.end():].strip() if sep else rest.strip(), sep is not None
+    return None
 
 
 def _place_clause(clause: str, cursor: Cursor, rules: SectionRules, sentence_start: bool) -> Placed | None:
-    cue = rules.cue.match(clause)
+    cue = _match_cue(clause, rules)
     # Inside a cued section a cue word without punctuation mid-sentence is content ("主诉，体检发现…").
-    if cue and (cue.group("sep") is not None or sentence_start or not cursor.cued or clause == cue.group("cue")):
-        section = rules.cue_sections[cue.group("cue")]
-        rest = clause[cue.end():].strip()
+    if cue and (cue[2] or sentence_start or not cursor.cued or not cue[1]):
+        word, rest, separated = cue
+        section = rules.cue_sections[word]
         # A full section name is always a cue, with or without punctuation after it (ASR often drops commas).
-        spoken_as_cue = cue.group("sep") is not None or not rest or cue.group("cue") in rules.order
+        spoken_as_cue = separated or not rest or word in rules.order
         # Only a cue said as a heading ("现病史，…") holds later sentences against content signals.
-        cursor.section, cursor.cued, cursor.seen_content = section, cue.group("sep") is not None or not rest, True
+        cursor.section, cursor.cued, cursor.seen_content = section, separated or not rest, True
         if spoken_as_cue:
             return Placed(section, rest, "cue") if rest else None
         return Placed(section, clause, "signal")  # "查体双肺…", "既往体健": a content word, kept
@@ -132,6 +152,7 @@ def _load() -> SectionRules:
         codes=dict(data["codes"]),
         cue=re.compile(rf"^(?P<cue>{words})(?:(?P<sep>\s*[:：是为]\s*)|$|(?=[^史]))"),
         cue_sections=cue_sections,
+        cue_by_sound={"".join(lazy_pinyin(word)): word for word in cue_sections if len(word) >= 3},
         strong=tuple((s, re.compile(p)) for s, p in data["strong_signals"].items()),
         signals=tuple((s, re.compile(p)) for s, p in data["signals"]),
         chief_complaint=re.compile(data["chief_complaint"]),
