@@ -56,14 +56,16 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
     [reply async for reply in dialogue.open()]
     queue = list(call["answers"])
     turns = 0
-    while queue and not dialogue.ended:
+    max_turns = 3 * len(queue) + 10  # a patient repeating "对" to an agent that never hears it hangs up
+    while queue and not dialogue.ended and turns < max_turns:
         said = "对" if dialogue.state == "confirm" and not _answers_readback(queue[0]) else queue.pop(0)
         turns += 1
-        if not said:
+        context = "血压" if dialogue.question == "blood_pressure" else "血糖" if dialogue.question == "glucose" else None
+        heard = speech.hear(said, flow, context) if said else ""
+        if not heard.strip():  # nothing said, or nothing recognised: the pipeline reports silence
             [reply async for reply in dialogue.handle_silence()]
             continue
-        context = "血压" if dialogue.question == "blood_pressure" else "血糖" if dialogue.question == "glucose" else None
-        [reply async for reply in dialogue.handle(speech.hear(said, flow, context))]
+        [reply async for reply in dialogue.handle(heard)]
     if not dialogue.ended:
         await dialogue.hangup()
     return _compare(call, dialogue.snapshot(), turns)
