@@ -48,8 +48,8 @@ async def _phrase(plugin: LLMPlugin, text: str = QUESTION) -> list[str]:
         ("可能是心梗，要注意。", "diagnosis"),
         ("您先吃点布洛芬吧。", "drug_advice"),
         ("没关系，在家观察就好。", "reassurance"),
-        ("When did it start?", "not Mandarin"),
-        ("请问" * 40 + "？", "too long"),
+        ("When did it start?", "not_mandarin"),
+        ("请问" * 40 + "？", "too_long"),
         ("。", "empty"),
     ],
 )
@@ -217,7 +217,7 @@ async def test_triage_call_with_the_real_llm_keeps_the_rules_decision(llm_url: s
                 pass
             for turn in ("嗓子疼，流鼻涕，没发烧", "两天了", "没有了"):
                 async for reply in dialogue.handle(turn):
-                    assert GUARD.unsafe_reason(reply.text) in (None, "too long")
+                    assert GUARD.unsafe_reason(reply.text) in (None, "too_long")
             outcomes.append((dialogue.snapshot()["level"], dialogue.snapshot()["red_flags"]))
     finally:
         await plugin.aclose()

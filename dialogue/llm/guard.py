@@ -38,9 +38,9 @@ class OutputGuard:
         if not body:
             return "empty"
         if len(sentence) > self.max_chars:
-            return "too long"
+            return "too_long"
         if len(_CJK.findall(body)) / len(body) < self.min_cjk_ratio:
-            return "not Mandarin"
+            return "not_mandarin"
         for name in ("diagnosis", "drug_advice", "reassurance"):
             if getattr(self, name).search(sentence):
                 return name
