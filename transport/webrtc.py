@@ -24,6 +24,8 @@ from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
+from transport.jitter import use_loss_tolerant_audio
+
 logger = logging.getLogger("medvoice.webrtc")
 
 INPUT_SAMPLE_RATE = 16000
@@ -133,6 +135,12 @@ def check_offer_sdp(sdp: str, sdp_type: str) -> None:
         raise SignallingError(400, "no_opus", "the audio section must offer the Opus codec")
 
 
+def _tolerate_loss(connection: SmallWebRTCConnection) -> None:
+    for transceiver in connection.pc.getTransceivers():
+        if transceiver.kind == "audio":
+            use_loss_tolerant_audio(transceiver.receiver)
+
+
 @dataclass
 class _Peer:
     connection: SmallWebRTCConnection
@@ -199,6 +207,7 @@ class WebRTCCalls:
             raise SignallingError(
                 400, "bad_sdp", f"aiortc could not answer the offer ({type(exc).__name__}: {exc})"
             ) from exc
+        _tolerate_loss(connection)
         answer = connection.get_answer()
         peer = _Peer(connection, flow)
         self._peers[connection.pc_id] = peer
@@ -250,6 +259,7 @@ class WebRTCCalls:
             raise SignallingError(
                 400, "bad_sdp", f"renegotiation failed ({type(exc).__name__}: {exc}); reconnect with restart_pc"
             ) from exc
+        _tolerate_loss(peer.connection)
         logger.info("webrtc peer %s renegotiated (restart=%s)", pc_id, restart_pc)
         return peer.connection.get_answer()
 

@@ -23,6 +23,8 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
+from transport.jitter import use_loss_tolerant_audio
+
 SAMPLE_RATE = 16000
 FRAME_SAMPLES = 320  # 20 ms
 # Agent audio above this RMS (int16) counts as speech, below as comfort silence.
@@ -127,7 +129,6 @@ class WebRTCCall:
     agent_speech: list[tuple[float, float]] = field(default_factory=list)  # (monotonic time, rms)
     agent_frames: int = 0
     loss: PacketLoss | None = None
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def texts(self, role: str) -> list[str]:
         return [e["text"] for _, e in self.events if e.get("type") == "transcript" and e.get("role") == role
@@ -139,27 +140,23 @@ class WebRTCCall:
     def first_speech_after(self, moment: float) -> float | None:
         return next((t for t, rms in self.agent_speech if t >= moment and rms >= SPEECH_RMS), None)
 
-    async def notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
     async def wait_for(self, predicate, timeout: float) -> bool:
-        """Wait until ``predicate(self)`` holds; False on timeout."""
-        async def wait() -> None:
-            async with self._changed:
-                await self._changed.wait_for(lambda: predicate(self))
-
-        try:
-            await asyncio.wait_for(wait(), timeout)
-            return True
-        except TimeoutError:
-            return False
+        """Wait until ``predicate(self)`` holds (events and audio both count); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def say(self, pcm: np.ndarray) -> float:
         """Speak and return the moment the last sample left (monotonic)."""
         duration = self.mic.play(pcm)
         await asyncio.sleep(duration)
+        deadline = time.monotonic() + 5.0
         while self.mic.speaking or self.mic.speech_ended_at is None:
+            if time.monotonic() > deadline or self.pc.connectionState != "connected":
+                raise ConnectionError(f"the call ended while the caller spoke (state {self.pc.connectionState})")
             await asyncio.sleep(0.01)
         return self.mic.speech_ended_at
 
@@ -208,9 +205,8 @@ async def connect(
     call.channel = channel  # type: ignore[attr-defined]
 
     @channel.on("message")
-    async def on_message(message: str) -> None:
+    def on_message(message: str) -> None:
         call.events.append((time.monotonic(), json.loads(message)))
-        await call.notify()
 
     @pc.on("track")
     def on_track(track) -> None:
@@ -227,6 +223,8 @@ async def connect(
         asyncio.ensure_future(read())
 
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+    # Browsers conceal lost packets (NetEQ); this keeps the scripted caller from going deaf instead.
+    use_loss_tolerant_audio(pc.getTransceivers()[0].receiver)
     deadline = time.monotonic() + timeout_s
     while pc.connectionState != "connected":
         if time.monotonic() > deadline or pc.connectionState in ("failed", "closed"):
