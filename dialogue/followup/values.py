@@ -30,6 +30,7 @@ _UNIT = re.compile(r"(?<=[0-9])\s*(?:mmHg|mmol/L|kg|次/分|bpm)|毫米汞柱|�
 _SYSTOLIC = re.compile(rf"(?:高压|收缩压|上压|上面的?|上边的?)[^0-9{_DIGIT}十百，。,；;]{{0,3}}({_NUM})")
 _DIASTOLIC = re.compile(rf"(?:低压|舒张压|下压|下面的?|下边的?)[^0-9{_DIGIT}十百，。,；;]{{0,3}}({_NUM})")
 _ANY_NUMBER = re.compile(_NUM)
+_DECIMAL_PAIR = re.compile(r"(?<![0-9.])([0-9]{2,3})\.([0-9]{2,3})(?![0-9.])")
 _JIN = re.compile(rf"({_NUM})\s*斤")
 _KG = re.compile(rf"({_NUM})\s*(?:公斤|千克|kg)")
 
@@ -82,7 +83,8 @@ def _in(value: float, bounds: tuple[float, float]) -> bool:
 
 def read_blood_pressure(text: str, ranges: dict[str, tuple[float, float]]) -> Reading:
     """Systolic and diastolic mmHg from one answer (labelled, paired, or "146/92 mmHg")."""
-    text = _clean(text)
+    # ASR writes a spoken pair as one decimal ("146.92"): no BP reading has a decimal part.
+    text = _DECIMAL_PAIR.sub(r"\1/\2", _clean(text))
     if _APPROX_NUMBER.search(text):
         return Reading("approximate", {})
     labelled_high = _SYSTOLIC.search(text)

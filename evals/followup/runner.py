@@ -1,8 +1,10 @@
 """Drive one scripted follow-up call and score what the dialogue recorded.
 
 The case's ``answers`` are the patient's turns in order; ``""`` is silence. When the agent reads a value
-back, the simulated patient says "对" unless the next scripted answer is itself a yes/no or correction
-(so self-corrections are scripted explicitly). When the answers run out before the agent ends the call,
+back, the simulated patient answers unless the next scripted answer is itself a yes/no or correction
+(self-corrections are scripted explicitly): a cooperative patient who knows the reading confirms a
+right read-back ("对的，没错") and, after a wrong one (an ASR slip), says "不对，是…" repeating the
+reading; ``readback_corrections`` counts those. Recognised silence goes to ``handle_silence``. When the answers run out before the agent ends the call,
 the patient hangs up (``FollowupDialogue.hangup``: partial answers saved).
 """
 
@@ -17,6 +19,7 @@ from dialogue.followup import answers as replies
 from dialogue.followup.flow import FollowupDialogue
 from evals.followup.speech import SpeechPath
 
+CONFIRM = "对的，没错"  # Whisper drops a lone "对"; patients say this too
 VALUE_FIELDS = {"systolic": "systolic", "diastolic": "diastolic", "fasting_glucose": "glucose",
                 "heart_rate": "heart_rate", "weight": "weight"}
 
@@ -33,6 +36,7 @@ class CallOutcome:
     outcome: tuple[str, str | None] | None = None
     visit_class: tuple[str, str | None] | None = None
     turns: int = 0
+    corrections: int = 0
 
 
 def load_calls(path: Path) -> list[dict[str, Any]]:
@@ -55,10 +59,15 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
     dialogue = FollowupDialogue(program=call["program"], call_id=call["id"])
     [reply async for reply in dialogue.open()]
     queue = list(call["answers"])
-    turns = 0
+    turns = corrections = 0
+    last_answer = ""
     max_turns = 3 * len(queue) + 10  # a patient repeating "对" to an agent that never hears it hangs up
     while queue and not dialogue.ended and turns < max_turns:
-        said = "对" if dialogue.state == "confirm" and not _answers_readback(queue[0]) else queue.pop(0)
+        if dialogue.state == "confirm" and not _answers_readback(queue[0]):
+            said = _readback_reply(dialogue, call["expect"], last_answer)
+            corrections += said != CONFIRM
+        else:
+            said = last_answer = queue.pop(0)
         turns += 1
         context = "血压" if dialogue.question == "blood_pressure" else "血糖" if dialogue.question == "glucose" else None
         heard = speech.hear(said, flow, context) if said else ""
@@ -68,7 +77,16 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
         [reply async for reply in dialogue.handle(heard)]
     if not dialogue.ended:
         await dialogue.hangup()
-    return _compare(call, dialogue.snapshot(), turns)
+    outcome = _compare(call, dialogue.snapshot(), turns)
+    outcome.corrections = corrections
+    return outcome
+
+
+def _readback_reply(dialogue: FollowupDialogue, expect: dict[str, Any], last_answer: str) -> str:
+    """A cooperative patient: confirms a right read-back, repeats the reading after "不对" when it is wrong."""
+    wanted = {key: float(expect[name]) for name, key in VALUE_FIELDS.items() if name in expect}
+    wrong = any(key in wanted and abs(value - wanted[key]) > 1e-6 for key, value in dialogue.pending.items())
+    return f"不对，是{last_answer}" if wrong and last_answer else CONFIRM
 
 
 def _answers_readback(answer: str) -> bool:
@@ -106,6 +124,7 @@ def score(outcomes: list[CallOutcome]) -> dict[str, float]:
         "outcome_accuracy": _mean([want == got for o in outcomes if o.outcome for want, got in [o.outcome]]),
         "visit_class_accuracy": _mean([want == got for o in outcomes if o.visit_class
                                        for want, got in [o.visit_class]]),
+        "readback_corrections": float(sum(o.corrections for o in outcomes)),
     }
     return metrics
 
