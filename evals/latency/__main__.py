@@ -130,6 +130,7 @@ async def _run(args) -> dict:
     for name in ("turn_complete", "v2v"):
         ours_v, stock_v = results[f"{name}_p50_ms"], results[f"stock_{name}_p50_ms"]
         results[f"{name}_p50_ratio_vs_stock"] = round(ours_v / stock_v, 3) if ours_v and stock_v else None
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     _plot(args.out, turns, stock_turns, barges, concurrency)
     return results
 
@@ -147,7 +148,7 @@ def _plot(out: Path, turns, stock_turns, barges, concurrency) -> None:
         "medvoice first audio": [t.v2v_s for t in turns if t.kind == "complete"],
     }
     data = [[v for v in values if v is not None] or [0.0] for values in series.values()]
-    axes[0].boxplot(data, labels=list(series))
+    axes[0].boxplot(data, tick_labels=list(series))
     axes[0].set_ylabel("seconds after the caller's end of speech")
     axes[0].set_title("Complete utterances")
     stops = [b.stop_s for b in barges if b.kind == "interruption" and b.stop_s is not None]
@@ -174,7 +175,6 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     results = asyncio.run(_run(args))
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
     width = max(len(k) for k in results)
     for key, value in results.items():
         print(f"{key:<{width}}  {value}")

@@ -10,7 +10,7 @@ from evals.latency.caller import LiveCall
 from evals.latency.script import Utterance
 
 FLOW = "triage"
-TURNS_PER_CALL = 4
+TURNS_PER_CALL = 8
 STOP_GAP_S = 0.25  # agent audio counts as stopped after a gap this long
 
 
