@@ -29,6 +29,7 @@ class NoteOutcome:
     misses: int = 0
     false_positives: int = 0
     missed: list[str] = field(default_factory=list)
+    heard: int = 0
     warnings: int = 0
 
 
@@ -61,8 +62,10 @@ async def run_note(note: dict[str, Any], speech: SpeechPath) -> tuple[NoteOutcom
 
 def score_note(note: dict[str, Any], sections: dict[str, str], warnings: int = 0) -> NoteOutcome:
     outcome = NoteOutcome(note["id"], warnings=warnings)
+    whole = "".join(sections.values())
     for section, terms in note["expect"].items():
         for term in terms:
+            outcome.heard += term in whole
             if term in sections.get(section, ""):
                 outcome.hits += 1
                 continue
@@ -70,7 +73,6 @@ def score_note(note: dict[str, Any], sections: dict[str, str], warnings: int = 0
             outcome.missed.append(section)
             if any(term in text for name, text in sections.items() if name != section):
                 outcome.false_positives += 1
-    whole = "".join(sections.values())
     outcome.false_positives += sum(1 for text in note.get("absent", []) if text in whole)
     return outcome
 
@@ -88,5 +90,7 @@ def score(outcomes: list[NoteOutcome]) -> dict[str, float]:
         "section_recall": recall,
         "section_precision": precision,
         "terms_scored": float(hits + misses),
+        # Expected terms present anywhere in the note: separates recognition losses from placement errors.
+        "terms_heard": sum(o.heard for o in outcomes) / max(hits + misses, 1),
         "notes_all_terms_placed": sum(o.misses == 0 and o.false_positives == 0 for o in outcomes) / max(len(outcomes), 1),
     }
