@@ -99,3 +99,16 @@ def test_dictation_requires_a_doctor_principal(records_store) -> None:
     with pytest.raises(ValueError, match="doctor"):
         DictationDialogue(records=records_store, principal=service, patient_id="p")
     assert composition(Note(), "p", DOCTOR, "e")["encounter"] == {"reference": "Encounter/e"}
+
+
+@pytest.mark.parametrize(("heard", "name"), [("删除上一剧", "delete_last"), ("保存病例", "save"), ("撤消", "undo")])
+def test_commands_misspelt_by_asr_are_recognised_by_sound(heard: str, name: str) -> None:
+    command = parse_command(heard)
+    assert command is not None and command.name == name
+
+
+def test_section_cues_heard_wrongly_and_without_commas_still_place_text() -> None:
+    note = Note()
+    for heard in ("主诉 右下腹痛一天。", "先病史 患者一天前出现脐周疼痛 伴恶心", "国民使无"):
+        note.dictate(heard)
+    assert note.sections() == {"主诉": "右下腹痛一天。", "现病史": "患者一天前出现脐周疼痛，伴恶心。", "过敏史": "无。"}

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pypinyin import lazy_pinyin
+
 from dialogue.dictation.sections import SectionRules
 
 _FILLER = r"(?:好|好的|那个|嗯|请|麻烦|帮我|给我|你|再|一下|吧|了|啊)*"
@@ -51,7 +53,20 @@ def parse_command(sentence: str, rules: SectionRules | None = None) -> Command |
         if match:
             said = next((g for g in match.groups() if g), None) if name == "read" else None
             return Command(name, _section(said, rules) if said else None)
-    return None
+    return _BY_SOUND.get("".join(lazy_pinyin(bare))) if len(bare) <= 8 else None
+
+
+def _by_sound() -> dict[str, Command]:
+    """Commands as ASR may mis-spell them with the right sounds ("删除上一剧", "保存病例")."""
+    phrases = {"删除上一句": Command("delete_last"), "删掉上一句": Command("delete_last"),
+               "撤销": Command("undo"), "下一段": Command("next_section"), "读一遍": Command("read"),
+               "保存病历": Command("save")}
+    for section in ("主诉", "现病史", "既往史", "过敏史", "体格检查", "辅助检查", "初步诊断", "处理意见"):
+        phrases[f"读一遍{section}"] = Command("read", section)
+    return {"".join(lazy_pinyin(text)): command for text, command in phrases.items()}
+
+
+_BY_SOUND = _by_sound()
 
 
 def _section(word: str | None, rules: SectionRules) -> str | None:
