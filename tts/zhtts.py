@@ -71,6 +71,9 @@ class ZhttsEngine(SpeechEngine):
         self._vocoder = Interpreter(model_path=str(assets.mb_melgan), num_threads=threads)
         self._speed = np.array([1.0 / speed], np.float32)
         self._lock = threading.Lock()  # LiteRT interpreters are not re-entrant
+        # The first call pays for jieba's dictionary load and LiteRT's first allocations (~1 s);
+        # pay it here so the call's greeting is not the slow one.
+        self.synthesize("您好。")
 
     def is_speakable(self, text: str) -> bool:
         return bool(_HANZI_RE.search(self._normalizer.normalize(text)))
