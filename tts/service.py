@@ -123,11 +123,11 @@ class MedvoiceTTSService(TTSService):
         if sample_rate not in (8000, 16000, 22050, 24000, 44100, 48000):
             raise ValueError(f"sample_rate {sample_rate} unsupported; use 16000 (telephony) or 48000 (WebRTC)")
         kwargs.setdefault("settings", TTSSettings(model=engine.info.name, voice=engine.info.name, language=None))
-        # Text with nothing to say (emoji, an English word) is dropped before pipecat opens an
-        # audio context for it: pipecat counts silent contexts and writes the service off after three.
         # pipecat ends an audio context that gets no audio for this long; a loaded 2-core box can
         # take seconds for one piece, and ending early splits the reply into two contexts.
         kwargs.setdefault("stop_frame_timeout_s", 10.0)
+        # Text with nothing to say (emoji, an English word) is dropped before pipecat opens an
+        # audio context for it: pipecat counts silent contexts and writes the service off after three.
         kwargs["text_transforms"] = [("*", self._drop_unspeakable), *kwargs.get("text_transforms", [])]
         super().__init__(sample_rate=sample_rate, push_start_frame=True, push_stop_frames=True, **kwargs)
         self._engine = engine
