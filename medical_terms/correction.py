@@ -18,6 +18,7 @@ worse than a missed one:
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,6 +31,12 @@ from medical_terms.phonetics import FUZZY_SIMILARITY, fuzzy, is_hanzi, readings,
 NEGATION_CHARS = frozenset("无没不未否非")
 MAX_TERM_CHARS = 12
 _MAX_READING_COMBINATIONS = 16
+_AFTER_NUMBER = re.compile(r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千]+(?:点[零一二三四五六七八九]+)?)")
+_DOSE_UNITS = tuple(
+    Term(text, tuple(pinyin.split()), "curated", "unit", 0)
+    for text, pinyin in (("毫克", "hao ke"), ("毫升", "hao sheng"), ("微克", "wei ke"), ("公斤", "gong jin"),
+                         ("毫摩尔", "hao mo er"), ("单位", "dan wei"), ("毫米汞柱", "hao mi gong zhu"))
+)
 # Shortest span where one syllable may be merely near (带蛋白 → 钙蛋白) or unrelated (wildcard).
 _MIN_NEAR_LENGTH = 4
 
@@ -159,7 +166,26 @@ class TermCorrector:
                 best = self._best_term(span, start, heard[start:end], pool, protected, context)
                 if best is not None:
                     candidates.append(best)
+        candidates.extend(self._misheard_units(text, heard, candidates))
         return self._apply(text, candidates)
+
+    def _misheard_units(
+        self, text: str, heard: tuple[tuple[str, ...], ...], found: list[_Candidate]
+    ) -> list[_Candidate]:
+        """A dose unit right after a number, heard as its homophone (二十好客 → 二十毫克)."""
+        units = []
+        for match in _AFTER_NUMBER.finditer(text):
+            start = match.end()
+            for unit in _DOSE_UNITS:
+                end = start + len(unit.text)
+                if end > len(text) or text[start:end] == unit.text:
+                    continue
+                if any(c.start < end and start < c.end for c in found):
+                    continue
+                if all(s in options for s, options in zip(unit.pinyin, heard[start:end], strict=False)):
+                    units.append(_Candidate(start, end, unit, 1.0))
+                    break
+        return units
 
     @staticmethod
     def _cuts_protected(start: int, end: int, covering: list[int], protected: list[tuple[int, int, bool]]) -> bool:

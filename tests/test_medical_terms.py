@@ -36,6 +36,8 @@ def test_public_api_is_exported() -> None:
         ("零点五克尽卖低柱", "零点五克静脉滴注"),  # four confusable syllables, no shared character
         ("即带蛋白升高", "肌钙蛋白升高"),  # one near syllable (dai/gai) in a curated term
         ("急于叛脱拉做成熔片", "急于泮托拉唑成熔片"),  # the span cuts the word 做成 the mishearing made
+        ("螺内酯每天20好客", "螺内酯每天20毫克"),  # a dose unit heard as its homophone after a number
+        ("生理盐水五百豪升", "生理盐水五百毫升"),
     ],
 )
 def test_misheard_terms_are_corrected(corrector: TermCorrector, heard: str, fixed: str) -> None:
