@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,11 +16,68 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.workers.runner import WorkerRunner
 
+from agent.config import Settings
 from agent.engines import Engines
 from agent.pipeline import build_pipeline
+from backends.interfaces import Principal
 from dialogue import create_dialogue
+from dialogue.llm import LLMPlugin, LLMSettings
 
 logger = logging.getLogger("medvoice.session")
+
+PROGRAMS = ("hypertension", "diabetes")
+
+
+def _llm_plugin(settings: Settings) -> LLMPlugin | None:
+    """The shared LLM plug-in, or None for the rules-only embedded default."""
+    if not settings.llm_base_url:
+        return None
+    return LLMPlugin(
+        LLMSettings(base_url=settings.llm_base_url, model=settings.llm_model, timeout_s=settings.llm_timeout_s)
+    )
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Who and what a call is about, beyond its flow (from the URL of the call or the campaign).
+
+    Parameters:
+        program: Follow-up programme, ``hypertension`` (default) or ``diabetes``.
+        patient_id: The Patient the call is about (follow-up, dictation; triage if known).
+        encounter_id: Dictation: the visit the note belongs to.
+        principal: Who acts (a doctor for dictation, from a signed token); None = the voice agent.
+    """
+
+    program: str = "hypertension"
+    patient_id: str | None = None
+    encounter_id: str | None = None
+    principal: Principal | None = None
+
+    def __post_init__(self) -> None:
+        if self.program not in PROGRAMS:
+            raise ValueError(f"program {self.program!r} is not one of {', '.join(PROGRAMS)}")
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], tokens: Any = None) -> CallOptions:
+        """``?program=&patient=&encounter=&token=``; the token is verified with ``tokens``.
+
+        Raises:
+            ValueError: unknown programme, or a token that does not verify.
+        """
+        principal = None
+        if query.get("token"):
+            if tokens is None:
+                raise ValueError("this deployment has no token signer; omit the token")
+            try:
+                principal = tokens.verify(query["token"])
+            except Exception as exc:
+                raise ValueError(f"token rejected: {exc}") from exc
+        return cls(
+            program=query.get("program", "hypertension"),
+            patient_id=query.get("patient") or None,
+            encounter_id=query.get("encounter") or None,
+            principal=principal,
+        )
 
 
 class TooManyCalls(RuntimeError):
@@ -52,15 +109,28 @@ class CallSessions:
     ) -> None:
         self.engines = engines
         self.store = store
+        self.llm = _llm_plugin(engines.settings)
         self._dialogue_factory = dialogue_factory
         self.active = 0
 
-    def new_dialogue(self, flow: str, call_id: str):
+    def new_dialogue(self, flow: str, call_id: str, options: CallOptions | None = None):
         """Create the flow's dialogue (raises ``UnknownFlowError`` for an unknown flow).
 
-        The records store, when there is one, is the flows' consultation backend (booking, hand-off).
+        The records store, when there is one, is the flows' consultation backend (booking, hand-off);
+        the LLM plug-in, when ``MEDVOICE_LLM_BASE_URL`` is set, re-words questions and proposes slots.
         """
-        return self._dialogue_factory(flow, call_id=call_id, consultation=self.store)
+        options = options or CallOptions()
+        return self._dialogue_factory(
+            flow,
+            call_id=call_id,
+            consultation=self.store,
+            records=self.store,
+            llm=self.llm,
+            program=options.program,
+            patient_id=options.patient_id,
+            encounter_id=options.encounter_id,
+            principal=options.principal,
+        )
 
     async def run_call(
         self,
@@ -69,13 +139,14 @@ class CallSessions:
         *,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         silence_timeout_s: float = 7.0,
+        options: CallOptions | None = None,
     ) -> CallLog:
         """Run one call to its end (the flow hangs up, the caller hangs up, or it is cancelled)."""
         if self.active >= self.engines.settings.max_calls:
             raise TooManyCalls(f"all {self.engines.settings.max_calls} call slots are busy")
         call_id = uuid.uuid4().hex[:12]
         log = CallLog(call_id, flow)
-        dialogue = self.new_dialogue(flow, call_id)
+        dialogue = self.new_dialogue(flow, call_id, options)
 
         def record(event: dict[str, Any]) -> None:
             log.events.append(event)
