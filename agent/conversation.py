@@ -62,7 +62,8 @@ class ConversationProcessor(FrameProcessor):
         gate: The playout gate before the output transport (needed for barge-in).
         timer: The call's per-turn stage timer.
         vad_start_s: The VAD's start delay, so speech onset = VAD start time - ``vad_start_s``.
-        resume_after_s: After a barge-in candidate goes quiet, resume if no words came by then.
+        resume_after_s: After a barge-in candidate goes quiet, resume if no transcript came by then
+            (a safety net: the ASR reports "no words" itself; a loaded box can take seconds).
     """
 
     def __init__(
@@ -75,7 +76,7 @@ class ConversationProcessor(FrameProcessor):
         gate: PlayoutGate | None = None,
         timer: TurnTimer | None = None,
         vad_start_s: float = 0.2,
-        resume_after_s: float = 1.5,
+        resume_after_s: float = 4.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -177,7 +178,8 @@ class ConversationProcessor(FrameProcessor):
     async def _on_caller_started(self) -> None:
         self._candidate_end = None
         if self._candidate_onset is not None:
-            return  # the same barge-in candidate speaks on after a short pause
+            await self._watch_candidate()  # the same candidate speaks on after a short pause
+            return
         self._turn_during_agent = self._agent_audible()
         if self._barge_in is None or self._gate is None or not self._turn_during_agent:
             return

@@ -155,3 +155,17 @@ async def test_speech_when_the_agent_is_silent_is_a_plain_turn():
     assert not [e for e in events if e["type"] == "barge_in"]
     assert dialogue.handled == ["嗯"]  # an answer to a question, not a backchannel
     assert not gate.paused
+
+
+async def test_a_candidate_that_speaks_on_after_a_clause_pause_interrupts():
+    dialogue, events = _TwoLineFlow(), []
+    processor, _gate = _conversation(dialogue, events)
+    frames = [
+        SleepFrame(sleep=0.1), BotStartedSpeakingFrame(),
+        VADUserStartedSpeakingFrame(), SleepFrame(sleep=0.3), VADUserStoppedSpeakingFrame(),
+        SleepFrame(sleep=0.2), VADUserStartedSpeakingFrame(),  # 等一下，| 我还有问题
+        SleepFrame(sleep=1.2),  # still speaking past interrupt_after_s, no transcript yet
+    ]
+    down, _ = await run_test(processor, frames_to_send=frames)
+    assert [e["state"] for e in events if e["type"] == "barge_in"] == ["paused", "interrupted"]
+    assert any(isinstance(f, InterruptionFrame) for f in down)
