@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiortc import RTCPeerConnection
 
-from evals.netloss.caller import connect
+from evals.netloss.caller import connect, reconnect
 from evals.netloss.network import ensure_host_address
 
 CHEST_PAIN = "我胸口疼，出了很多汗。"
@@ -113,6 +113,25 @@ async def test_webrtc_triage_call_hears_agent_and_reads_events(rtc, speak):
             lambda c: any(e.get("type") == "state" and e.get("red_flags") for _, e in c.events), 30
         ), "no red-flag state event"
         assert await call.wait_for(lambda c: any("120" in t for t in c.texts("agent")[1:]), 30)
+        assert await call.wait_for(lambda c: c.speech_frames_after(spoke_at) > 25, 30), "answer not heard"
+    finally:
+        await call.hang_up()
+    await _settled(rtc.app)
+    assert not _open_peer_connections()
+
+
+async def test_reconnect_resumes_the_same_call_on_a_new_peer_connection(rtc, speak):
+    _reset_limit(rtc.app)
+    call = await connect(rtc.url, "triage")
+    try:
+        assert await call.wait_agent_quiet(timeout=30), "the greeting was never heard"
+        first_pc = call.pc
+        await reconnect(rtc.url, call)
+        assert call.pc is not first_pc and call.pc.connectionState == "connected"
+        assert rtc.app.state.webrtc.active_peers == 1 and rtc.app.state.sessions.active == 1
+
+        spoke_at = await call.say(speak(CHEST_PAIN))
+        assert await call.wait_for(lambda c: any("胸" in t for t in c.texts("caller")), 30), call.texts("caller")
         assert await call.wait_for(lambda c: c.speech_frames_after(spoke_at) > 25, 30), "answer not heard"
     finally:
         await call.hang_up()

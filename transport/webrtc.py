@@ -32,6 +32,8 @@ INPUT_SAMPLE_RATE = 16000
 MAX_SDP_BYTES = 64_000
 # Lets the last audio packets and data-channel events leave before the peer connection closes.
 CLOSE_GRACE_S = 0.3
+# aiortc can wait on a dead transport while closing; the registry must not wait with it.
+CLOSE_TIMEOUT_S = 3.0
 
 RunCall = Callable[[str, BaseTransport], Awaitable[Any]]
 
@@ -147,6 +149,7 @@ class _Peer:
     flow: str
     task: asyncio.Task | None = None
     end_reason: str = "finished"
+    ending: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -232,8 +235,9 @@ class WebRTCCalls:
     async def hang_up(self, pc_id: str) -> None:
         """End a call from the signalling side (the page's hang-up button when the channel is down)."""
         peer = self._require(pc_id)
-        peer.end_reason = "caller_hung_up"
-        if peer.task is not None:
+        if not peer.ending and peer.task is not None:
+            peer.ending = True
+            peer.end_reason = "caller_hung_up"
             peer.task.cancel()
 
     async def close(self) -> None:
@@ -260,7 +264,9 @@ class WebRTCCalls:
                 400, "bad_sdp", f"renegotiation failed ({type(exc).__name__}: {exc}); reconnect with restart_pc"
             ) from exc
         _tolerate_loss(peer.connection)
-        logger.info("webrtc peer %s renegotiated (restart=%s)", pc_id, restart_pc)
+        # A restart builds a new peer connection with a new id; the answer hands it to the client.
+        self._peers[peer.connection.pc_id] = self._peers.pop(pc_id)
+        logger.info("webrtc peer %s renegotiated (restart=%s) as %s", pc_id, restart_pc, peer.connection.pc_id)
         return peer.connection.get_answer()
 
     async def _wait_connected(self, connection: SmallWebRTCConnection) -> bool:
@@ -290,8 +296,11 @@ class WebRTCCalls:
 
         @transport.event_handler("on_client_disconnected")
         async def _gone(_transport, _connection) -> None:
-            peer.end_reason = "caller_hung_up"
-            if call is not None and not call.done():
+            # Hang-up message, close alert and DELETE may all arrive: a second cancel would land
+            # in the cleanup below and skip it.
+            if not peer.ending and call is not None and not call.done():
+                peer.ending = True
+                peer.end_reason = "caller_hung_up"
                 call.cancel()
 
         @transport.event_handler("on_app_message")
@@ -317,8 +326,11 @@ class WebRTCCalls:
             logger.exception("webrtc peer %s: call failed", connection.pc_id)
         finally:
             try:
-                await asyncio.shield(connection.disconnect())
+                await asyncio.wait_for(asyncio.shield(connection.disconnect()), CLOSE_TIMEOUT_S)
+            except TimeoutError:
+                logger.warning("webrtc peer %s: close took over %.0f s; forgotten", connection.pc_id, CLOSE_TIMEOUT_S)
             except Exception:
                 logger.exception("webrtc peer %s: close failed", connection.pc_id)
-            self._peers.pop(connection.pc_id, None)
+            finally:
+                self._peers.pop(connection.pc_id, None)
             logger.info("webrtc peer %s closed (%s, live=%d)", connection.pc_id, peer.end_reason, len(self._peers))

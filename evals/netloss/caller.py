@@ -179,29 +179,22 @@ class WebRTCCall:
         await self.pc.close()
 
 
-async def connect(
-    base_url: str,
-    flow: str = "triage",
-    *,
-    loss_rate: float = 0.0,
-    seed: int = 7,
-    timeout_s: float = 15.0,
+async def _open(
+    base_url: str, mic: CallerAudioTrack, body: dict[str, Any], timeout_s: float, call: WebRTCCall | None
 ) -> WebRTCCall:
-    """Offer, answer and wait until media flows. ``loss_rate`` starts once connected."""
     pc = RTCPeerConnection()
-    mic = CallerAudioTrack()
     pc.addTrack(mic)
     channel = pc.createDataChannel("events", ordered=True)
     await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers all candidates here
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout_s) as http:
-        response = await http.post(
-            "/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer", "flow": flow}
-        )
+        response = await http.post("/api/offer", json={"sdp": pc.localDescription.sdp, "type": "offer", **body})
     if response.status_code != 200:
         await pc.close()
         raise RuntimeError(f"offer refused: HTTP {response.status_code} {response.text}")
     answer = response.json()
-    call = WebRTCCall(pc=pc, mic=mic, pc_id=answer["pc_id"])
+    if call is None:
+        call = WebRTCCall(pc=pc, mic=mic, pc_id=answer["pc_id"])
+    call.pc, call.pc_id = pc, answer["pc_id"]
     call.channel = channel  # type: ignore[attr-defined]
 
     @channel.on("message")
@@ -231,8 +224,32 @@ async def connect(
             await pc.close()
             raise RuntimeError(f"WebRTC did not connect within {timeout_s} s (state {pc.connectionState})")
         await asyncio.sleep(0.05)
+    return call
+
+
+async def connect(
+    base_url: str,
+    flow: str = "triage",
+    *,
+    loss_rate: float = 0.0,
+    seed: int = 7,
+    timeout_s: float = 15.0,
+) -> WebRTCCall:
+    """Offer, answer and wait until media flows. ``loss_rate`` starts once connected."""
+    call = await _open(base_url, CallerAudioTrack(), {"flow": flow}, timeout_s, None)
     if loss_rate:
         call.loss = PacketLoss(loss_rate, seed)
-        call.loss.install(pc.getTransceivers()[0].sender.transport.transport)
+        call.loss.install(call.pc.getTransceivers()[0].sender.transport.transport)
         call.loss.active = True
+    return call
+
+
+async def reconnect(base_url: str, call: WebRTCCall, timeout_s: float = 15.0) -> WebRTCCall:
+    """The caller's network failed: resume the same call on a new peer connection (``restart_pc``),
+    as the page does when its connection fails. The old one is closed only after the service has
+    swapped it out, as a dead network would never deliver its close alert."""
+    old = call.pc
+    call.mic = CallerAudioTrack()  # closing a peer connection ends the tracks it sent
+    await _open(base_url, call.mic, {"pc_id": call.pc_id, "restart_pc": True}, timeout_s, call)
+    await old.close()
     return call
