@@ -18,10 +18,11 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from agent.campaign_api import build_campaign_router
 from agent.config import FLOWS, Settings
 from agent.engines import Engines
 from agent.records_api import build_records_router
-from agent.session import CallSessions
+from agent.session import CallOptions, CallSessions
 from dialogue import UnknownFlowError
 from transport.signalling import build_signalling_router
 from transport.static import STATIC_DIR
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
     app.state.store = store
     app.state.sessions = CallSessions(engines, store=store) if engines is not None else None
     app.include_router(build_records_router(store))
+    app.include_router(build_campaign_router(store))
 
     async def run_webrtc_call(flow: str, transport) -> None:
         await app.state.sessions.run_call(flow, transport, silence_timeout_s=settings.silence_timeout_s)
@@ -78,6 +80,8 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
             sessions.new_dialogue(flow, "probe")
         except UnknownFlowError as exc:
             raise SignallingError(400, "unknown_flow", f"{exc}; choose one of {', '.join(FLOWS)}") from exc
+        except ValueError as exc:  # e.g. dictation without a doctor's token
+            raise SignallingError(400, "bad_call_options", str(exc)) from exc
         if sessions.active >= settings.max_calls:
             raise SignallingError(503, "busy", f"all {settings.max_calls} call slots are busy; try again later")
 
@@ -141,14 +145,22 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
 
     @app.websocket("/ws/call")
     async def ws_call(websocket: WebSocket, flow: str = "triage") -> None:
-        """A call over WebSocket; the protocol is in ``transport.ws_protocol`` and the README."""
+        """A call over WebSocket; the protocol is in ``transport.ws_protocol`` and the README.
+
+        Query: ``flow`` (triage | followup | dictation), and for follow-up and dictation
+        ``program`` (hypertension | diabetes), ``patient``, ``encounter`` and ``token`` (a signed
+        token of the care-team member or doctor the call acts for: ``medvoice records token``).
+        """
         sessions: CallSessions = app.state.sessions
         await websocket.accept()
         try:
-            dialogue_check = sessions.new_dialogue(flow, "probe")
-            del dialogue_check
+            options = CallOptions.from_query(websocket.query_params, getattr(store, "tokens", None))
+            sessions.new_dialogue(flow, "probe", options)
         except UnknownFlowError as exc:
             await _refuse(websocket, "unknown_flow", str(exc), 1008, flows=list(FLOWS))
+            return
+        except ValueError as exc:
+            await _refuse(websocket, "bad_call_options", str(exc), 1008)
             return
         if sessions.active >= settings.max_calls:
             await _refuse(websocket, "busy", f"all {settings.max_calls} call slots are busy; try again later", 1013)
@@ -176,7 +188,7 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
 
         await websocket.send_json({"type": "ready", "flow": flow, "sample_rate": 16000, "encoding": "pcm_s16le"})
         try:
-            await sessions.run_call(flow, transport, silence_timeout_s=settings.silence_timeout_s)
+            await sessions.run_call(flow, transport, silence_timeout_s=settings.silence_timeout_s, options=options)
         except asyncio.CancelledError:
             logger.info("call ended by caller hang-up")
 

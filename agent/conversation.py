@@ -112,6 +112,8 @@ class ConversationProcessor(FrameProcessor):
             return
         if isinstance(frame, (EndFrame, CancelFrame)):
             await self._shutdown()
+            if isinstance(frame, CancelFrame) and not self._ending:
+                await self._dialogue.hangup()  # the caller left mid-flow: keep what they answered
         elif isinstance(frame, InterimTranscriptionFrame):
             await self._on_interim(frame.text)
             return  # consumed: captions and barge-in only

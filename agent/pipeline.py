@@ -30,6 +30,7 @@ from dialogue.base import Dialogue
 from dialogue.turntaking import BargeInPolicy, EndOfTurnPolicy
 from dialogue.turntaking.playout import PlayoutGate
 from dialogue.turntaking.smart_turn import SmartTurnModel
+from medical_terms import hotwords
 from tts.playback import PlaybackTracker, SpokenText
 from tts.service import MedvoiceTTSService
 
@@ -73,8 +74,11 @@ def build_pipeline(
     vad = VADProcessor(
         vad_analyzer=SileroVADAnalyzer(params=VADParams(start_secs=VAD_START_S, stop_secs=VAD_STOP_S))
     )
+    # Bias Whisper towards the flow's vocabulary: without it "胸口疼" comes out as "胸口腾".
+    flow_hotwords = hotwords("_".join(filter(None, [dialogue.flow, getattr(dialogue, "program", None)])))
     stt = WhisperTurnSTT(
         transcriber,
+        hotwords=lambda: flow_hotwords,
         decide=partial(_decide, policy, smart_turn),
         vad_stop_s=VAD_STOP_S,
         max_turn_s=engines.settings.asr_max_utterance_s,

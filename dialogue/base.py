@@ -47,6 +47,9 @@ class Dialogue(ABC):
     def handle_silence(self) -> AsyncIterator[Reply]:
         """The caller said nothing (or nothing intelligible): re-prompt once, then end politely."""
 
+    async def hangup(self) -> None:  # noqa: B027 - optional hook
+        """The caller hung up before the flow ended the call (save partial answers). Default: nothing."""
+
     def heard(self, spoken: str, played: str) -> None:  # noqa: B027 - optional hook
         """Barge-in: of the reply ``spoken``, the caller heard only ``played``. Default: ignore."""
 

@@ -174,6 +174,9 @@ async def test_ws_silence_reprompts_once_then_ends_politely(live_server):
 
 async def test_ws_hangup_mid_turn_cleans_up(live_server, speak):
     sessions = live_server.app.state.sessions
+    deadline = time.monotonic() + 15
+    while sessions.active and time.monotonic() < deadline:  # earlier calls finish their clean-up
+        await asyncio.sleep(0.1)
     async with websockets.connect(f"{live_server.ws}/ws/call") as ws:
         await ws.send(json.dumps(START))
         assert json.loads(await ws.recv())["type"] == "ready"
@@ -196,3 +199,14 @@ async def test_two_calls_at_once(live_server, speak, flow):
     )
     assert all(r.texts("agent") for r in results)
     assert any("120" in t for t in results[0].texts("agent"))
+
+
+async def test_ws_dictation_without_a_doctor_token_is_refused(live_server):
+    error, code = await _first_error(f"{live_server.ws}/ws/call?flow=dictation&patient=p1", None)
+    assert error["code"] == "bad_call_options" and "role 'doctor'" in error["message"]
+    assert code == 1008
+
+
+async def test_ws_forged_token_is_refused(live_server):
+    error, _ = await _first_error(f"{live_server.ws}/ws/call?flow=followup&patient=p1&token=abc.def", None)
+    assert error["code"] == "bad_call_options" and "token rejected" in error["message"]
