@@ -36,7 +36,11 @@ from tts.service import MedvoiceTTSService
 
 # Segments close after this pause; the turn itself ends by EndOfTurnPolicy (0.45-2.2 s).
 VAD_STOP_S = 0.2
-VAD_START_S = 0.15
+VAD_START_S = 0.1
+# pipecat's default 0.6 gates on loudness over a 400 ms rolling window, smoothed: speech onset was
+# confirmed 320 ms late (barge-in and resumed speech both wait on it); at 0.2 with a 0.1 s start
+# it is 120 ms. Silero's confidence (0.7) still has to agree, so quiet noise does not pass.
+VAD_MIN_VOLUME = 0.2
 
 _shared: weakref.WeakKeyDictionary[Engines, tuple[WhisperTranscriber, SmartTurnModel]] = weakref.WeakKeyDictionary()
 
@@ -72,7 +76,9 @@ def build_pipeline(
     policy = end_of_turn or EndOfTurnPolicy()
     timer = timer or TurnTimer()
     vad = VADProcessor(
-        vad_analyzer=SileroVADAnalyzer(params=VADParams(start_secs=VAD_START_S, stop_secs=VAD_STOP_S))
+        vad_analyzer=SileroVADAnalyzer(
+            params=VADParams(start_secs=VAD_START_S, stop_secs=VAD_STOP_S, min_volume=VAD_MIN_VOLUME)
+        )
     )
     # Bias Whisper towards the flow's vocabulary: without it "胸口疼" comes out as "胸口腾".
     flow_hotwords = hotwords("_".join(filter(None, [dialogue.flow, getattr(dialogue, "program", None)])))

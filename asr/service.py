@@ -34,6 +34,7 @@ from pipecat.transcriptions.language import Language
 from pipecat.utils.time import time_now_iso8601
 
 from asr.transcriber import SAMPLE_RATE, WhisperTranscriber
+from asr.voicing import VoicingClock
 
 logger = logging.getLogger("medvoice.asr")
 
@@ -80,6 +81,7 @@ class WhisperSegmentedSTT(SegmentedSTTService):
 # -- whole-turn transcription with interim results ---------------------------------------------
 
 CALLER = "caller"
+_FRAME_S = 0.02
 
 TurnDecider = Callable[[str, np.ndarray], tuple[float, str]]
 """Blocking: (transcript so far, turn audio) -> (silence in seconds after end of speech that ends
@@ -109,6 +111,12 @@ class WhisperTurnSTT(FrameProcessor):
         max_turn_s: A turn this long is ended at the next pause whatever ``decide`` says.
         on_turn_end: Called with the end-of-speech time (``time.monotonic()``) before each final.
         hotwords: Returns the current hotword string, or None.
+        resume_grace_s: When the turn is due but the caller has been audible again since the end
+            of speech (the VAD has not confirmed it yet), wait up to this long for the VAD before
+            ending the turn, so a caller resuming after a long pause is not cut in two.
+
+    End of speech is the last frame loud enough to be speech (``asr.voicing``), not the VAD's
+    stop time minus its delay, so the policy's wait is counted from what the caller did.
     """
 
     def __init__(
@@ -121,9 +129,12 @@ class WhisperTurnSTT(FrameProcessor):
         max_turn_s: float = 60.0,
         on_turn_end: Callable[[float], None] | None = None,
         hotwords: Callable[[], str | None] | None = None,
+        resume_grace_s: float = 0.2,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if not 0 <= resume_grace_s <= 1:
+            raise ValueError(f"resume_grace_s must be within 0-1 s, got {resume_grace_s}")
         self._transcriber = transcriber
         self._decide = decide or _fixed_wait(0.7)
         self._vad_stop_s = vad_stop_s
@@ -131,6 +142,8 @@ class WhisperTurnSTT(FrameProcessor):
         self._max_turn_bytes = int(max_turn_s * SAMPLE_RATE) * 2
         self._on_turn_end = on_turn_end
         self._hotwords = hotwords or (lambda: None)
+        self._resume_grace_s = resume_grace_s
+        self._voicing = VoicingClock()
         self._turn: bytearray | None = None
         self._speaking = False
         self._version = 0
@@ -156,6 +169,7 @@ class WhisperTurnSTT(FrameProcessor):
         await self.push_frame(frame, direction)
 
     def _add_audio(self, frame: InputAudioRawFrame) -> None:
+        self._voicing.add(frame.audio, time.monotonic(), in_speech=self._speaking)
         if self._turn is None:
             self._preroll.append(frame.audio)
         else:
@@ -174,7 +188,7 @@ class WhisperTurnSTT(FrameProcessor):
             return
         self._speaking = False
         self._version += 1
-        self._speech_end = time.monotonic() - self._vad_stop_s
+        self._speech_end = self._voicing.speech_end(time.monotonic(), self._vad_stop_s)
         audio = np.frombuffer(bytes(self._turn), dtype=np.int16).astype(np.float32) / 32768.0
         too_long = len(self._turn) >= self._max_turn_bytes
         task = self.create_task(self._transcribe_and_wait(self._version, audio, too_long))
@@ -198,6 +212,7 @@ class WhisperTurnSTT(FrameProcessor):
             return
         self._commit_task = asyncio.current_task()
         await asyncio.sleep(max(0.0, self._speech_end + wait_s - time.monotonic()))
+        await self._await_unconfirmed_speech()
         self._commit_task = None
         if version != self._version:
             return
@@ -207,6 +222,13 @@ class WhisperTurnSTT(FrameProcessor):
         if self._on_turn_end is not None:
             self._on_turn_end(self._speech_end)
         await self.push_frame(TranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
+
+    async def _await_unconfirmed_speech(self) -> None:
+        """Hold the commit while the caller is audible again but the VAD has not said so yet
+        (a confirmed start cancels this task)."""
+        deadline = time.monotonic() + self._resume_grace_s
+        while self._voicing.voiced_since(self._speech_end + _FRAME_S) and time.monotonic() < deadline:
+            await asyncio.sleep(_FRAME_S)
 
     def _analyse(self, audio: np.ndarray, too_long: bool) -> tuple[str, float, str]:
         transcript = self._transcriber.transcribe(audio, self._hotwords())

@@ -33,7 +33,13 @@ def test_unfinished_endings(text):
     assert not cues.ends_final(text)
 
 
-@pytest.mark.parametrize("text", ["我孩子发烧三十九度", "我头疼了三天。", "血压一百五"])
+@pytest.mark.parametrize("text", ["我血压180", "我体温38点", "高压150", "我这个头疼啊，就说"])
+def test_whisper_digit_forms_and_misheard_connectives_are_unfinished(text):
+    assert cues.ends_unfinished(text)
+
+
+@pytest.mark.parametrize("text", ["我孩子发烧三十九度", "我头疼了三天。", "血压一百五", "药快吃完了，想再开一点", "好一点",
+                                  "血压145比90", "高压一百四十低压九十", "一百四十比九十"])
 def test_complete_clauses_are_not_unfinished(text):
     assert not cues.ends_unfinished(text)
 
@@ -69,6 +75,48 @@ def test_default_wait_outlasts_a_clause_pause():
     assert EndOfTurnSettings().default_s > 0.61
     with pytest.raises(ValueError, match="confident_s <= default_s"):
         EndOfTurnSettings(confident_s=1.0, default_s=0.5)
+
+
+def test_voicing_clock_times_the_end_of_speech_and_notices_unconfirmed_speech():
+    from asr.voicing import VoicingClock
+
+    clock = VoicingClock()
+    speech = (np.sin(np.arange(320) / 3) * 6000).astype(np.int16).tobytes()
+    hum = (np.sin(np.arange(320) / 3) * 500).astype(np.int16).tobytes()  # line noise: 1/12 of the speech
+    for i in range(50):
+        clock.add(speech, 10.0 + 0.02 * i, in_speech=True)
+    for i in range(10):
+        clock.add(hum, 11.0 + 0.02 * i, in_speech=True)  # the VAD still says speech: its stop delay
+    assert clock.speech_end(11.2, 0.2) == pytest.approx(10.98)
+    assert clock.speech_end(15.0, 0.2) == pytest.approx(14.8)  # no voiced frame near: the VAD's estimate
+    assert not clock.voiced_since(10.98)
+    clock.add(speech, 11.5, in_speech=False)
+    assert clock.voiced_since(10.98)
+
+
+async def test_a_turn_due_while_the_caller_resumes_unconfirmed_waits_for_the_vad():
+    # A fake transcriber: the test needs the decode to finish at a set time, between the caller's
+    # audible restart and the VAD's confirmation of it (real Whisper takes 0.2-2 s here).
+    import time as clock
+
+    from asr.service import WhisperTurnSTT
+    from asr.transcriber import Transcript
+
+    class SlowFixedTranscriber:
+        def transcribe(self, audio, hotwords=None):
+            clock.sleep(0.5)
+            return Transcript("我头疼了三天", 0.0, len(audio) / 16000, "test")
+
+    stt = WhisperTurnSTT(SlowFixedTranscriber(), decide=lambda _text, _audio: (0.0, "test"))
+    speech = (np.sin(np.arange(8000) / 3) * 6000).astype(np.int16)
+    frames = [
+        VADUserStartedSpeakingFrame(), *_audio_frames(speech), VADUserStoppedSpeakingFrame(),
+        SleepFrame(sleep=0.4), *_audio_frames(speech[:1600]),  # audible again at 0.4 s ...
+        SleepFrame(sleep=0.25), VADUserStartedSpeakingFrame(),  # ... confirmed by the VAD at 0.65 s
+        *_audio_frames(speech), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.5),
+    ]
+    down, _ = await run_test(stt, frames_to_send=frames)
+    assert len([f for f in down if isinstance(f, TranscriptionFrame)]) == 1
 
 
 def test_smart_turn_model_scores_real_speech(locator, speak):

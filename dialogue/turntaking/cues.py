@@ -25,7 +25,7 @@ BACKCHANNELS = frozenset(
 CONTINUATIONS = (
     "然后", "还有", "就是", "那个", "这个", "而且", "但是", "可是", "所以", "因为", "或者", "还是",
     "以及", "另外", "比如", "包括", "如果", "虽然", "不过", "再", "和", "跟", "还", "也", "又", "就",
-    "的话", "我想", "我是", "我有", "我要",
+    "的话", "我想", "我是", "我有", "我要", "就是说", "就说",
 )
 
 # Endings that usually close a Mandarin sentence.
@@ -33,8 +33,16 @@ FINAL_PARTICLES = ("吗", "呢", "吧", "了", "啦", "嘛", "呀", "的", "没�
 
 _DIGITS = "0123456789零一二两三四五六七八九"
 # A number ending in a unit word or a decimal point expects more digits (一百八十 -> 一百八十五,
-# 三十八点 -> 三十八点五); 一百五 is colloquially complete (150).
-_OPEN_NUMBER = re.compile(rf"[{_DIGITS}](十|百|千|万|点)$")
+# 三十八点 -> 三十八点五); 一百五 is colloquially complete (150). 一点 after a word is "a little"
+# (再开一点, 好一点), not a decimal point. Whisper writes 一百八十 as 180: the same number, as open.
+_OPEN_NUMBER = re.compile(
+    rf"[{_DIGITS}](十|百|千|万)$|(?:[{_DIGITS}十百]一|[{_DIGITS.replace('一', '')}十])点$|(?<![.\d])[1-9]\d*0$"
+)
+
+
+_TRAILING_NUMBER = re.compile(rf"[{_DIGITS}十百千万点]+$")
+# Words before the last number that make it the second of a pair.
+_PAIR_CLOSERS = ("比", "/", "低压", "舒张压", "到")
 
 
 def core(text: str) -> str:
@@ -64,7 +72,17 @@ def ends_unfinished(text: str) -> bool:
     words = core(text)
     if not words:
         return False
-    return words.endswith(CONTINUATIONS) or bool(_OPEN_NUMBER.search(words))
+    return words.endswith(CONTINUATIONS) or _ends_open_number(words)
+
+
+def _ends_open_number(words: str) -> bool:
+    """一百八十 or 180 may still grow; the second number of a pair (一百四十比九十, 低压九十) is done."""
+    match = _OPEN_NUMBER.search(words)
+    if match is None:
+        return False
+    number = _TRAILING_NUMBER.search(words)
+    head = words[:number.start()] if number else words
+    return not head.endswith(_PAIR_CLOSERS)
 
 
 def ends_final(text: str) -> bool:

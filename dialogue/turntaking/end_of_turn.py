@@ -34,7 +34,7 @@ class EndOfTurnSettings:
     """
 
     confident_s: float = 0.45
-    default_s: float = 0.7
+    default_s: float = 0.62
     unfinished_s: float = 2.2
     model_complete: float = 0.9
 

@@ -1,0 +1,74 @@
+"""When the caller was last audible, frame by frame, to time the end of a turn more exactly than the VAD.
+
+The VAD reports speech stopped ``stop_s`` after the fact and speech started again only after its
+start delay (about 120 ms), so a turn decided from VAD events alone is timed from an estimated
+end and can be committed just as the caller resumes after a long clause pause. ``VoicingClock``
+reads the level of every 20 ms input frame: the last frame loud enough to be speech gives the
+real end of speech, and a loud frame after that end says the caller is speaking again before the
+VAD has confirmed it. "Loud enough" is relative to the caller's own speech level in this call
+(a fraction of a slow running average of frames the VAD called speech), with an absolute floor,
+so line noise between words does not count on a noisy line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VoicingSettings:
+    """Parameters:
+    floor_rms: Frames quieter than this (int16 RMS, about -44 dBFS) are never voiced.
+    relative: A frame is voiced above this fraction of the caller's running speech level.
+    level_smoothing: Weight of each new speech frame in the running level.
+    """
+
+    floor_rms: float = 200.0
+    relative: float = 0.15
+    level_smoothing: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.floor_rms < 0:
+            raise ValueError(f"floor_rms must be >= 0, got {self.floor_rms}")
+        if not 0 < self.relative < 1 or not 0 < self.level_smoothing <= 1:
+            raise ValueError(f"relative and level_smoothing must be in (0, 1), got {self.relative}, "
+                             f"{self.level_smoothing}")
+
+
+class VoicingClock:
+    """Feed every input frame with its arrival time; ask when the caller was last voiced."""
+
+    def __init__(self, settings: VoicingSettings | None = None) -> None:
+        self.settings = settings or VoicingSettings()
+        self._speech_level = 0.0
+        self.last_voiced: float | None = None
+
+    @property
+    def threshold(self) -> float:
+        return max(self.settings.floor_rms, self.settings.relative * self._speech_level)
+
+    def add(self, pcm: bytes, end_time: float, *, in_speech: bool) -> None:
+        """One int16 mono frame that ended at ``end_time`` (monotonic seconds)."""
+        samples = np.frombuffer(pcm, dtype=np.int16)
+        if not samples.size:
+            return
+        rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+        if in_speech and rms > self.settings.floor_rms:
+            weight = 1.0 if self._speech_level == 0.0 else self.settings.level_smoothing
+            self._speech_level += weight * (rms - self._speech_level)
+        if rms > self.threshold:
+            self.last_voiced = end_time
+
+    def speech_end(self, vad_stop_time: float, vad_stop_s: float) -> float:
+        """The end of speech for a VAD stop at ``vad_stop_time``: the last voiced frame when it
+        lies in the VAD's stop window (give or take a frame), else the VAD's own estimate."""
+        estimate = vad_stop_time - vad_stop_s
+        if self.last_voiced is not None and estimate - 0.1 <= self.last_voiced <= vad_stop_time:
+            return min(self.last_voiced, vad_stop_time)
+        return estimate
+
+    def voiced_since(self, time: float) -> bool:
+        """True when a voiced frame ended after ``time``."""
+        return self.last_voiced is not None and self.last_voiced > time
