@@ -13,12 +13,14 @@ worse than a missed one:
 - negation characters (无, 没, 不, 未, 否, 非) are never introduced and only changed inside a drug
   name heard right but for that character (不洛芬 → 布洛芬), so 无压痛 or 否认高血压 keep their meaning;
 - no other term of the same length scores as high (an ambiguous sound is left alone).
+
+Words misheard next to a spoken value (its unit, a numeral homophone, the vital sign it measures)
+follow their own, value-anchored rules in ``value_words``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
@@ -26,17 +28,20 @@ from functools import cache
 import jieba
 
 from medical_terms.lexicon import Lexicon, Term
-from medical_terms.phonetics import FUZZY_SIMILARITY, fuzzy, is_hanzi, readings, syllable_similarity
+from medical_terms.phonetics import (
+    FUZZY_SIMILARITY,
+    fuzzy,
+    is_hanzi,
+    readings,
+    spoken_readings,
+    syllable_similarity,
+    syllables,
+)
+from medical_terms.value_words import NEGATION_CHARS, TextView, value_word_fixes
 
-NEGATION_CHARS = frozenset("无没不未否非")
 MAX_TERM_CHARS = 12
 _MAX_READING_COMBINATIONS = 16
-_AFTER_NUMBER = re.compile(r"(?:\d+(?:\.\d+)?|[零一二两三四五六七八九十百千]+(?:点[零一二三四五六七八九]+)?)")
-_DOSE_UNITS = tuple(
-    Term(text, tuple(pinyin.split()), "curated", "unit", 0)
-    for text, pinyin in (("毫克", "hao ke"), ("毫升", "hao sheng"), ("微克", "wei ke"), ("公斤", "gong jin"),
-                         ("毫摩尔", "hao mo er"), ("单位", "dan wei"), ("毫米汞柱", "hao mi gong zhu"))
-)
+_DRUG_CATEGORIES = ("drug", "brand")
 # Shortest span where one syllable may be merely near (带蛋白 → 钙蛋白) or unrelated (wildcard).
 _MIN_NEAR_LENGTH = 4
 
@@ -166,26 +171,27 @@ class TermCorrector:
                 best = self._best_term(span, start, heard[start:end], pool, protected, context)
                 if best is not None:
                     candidates.append(best)
-        candidates.extend(self._misheard_units(text, heard, candidates))
+        candidates.extend(self._value_word_candidates(text, boundaries, protected, candidates))
         return self._apply(text, candidates)
 
-    def _misheard_units(
-        self, text: str, heard: tuple[tuple[str, ...], ...], found: list[_Candidate]
+    def _value_word_candidates(
+        self, text: str, boundaries: set[int], protected: list[tuple[int, int, bool]], found: list[_Candidate]
     ) -> list[_Candidate]:
-        """A dose unit right after a number, heard as its homophone (二十好客 → 二十毫克)."""
-        units = []
-        for match in _AFTER_NUMBER.finditer(text):
-            start = match.end()
-            for unit in _DOSE_UNITS:
-                end = start + len(unit.text)
-                if end > len(text) or text[start:end] == unit.text:
-                    continue
-                if any(c.start < end and start < c.end for c in found):
-                    continue
-                if all(s in options for s, options in zip(unit.pinyin, heard[start:end], strict=False)):
-                    units.append(_Candidate(start, end, unit, 1.0))
-                    break
-        return units
+        """Units, numeral homophones and vital signs misheard next to a value (see ``value_words``)."""
+        drug_ends = {e for s, e, _ in protected if self.lexicon.by_text[text[s:e]].category in _DRUG_CATEGORIES}
+        drug_ends.update(c.end for c in found if c.term.category in _DRUG_CATEGORIES)
+        view = TextView(
+            text=text,
+            heard=spoken_readings(text),
+            boundaries=boundaries,
+            taken=[(s, e) for s, e, _ in protected] + [(c.start, c.end) for c in found],
+            drug_ends=drug_ends,
+            is_word=lambda span: span in self.lexicon or self._is_common_word(span),
+        )
+        return [
+            _Candidate(fix.start, fix.end, Term(fix.replacement, syllables(fix.replacement), "curated", "value", 0), 1.0)
+            for fix in value_word_fixes(view)
+        ]
 
     @staticmethod
     def _cuts_protected(start: int, end: int, covering: list[int], protected: list[tuple[int, int, bool]]) -> bool:

@@ -4,8 +4,13 @@ Whisper writes a dictated value either as Chinese numerals (一百八十六) or 
 unit is implied by what is being measured (血压 → mmHg, 血糖 → mmol/L, 体温 → ℃). The record and
 the follow-up forms need ``186/108 mmHg``, ``6.8 mmol/L``, ``38.5 ℃``, ``5 mg``. Numeral parsing is
 cn2an's; the context rules are ours and deliberately narrow: a number is rewritten only when it
-carries a unit or sits right after a measured item. Everything else stays as spoken, so durations
-(一周, 三天), frequencies (每日两次) and counts (五六趟) are kept as text.
+carries a unit, sits right after a measured item, or is a pair that can only be a blood pressure
+(160比100: systolic and diastolic ranges, no score or proportion word around). Everything else
+stays as spoken, so durations (一周, 三天), frequencies (每日两次) and counts (五六趟) are kept as text.
+
+Whisper writes some spoken values in predictable odd forms, read here for what was said: 比 as
+the letter B (145B90) or as a decimal point (152.96 with mmHg, impossible for a pressure), 度 as
+° (37°6), 百分之 as 白分之, and the 零 of 零点五 as a homophone (领.5).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import re
 from collections.abc import Callable
 
 import cn2an
+
+from medical_terms.phonetics import syllables
 
 _CN_DIGITS = "零〇一二两三四五六七八九"
 _CN_NUM = rf"[{_CN_DIGITS}十百千万]+(?:点[{_CN_DIGITS}]+)?"
@@ -58,6 +65,17 @@ _UNIT_PATTERN = "|".join(re.escape(spoken) for spoken, _ in UNITS)
 _UNIT_MAP = dict(UNITS)
 
 BP_KEYWORDS = ("血压", "高压", "低压", "收缩压", "舒张压", "毫米汞柱", "mmHg")
+# 比 between two values; Whisper also writes it as the letter B (145B90).
+_PAIR_SEPARATOR = r"(?:比|/|／|B|b)"
+# Where a pair with no blood-pressure word around it is still read as one: systolic and diastolic
+# ranges and their least difference. Whole numbers only; 3比2 and 1/2 fall outside.
+SYSTOLIC_RANGE = (70, 260)
+DIASTOLIC_RANGE = (40, 160)
+MIN_PULSE_PRESSURE = 10
+# Words that make a pair a score or a proportion, never a blood pressure.
+NOT_PRESSURE_WORDS = ("比分", "比赛", "比例", "得分", "赢", "输", "队", "球", "票", "配比")
+# Counters that make an Arabic number after 高压 a count, not a pressure (高压3次).
+_COUNTERS = "次天个年月周岁号片粒分小"
 GLUCOSE_KEYWORDS = ("血糖",)
 HBA1C_KEYWORDS = ("糖化血红蛋白", "糖化")
 TEMPERATURE_KEYWORDS = ("体温", "发烧", "发热", "烧到", "高烧", "低烧", "烧了")
@@ -112,29 +130,75 @@ def _sub(pattern: str, text: str, build: Callable[[re.Match[str]], str | None]) 
     return re.sub(pattern, replace, text)
 
 
-def _blood_pressure(text: str, context: str | None) -> str:
-    if not _has(BP_KEYWORDS, text, context):
-        return text
+def plausible_pressure(high: str, low: str) -> bool:
+    """Whether ``high``/``low`` (digits) can be a systolic/diastolic pair: whole numbers in range,
+    the first higher by a pulse pressure. 160比100 is one; 3比2, 100比98 and 6.5/3 are not."""
+    if not (high.isdigit() and low.isdigit()):
+        return False
+    systolic, diastolic = int(high), int(low)
+    return (
+        SYSTOLIC_RANGE[0] <= systolic <= SYSTOLIC_RANGE[1]
+        and DIASTOLIC_RANGE[0] <= diastolic <= DIASTOLIC_RANGE[1]
+        and systolic - diastolic >= MIN_PULSE_PRESSURE
+    )
+
+
+def _pressure_pairs(text: str, in_context: bool) -> str:
+    """A比B → A/B mmHg: always in a blood-pressure context; elsewhere only a plausible pressure
+    (160比100 after a misheard 血压) in a text that speaks of no score or proportion."""
+    bare_allowed = not _has(NOT_PRESSURE_WORDS, text)
 
     def pair(m: re.Match[str]) -> str | None:
         high, low = to_number(m["high"]), to_number(m["low"])
         if high is None or low is None:
             return None
+        if not in_context and not (bare_allowed and plausible_pressure(high, low)):
+            return None
         return f"{high}/{low} mmHg"
 
-    text = _sub(rf"(?P<high>{NUM})\s*(?:比|/|／)\s*(?P<low>{NUM})\s*(?:毫米汞柱|mmHg)?", text, pair)
+    return _sub(
+        rf"(?<![\d.])(?P<high>{NUM})\s*{_PAIR_SEPARATOR}\s*(?P<low>{NUM}){_NUM_END}\s*(?:毫米汞柱|mmHg)?", text, pair
+    )
+
+
+def _decimal_pressures(text: str) -> str:
+    """152.96 in mmHg, or right after 血压, is 152/96: pressures have no decimals, so Whisper wrote
+    the spoken 比 as a decimal point. Only when both halves are a plausible pair."""
+
+    def build(m: re.Match[str]) -> str | None:
+        if not (m["head"] or m["unit"]) or not plausible_pressure(m["high"], m["low"]):
+            return None
+        return f"{m['head'] or ''}{m['high']}/{m['low']} mmHg"
+
+    return _sub(
+        rf"(?P<head>(?:高压|收缩压|血压){_LINK})?(?<![\d.])(?P<high>\d{{2,3}})\.(?P<low>\d{{2,3}})(?![\d.])"
+        rf"\s*(?P<unit>毫米汞柱|mmHg)?",
+        text,
+        build,
+    )
+
+
+def _blood_pressure(text: str, context: str | None) -> str:
+    in_context = _has(BP_KEYWORDS, text, context)
+    text = _pressure_pairs(text, in_context)
+    if not in_context:
+        return text
+    text = _decimal_pressures(text)
 
     def single(m: re.Match[str]) -> str | None:
         value = to_number(m["value"])
-        if value is None:
-            return None
+        if value is None or "." in value:
+            return None  # a pressure has no decimals: 142.8 is a misheard pair, not a value
         suffix = m["approx"] or ""
         unit = "" if suffix else " mmHg"
         return f"{m['head']}{value}{suffix}{unit}"
 
+    # Digits are a value whatever follows but a counter (高压130滴… with 低 misheard); a spoken
+    # numeral only before a pause or the next item (血压一直… is no value).
+    value_end = rf"(?:(?<=\d)(?![{_COUNTERS}])(?!\s*(?!毫米汞柱)(?:{_UNIT_PATTERN}))|{_VALUE_END})"
     return _sub(
-        rf"(?P<head>(?:高压|低压|收缩压|舒张压|血压){_LINK})(?P<value>{NUM}){_NUM_END}(?!\s*/){_VALUE_END}(?P<approx>{_APPROX})?"
-        rf"(?:\s*(?:毫米汞柱|mmHg))?",
+        rf"(?P<head>(?:高压|低压|收缩压|舒张压|血压){_LINK})(?P<value>{NUM}){_NUM_END}(?!\s*{_PAIR_SEPARATOR}\s*{NUM}){value_end}"
+        rf"(?P<approx>{_APPROX})?(?:\s*(?:毫米汞柱|mmHg))?",
         text,
         single,
     )
@@ -176,18 +240,30 @@ def _temperature(text: str, context: str | None) -> str:
         return f"{value} ℃"
 
     return _sub(
-        rf"(?P<whole>{NUM})\s*(?:摄氏度|度|℃)(?P<tenth>[{_CN_DIGITS}]|\d)?(?![{_CN_DIGITS}十百\d])",
+        rf"(?P<whole>{NUM})\s*(?:摄氏度|度|℃|°C|°)(?P<tenth>[{_CN_DIGITS}]|\d)?(?![{_CN_DIGITS}十百\d])",
         text,
         build,
     )
 
 
 def _percent(text: str) -> str:
+    """百分之八点二 → 8.2%; also 白分之, as Whisper often writes the bai of 百分之."""
+
     def build(m: re.Match[str]) -> str | None:
         value = to_number(m["value"])
         return None if value is None else f"{value}%"
 
-    return _sub(rf"百分之(?P<value>{NUM})", text, build)
+    return _sub(rf"[百白]分之(?P<value>{NUM})", text, build)
+
+
+def _zero_homophones(text: str) -> str:
+    """领.5 → 0.5: Whisper writes the 零 of 零点五 as a homophone (领, 令) before the digits it
+    heard; a character read ling right before a decimal point can only be that zero."""
+
+    def build(m: re.Match[str]) -> str | None:
+        return "0" if syllables(m[0]) == ("ling",) else None
+
+    return _sub(r"(?<![\d.])[\u4e00-\u9fff](?=\.\d)", text, build)
 
 
 def _units(text: str) -> str:
@@ -234,6 +310,7 @@ def normalize_numbers(text: str, context: str | None = None) -> str:
         空腹血糖六点八 → ``空腹血糖6.8 mmol/L``, 三十八度五 → ``38.5 ℃``, 五毫克 → ``5 mg``,
         百分之八点二 → ``8.2%``; 每日两次 and 一周 unchanged.
     """
+    text = _zero_homophones(text)
     text = _bare_answer(text, context)
     text = _blood_pressure(text, context)
     text = _percent(text)

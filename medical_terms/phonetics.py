@@ -41,6 +41,13 @@ def _char_readings(char: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(pinyin(char, style=Style.NORMAL, heteronym=True)[0]))
 
 
+# How a digit is said: Whisper writes a numeral it hears inside a word as a digit (毫摩尔 → 毫模2).
+DIGIT_READINGS: dict[str, tuple[str, ...]] = {
+    "0": ("ling",), "1": ("yi", "yao"), "2": ("er", "liang"), "3": ("san",), "4": ("si",),
+    "5": ("wu",), "6": ("liu",), "7": ("qi",), "8": ("ba",), "9": ("jiu",),
+}
+
+
 def readings(text: str) -> tuple[tuple[str, ...], ...]:
     """Every toneless reading of each character, the reading in context first.
 
@@ -51,6 +58,12 @@ def readings(text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(
         (first, *(r for r in _char_readings(char) if r != first)) for first, char in zip(contextual, text, strict=True)
     )
+
+
+def spoken_readings(text: str) -> tuple[tuple[str, ...], ...]:
+    """``readings`` where a digit stands for how it is said (2 → er, liang), for matching a
+    word that Whisper wrote with a digit in it (毫模2美生 sounds like 毫摩尔每升)."""
+    return tuple(DIGIT_READINGS.get(char, options) for char, options in zip(text, readings(text), strict=True))
 
 
 @cache

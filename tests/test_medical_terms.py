@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import medical_terms
-from medical_terms import Lexicon, TermCorrector, hotwords
+from medical_terms import Lexicon, TermCorrector, hotwords, normalize_numbers
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,18 @@ def test_public_api_is_exported() -> None:
         ("急于叛脱拉做成熔片", "急于泮托拉唑成熔片"),  # the span cuts the word 做成 the mishearing made
         ("螺内酯每天20好客", "螺内酯每天20毫克"),  # a dose unit heard as its homophone after a number
         ("生理盐水五百豪升", "生理盐水五百毫升"),
+        ("随机血糖15.2，尿童体阴性。", "随机血糖15.2，尿酮体阴性。"),
+        # Words misheard next to a value (value_words):
+        ("我今天早上量的薛鸭是145B90。", "我今天早上量的血压是145B90。"),  # same sound, before a value
+        ("昨天晚上薛鸭有点高", "昨天晚上血压有点高"),  # before a judgement of it
+        ("餐后些糖12.1", "餐后血糖12.1"),  # near sound sharing 糖, right before digits
+        ("血糖9.6毫模2美生", "血糖9.6毫摩尔每升"),  # 尔 heard as the digit 2
+        ("尿酸520微模2美生", "尿酸520微摩尔每升"),
+        ("每天早上两毫坑", "每天早上两毫克"),  # one syllable near (keng/ke)
+        ("利伐沙班20号坑。", "利伐沙班20毫克。"),
+        ("艾司唑仑一毫科学前口服", "艾司唑仑一毫克学前口服"),  # 毫 written right: may cut 科学
+        ("比索洛尔每天早上午好坑", "比索洛尔每天早上五毫克"),  # 五 heard as 午, after 早上
+        ("恩格列净时好课每日一次", "恩格列净十毫克每日一次"),  # 十 heard as 时, after a drug name
     ],
 )
 def test_misheard_terms_are_corrected(corrector: TermCorrector, heard: str, fixed: str) -> None:
@@ -59,6 +71,21 @@ def test_misheard_terms_are_corrected(corrector: TermCorrector, heard: str, fixe
         "硝酸甘油零点五毫克舌下含服。",  # a right term is not extended by a near guess (…片)
         "我的血糖是七点八。",  # 的 is not read di (低血糖)
         "我早上起来发现半边脸动不了。",  # 半边莲 is a THUOCL herb: too short to be a target
+        "我最近压力很大。",
+        "雪压弯了树枝",  # sounds like 血压 but no value follows
+        "我想提问3个问题",  # 提问 sounds like 体温 but is a word
+        "学堂有5个人",
+        "血样5毫升",
+        "他时好时坏",  # 时 sounds like 十 but no dosing word comes before it
+        "我是好客的人",
+        "每天上午好坑",  # 午 ends 上午: not after a dosing word
+        "缓释片词时好课每日一次",  # 词时 may be 四十: writing 十毫克 would be a wrong dose
+        "我3号可以来",  # 号可 sounds like 毫克 but cuts 可以
+        "我3号生日",
+        "第3号课",
+        "二甲双胍每次零点五克",
+        "12:30复诊，第2次",
+        "2型糖尿病",
     ],
 )
 def test_correct_text_is_not_changed(corrector: TermCorrector, correct: str) -> None:
@@ -98,3 +125,22 @@ def test_hotwords_follow_the_flow() -> None:
     assert "硝苯地平控释片" in hotwords("followup_hypertension")
     assert hotwords(None) == hotwords("unknown_flow")
     assert len(hotwords("triage").split()) <= medical_terms.hotwords.__globals__["MAX_HOTWORDS"]
+
+
+@pytest.mark.parametrize(
+    ("heard", "final"),
+    [
+        ("我今天早上量的薛鸭是145B90。", "我今天早上量的血压是145/90 mmHg。"),
+        ("昨天晚上薛鸭有点高,160比100。", "昨天晚上血压有点高,160/100 mmHg。"),
+        ("上周两月亚152.96毫米巩骨", "上周两月亚152/96 mmHg"),
+        ("空腹血糖9.6毫模2美生。", "空腹血糖9.6 mmol/L。"),
+        ("肌酐156微模2美生", "肌酐156 μmol/L"),
+        ("比索洛尔每天早上午好坑。", "比索洛尔每天早上5 mg。"),
+        ("恩格列净时好课每日一次。", "恩格列净10 mg每日一次。"),
+        ("我体温37°6,有点咳嗽。", "我体温37.6 ℃,有点咳嗽。"),
+    ],
+)
+def test_whisper_forms_of_values_end_as_digits_with_units(corrector: TermCorrector, heard: str, final: str) -> None:
+    """Transcripts Whisper base wrote for the dev set's rendered sentences, through the whole
+    post-processing (term correction, then number normalisation)."""
+    assert normalize_numbers(corrector.correct(heard).text) == final
