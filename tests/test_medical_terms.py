@@ -7,6 +7,8 @@ import pytest
 
 import medical_terms
 from medical_terms import Lexicon, TermCorrector, hotwords, normalize_numbers
+from medical_terms.phonetics import spoken_readings, syllables
+from medical_terms.value_words import ValueWords
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +146,11 @@ def test_whisper_forms_of_values_end_as_digits_with_units(corrector: TermCorrect
     """Transcripts Whisper base wrote for the dev set's rendered sentences, through the whole
     post-processing (term correction, then number normalisation)."""
     assert normalize_numbers(corrector.correct(heard).text) == final
+
+
+def test_value_word_data_is_consistent_and_digits_read_as_spoken() -> None:
+    words = ValueWords.load()
+    assert set(words.dose_units) <= set(words.units_after_number)
+    assert all(syllables(numeral) == (sound,) for sound, numeral in words.numeral_sounds.items())
+    assert all(len(vital) == 2 for vital in words.vital_signs)  # the vital-sign rule matches two characters
+    assert spoken_readings("毫模2美生")[2] == ("er", "liang")
