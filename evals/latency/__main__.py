@@ -1,10 +1,12 @@
-"""``python -m evals.latency --out DIR [--quick]``: turn-taking latency, medvoice vs stock pipecat.
+"""``python -m evals.latency --out DIR [--quick] [--transport both]``: turn-taking latency, medvoice vs stock pipecat.
 
 Runs the real service (real embedded models, ``asr_decoder=short_window``) on 127.0.0.1 and calls
-it over the WebSocket with rendered Mandarin: complete utterances with clause pauses, unfinished
-fragments followed by 1.5 s of silence, backchannels and real interruptions during the agent's
-speech, then 1-6 concurrent calls. The same utterances go through pipecat's stock pipeline in the
-same run. Writes ``results.json`` (flat names) and PNG plots under DIR, prints a table.
+it over the WebSocket and over WebRTC (aiortc, Opus) with rendered Mandarin: complete utterances
+with clause pauses, unfinished fragments followed by 1.5 s of silence, backchannels and real
+interruptions during the agent's speech; then, over the WebSocket, 1-6 concurrent calls. The same
+utterances go through pipecat's stock pipeline in the same run. WebRTC metrics carry a
+``webrtc_`` prefix; without a non-loopback address for ICE host candidates that part is skipped
+with a one-line reason. Writes ``results.json`` (flat names) and PNG plots under DIR, prints a table.
 """
 
 from __future__ import annotations
@@ -16,15 +18,20 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from evals.latency import ours, stock
-from evals.latency.script import build_script
+from evals.latency.caller import Dial, LiveCall
+from evals.latency.rtc_caller import RtcLiveCall
+from evals.latency.script import Utterance, build_script
+from evals.netloss.network import host_address_unavailable
 
 
-def _p(values: list[float], q: float) -> float | None:
+def _p(values: list[float | None], q: float) -> float | None:
     data = [v for v in values if v is not None]
     return round(float(np.quantile(data, q)) * 1000) if data else None
 
@@ -33,7 +40,8 @@ def _rate(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 3) if flags else None
 
 
-def _serve(settings):
+def _serve(settings) -> tuple[Any, Any, str]:
+    """The app on 127.0.0.1 in a background thread: (server, engines, http://host:port)."""
     import uvicorn
 
     from agent.app import create_app
@@ -49,10 +57,63 @@ def _serve(settings):
             raise RuntimeError("uvicorn did not start within 60 s")
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    return server, engines, f"ws://127.0.0.1:{port}/ws/call?flow={ours.FLOW}"
+    return server, engines, f"http://127.0.0.1:{port}"
 
 
-async def _run(args) -> dict:
+def _answer_after_turn_s(turns: list[ours.TurnResult]) -> float:
+    """Median time from the whole utterance reaching the dialogue to the first agent audio."""
+    answer = [t.v2v_s - t.turn_complete_s for t in turns if t.v2v_s is not None and t.turn_complete_s is not None]
+    return float(np.median(answer)) if answer else 0.0
+
+
+def _turn_metrics(turns: list[ours.TurnResult] | list[stock.StockTurn]) -> dict[str, Any]:
+    """Turn-taking metrics of one caller or of stock pipecat (unprefixed names)."""
+    complete = [t for t in turns if t.kind == "complete"]
+    fragments = [t for t in turns if t.kind == "fragment"]
+    return {
+        "turns_measured": len(turns),
+        "turn_complete_p50_ms": _p([t.turn_complete_s for t in complete], 0.5),
+        "turn_complete_p95_ms": _p([t.turn_complete_s for t in complete], 0.95),
+        "fragment_turn_complete_p50_ms": _p([t.turn_complete_s for t in fragments], 0.5),
+        "split_turn_rate": _rate([t.split for t in turns]),
+        "fragment_cut_off_rate": _rate([t.cut_off for t in fragments]),
+    }
+
+
+def _call_metrics(turns: list[ours.TurnResult], barges: list[ours.BargeResult]) -> dict[str, Any]:
+    """The caller-side metrics of one transport (unprefixed names, as for the WebSocket)."""
+    complete = [t for t in turns if t.kind == "complete"]
+    interrupts = [b for b in barges if b.kind == "interruption"]
+    backchannels = [b for b in barges if b.kind == "backchannel"]
+    return {
+        **_turn_metrics(turns),
+        "v2v_p50_ms": _p([t.v2v_s for t in complete], 0.5),
+        "v2v_p95_ms": _p([t.v2v_s for t in complete], 0.95),
+        "answer_after_turn_p50_ms": round(_answer_after_turn_s(turns) * 1000),
+        "bargein_p50_ms": _p([b.stop_s for b in interrupts], 0.5),
+        "bargein_p95_ms": _p([b.stop_s for b in interrupts], 0.95),
+        "backchannel_pause_p50_ms": _p([b.paused_s for b in backchannels], 0.5),
+        "backchannel_false_interrupt_rate": _rate([b.interrupted for b in backchannels]),
+        "backchannel_resumed_rate": _rate([b.resumed for b in backchannels]),
+        "missed_interrupt_rate": _rate([not b.interrupted for b in interrupts]),
+    }
+
+
+@dataclass
+class _Measured:
+    """What one transport's calls measured."""
+
+    turns: list[ours.TurnResult] = field(default_factory=list)
+    barges: list[ours.BargeResult] = field(default_factory=list)
+
+
+async def _measure(dial: Dial, script: dict[str, list[Utterance]]) -> _Measured:
+    turns = await ours.run_turns(dial, script["complete"] + script["fragment"])
+    barges = await ours.run_barge_ins(dial, script["interruption"] + script["backchannel"])
+    return _Measured(turns, barges)
+
+
+async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from agent.config import Settings
     from agent.metrics import REGISTRY
 
@@ -64,101 +125,120 @@ async def _run(args) -> dict:
         key_file=work / "keys.json",
         silence_timeout_s=20.0,
         max_calls=16,
+        webrtc_offers_per_minute=600,  # one scripted caller places every call from one address
     )
-    server, engines, url = await asyncio.to_thread(_serve, settings)
+    server, engines, base_url = await asyncio.to_thread(_serve, settings)
+    ws_url = f"{base_url.replace('http://', 'ws://')}/ws/call?flow={ours.FLOW}"
     script = build_script(engines.voice, quick=args.quick)
     talk = script["complete"] + script["fragment"]
     load = {"loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    results: dict[str, Any] = {"asr_decoder": "short_window"}
     REGISTRY.reset()
 
-    turns = await ours.run_turns(url, talk)
-    barges = await ours.run_barge_ins(url, script["interruption"] + script["backchannel"])
-    concurrency = {}
-    for calls in ([1, 2] if args.quick else [1, 2, 4, 6]):
-        answered, underruns, v2v = await ours.run_concurrent(url, script["complete"], calls)
-        concurrency[calls] = {"answered": answered, "turns": 2 * calls, "underruns": underruns,
-                              "v2v_p50_ms": _p(v2v, 0.5)}
-    stage_snapshot = REGISTRY.snapshot()
+    ws: _Measured | None = None
+    stock_turns: list[stock.StockTurn] = []
+    concurrency: dict[int, dict[str, Any]] = {}
+    stage_snapshot: dict[str, Any] = {"stages_ms": {}}
+    if args.transport in ("websocket", "both"):
+        ws = await _measure(lambda: LiveCall(ws_url), script)
+        for calls in ([1, 2] if args.quick else [1, 2, 4, 6]):
+            answered, underruns, v2v = await ours.run_concurrent(lambda: LiveCall(ws_url), script["complete"], calls)
+            concurrency[calls] = {"answered": answered, "turns": 2 * calls, "underruns": underruns,
+                                  "v2v_p50_ms": _p(v2v, 0.5)}
+        stage_snapshot = REGISTRY.snapshot()
+    rtc: _Measured | None = None
+    if args.transport in ("webrtc", "both"):
+        reason = host_address_unavailable()
+        if reason is None:
+            rtc = await _measure(lambda: RtcLiveCall(base_url, ours.FLOW), script)
+            results["webrtc_stop_gap_ms"] = round(RtcLiveCall.stop_gap_s * 1000)
+            results.update({f"webrtc_{k}": v for k, v in _call_metrics(rtc.turns, rtc.barges).items()})
+        else:
+            print(f"WebRTC skipped: {reason}")
+            results["webrtc_skipped"] = reason
+    if ws is None:
+        stage_snapshot = REGISTRY.snapshot()  # else the WebSocket calls' alone, as before WebRTC
     server.should_exit = True
-    stock_turns = await stock.run_stock(engines.transcriber.settings.model_dir, talk)
+    if ws is not None:
+        stock_turns = await stock.run_stock(engines.transcriber.settings.model_dir, talk)
+        results.update(_websocket_results(ws, stock_turns, concurrency))
+    results.update({f"stage_{s}_p50_ms": v["p50"] for s, v in stage_snapshot["stages_ms"].items()})
+    results.update({f"stage_{s}_p95_ms": v["p95"] for s, v in stage_snapshot["stages_ms"].items()})
     load["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    results.update(load)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    _plot(args.out, ws, stock_turns, rtc, concurrency)
+    return results
 
-    complete = [t for t in turns if t.kind == "complete"]
-    fragments = [t for t in turns if t.kind == "fragment"]
-    stock_complete = [t for t in stock_turns if t.kind == "complete"]
-    stock_fragments = [t for t in stock_turns if t.kind == "fragment"]
+
+def _websocket_results(
+    ws: _Measured, stock_turns: list[stock.StockTurn], concurrency: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """The WebSocket metrics (unprefixed), stock pipecat's, their ratios and the concurrency sweep."""
     # The agent's answer time after the turn ended (dialogue + TTS + send), measured on our side,
     # added to stock's turn end gives stock's voice-to-voice with the same dialogue and voice.
-    answer = [t.v2v_s - t.turn_complete_s for t in turns if t.v2v_s is not None and t.turn_complete_s is not None]
-    answer_p50 = float(np.median(answer)) if answer else 0.0
-    stock_v2v = [t.turn_complete_s + answer_p50 for t in stock_turns if t.turn_complete_s is not None]
-    interrupts = [b for b in barges if b.kind == "interruption"]
-    backchannels = [b for b in barges if b.kind == "backchannel"]
+    answer_s = _answer_after_turn_s(ws.turns)
+    stock_v2v = [t.turn_complete_s + answer_s for t in stock_turns if t.turn_complete_s is not None]
     ok_levels = [n for n, c in concurrency.items() if c["underruns"] == 0 and c["answered"] == c["turns"]]
-    results = {
+    results: dict[str, Any] = {
         "transport": "websocket",
-        "asr_decoder": "short_window",
-        "turns_measured": len(turns),
-        "stock_turns_measured": len(stock_turns),
-        "turn_complete_p50_ms": _p([t.turn_complete_s for t in complete], 0.5),
-        "turn_complete_p95_ms": _p([t.turn_complete_s for t in complete], 0.95),
-        "stock_turn_complete_p50_ms": _p([t.turn_complete_s for t in stock_complete], 0.5),
-        "stock_turn_complete_p95_ms": _p([t.turn_complete_s for t in stock_complete], 0.95),
-        "fragment_turn_complete_p50_ms": _p([t.turn_complete_s for t in fragments], 0.5),
-        "stock_fragment_turn_complete_p50_ms": _p([t.turn_complete_s for t in stock_fragments], 0.5),
-        "split_turn_rate": _rate([t.finals != 1 or t.cut_off for t in turns]),
-        "stock_split_turn_rate": _rate([t.turns != 1 or t.cut_off for t in stock_turns]),
-        "fragment_cut_off_rate": _rate([t.cut_off for t in fragments]),
-        "stock_fragment_cut_off_rate": _rate([t.cut_off for t in stock_fragments]),
-        "v2v_p50_ms": _p([t.v2v_s for t in complete], 0.5),
-        "v2v_p95_ms": _p([t.v2v_s for t in complete], 0.95),
-        "answer_after_turn_p50_ms": round(answer_p50 * 1000),
+        **_call_metrics(ws.turns, ws.barges),
+        **{f"stock_{k}": v for k, v in _turn_metrics(stock_turns).items()},
         "stock_v2v_p50_ms": _p(stock_v2v, 0.5),
         "stock_v2v_p95_ms": _p(stock_v2v, 0.95),
-        "bargein_p50_ms": _p([b.stop_s for b in interrupts], 0.5),
-        "bargein_p95_ms": _p([b.stop_s for b in interrupts], 0.95),
-        "backchannel_pause_p50_ms": _p([b.paused_s for b in backchannels], 0.5),
-        "backchannel_false_interrupt_rate": _rate([b.interrupted for b in backchannels]),
-        "backchannel_resumed_rate": _rate([b.resumed for b in backchannels]),
-        "missed_interrupt_rate": _rate([not b.interrupted for b in interrupts]),
         "max_concurrent_calls": max(ok_levels) if ok_levels else 0,
         **{f"concurrent_{n}_{k}": v for n, c in concurrency.items() for k, v in c.items()},
-        **{f"stage_{s}_p50_ms": v["p50"] for s, v in stage_snapshot["stages_ms"].items()},
-        **{f"stage_{s}_p95_ms": v["p95"] for s, v in stage_snapshot["stages_ms"].items()},
-        **load,
     }
     for name in ("turn_complete", "v2v"):
         ours_v, stock_v = results[f"{name}_p50_ms"], results[f"stock_{name}_p50_ms"]
         results[f"{name}_p50_ratio_vs_stock"] = round(ours_v / stock_v, 3) if ours_v and stock_v else None
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    _plot(args.out, turns, stock_turns, barges, concurrency)
     return results
 
 
-def _plot(out: Path, turns, stock_turns, barges, concurrency) -> None:
+def _plot(
+    out: Path,
+    ws: _Measured | None,
+    stock_turns: list[stock.StockTurn],
+    rtc: _Measured | None,
+    concurrency: dict[int, dict[str, Any]],
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def complete(turns: list, attribute: str) -> list[float]:
+        return [getattr(t, attribute) for t in turns if t.kind == "complete"]
+
+    def stops(measured: _Measured) -> list[float]:
+        return [b.stop_s for b in measured.barges if b.kind == "interruption" and b.stop_s is not None]
+
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    series = {
-        "medvoice turn end": [t.turn_complete_s for t in turns if t.kind == "complete"],
-        "stock turn end": [t.turn_complete_s for t in stock_turns if t.kind == "complete"],
-        "medvoice first audio": [t.v2v_s for t in turns if t.kind == "complete"],
-    }
+    series: dict[str, list[float | None]] = {}
+    if ws is not None:
+        series["medvoice turn end"] = complete(ws.turns, "turn_complete_s")
+        series["stock turn end"] = complete(stock_turns, "turn_complete_s")
+        series["medvoice first audio"] = complete(ws.turns, "v2v_s")
+    if rtc is not None:
+        series["WebRTC turn end"] = complete(rtc.turns, "turn_complete_s")
+        series["WebRTC first audio"] = complete(rtc.turns, "v2v_s")
     data = [[v for v in values if v is not None] or [0.0] for values in series.values()]
-    axes[0].boxplot(data, tick_labels=list(series))
+    if data:
+        axes[0].boxplot(data, tick_labels=list(series))
+        axes[0].tick_params(axis="x", labelrotation=20)
     axes[0].set_ylabel("seconds after the caller's end of speech")
-    axes[0].set_title("Complete utterances")
-    stops = [b.stop_s for b in barges if b.kind == "interruption" and b.stop_s is not None]
-    axes[1].hist(stops or [0.0], bins=10)
+    axes[0].set_title("Complete utterances (WebSocket unless marked)")
+    barge_series = {label: stops(m) for label, m in (("WebSocket", ws), ("WebRTC", rtc)) if m is not None}
+    edges = np.histogram_bin_edges([s for v in barge_series.values() for s in v] or [0.0], bins=12)
+    for label, values in barge_series.items():
+        axes[1].hist(values or [0.0], bins=edges, alpha=0.6, label=label)
     axes[1].set_xlabel("seconds from caller onset to agent audio stopped")
+    axes[1].legend()
     axes[1].set_title("Barge-in")
     levels = sorted(concurrency)
     axes[2].plot(levels, [concurrency[n]["v2v_p50_ms"] or 0 for n in levels], marker="o", label="v2v p50 (ms)")
     axes[2].bar(levels, [concurrency[n]["underruns"] * 100 for n in levels], alpha=0.3, label="underruns x100")
-    axes[2].set_xlabel("concurrent calls")
+    axes[2].set_xlabel("concurrent calls (WebSocket)")
     axes[2].legend()
     axes[2].set_title("Concurrency")
     fig.tight_layout()
@@ -171,6 +251,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("evals/out/latency"))
     parser.add_argument("--data", type=Path, default=None, help="unused: the script ships in evals/latency/data")
     parser.add_argument("--quick", action="store_true", help="a few utterances of each kind (~3 min)")
+    parser.add_argument(
+        "--transport", choices=("websocket", "webrtc", "both"), default="both",
+        help="which scripted caller(s) to run; stock pipecat and the concurrency sweep run with websocket",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -1,4 +1,8 @@
-"""medvoice's side: the real service on loopback, called over the WebSocket by ``LiveCall``s."""
+"""medvoice's side: the real service on loopback, called by scripted callers (WebSocket or WebRTC).
+
+Every runner takes a ``Dial`` that opens a fresh ``ScriptedCall``, so the same turns and
+barge-ins are measured over either transport.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from evals.latency.caller import LiveCall
+from evals.latency.caller import Dial, ScriptedCall
 from evals.latency.script import Utterance
 
 FLOW = "triage"
 TURNS_PER_CALL = 8
-STOP_GAP_S = 0.25  # agent audio counts as stopped after a gap this long
 
 
 @dataclass
@@ -22,11 +25,16 @@ class TurnResult:
     finals: int = 0
     cut_off: bool = False
 
+    @property
+    def split(self) -> bool:
+        """The utterance reached the dialogue as anything but one turn, or was cut off."""
+        return self.finals != 1 or self.cut_off
+
 
 @dataclass
 class BargeResult:
     kind: str
-    stop_s: float | None = None  # caller speech onset -> last agent audio before a gap
+    stop_s: float | None = None  # caller speech onset -> last agent audio before a stop gap
     interrupted: bool = False
     resumed: bool = False
     paused_s: float | None = None
@@ -38,23 +46,30 @@ class OursResult:
     barges: list[BargeResult] = field(default_factory=list)
 
 
-async def _fresh_call(url: str) -> LiveCall:
-    call = LiveCall(url)
+async def _fresh_call(dial: Dial) -> ScriptedCall:
+    call = dial()
     await call.__aenter__()
     await call.wait_quiet(timeout_s=30)  # the greeting
     return call
 
 
-async def run_turns(url: str, utterances: list[Utterance]) -> list[TurnResult]:
-    """Each utterance after the agent went quiet; a new call every few turns or when one ends."""
+async def run_turns(dial: Dial, utterances: list[Utterance]) -> list[TurnResult]:
+    """Each utterance after the agent went quiet; a new call every few turns or when one ends.
+
+    A call that drops while the caller speaks leaves that turn unmeasured (it counts as split).
+    """
     results: list[TurnResult] = []
-    call: LiveCall | None = None
+    call: ScriptedCall | None = None
     for i, utterance in enumerate(utterances):
         if call is None or call.ended.is_set() or i % TURNS_PER_CALL == 0:
             if call is not None:
                 await call.__aexit__(None, None, None)
-            call = await _fresh_call(url)
-        start, end = await call.speak(utterance.audio)
+            call = await _fresh_call(dial)
+        try:
+            start, end = await call.speak(utterance.audio)
+        except ConnectionError:
+            results.append(TurnResult(utterance.kind))
+            continue
         first_audio = await call.wait_audio(end)
         await call.wait_quiet(since=end)
         finals = call.received.finals(start)
@@ -72,11 +87,11 @@ async def run_turns(url: str, utterances: list[Utterance]) -> list[TurnResult]:
     return results
 
 
-async def run_barge_ins(url: str, utterances: list[Utterance], *, after_s: float = 1.2) -> list[BargeResult]:
+async def run_barge_ins(dial: Dial, utterances: list[Utterance], *, after_s: float = 1.2) -> list[BargeResult]:
     """Each utterance spoken ``after_s`` into the agent's greeting, on a fresh call."""
     results = []
     for utterance in utterances:
-        call = LiveCall(url)
+        call = dial()
         await call.__aenter__()
         try:
             first = await call.wait_audio(0.0, timeout_s=30)
@@ -84,12 +99,17 @@ async def run_barge_ins(url: str, utterances: list[Utterance], *, after_s: float
                 results.append(BargeResult(utterance.kind))
                 continue
             await asyncio.sleep(max(0.0, first + after_s - time.monotonic()))
-            onset, end = await call.speak(utterance.audio)
+            try:
+                onset, end = await call.speak(utterance.audio)
+            except ConnectionError:
+                results.append(BargeResult(utterance.kind))
+                continue
             await asyncio.sleep(3.0)
             audio = call.received.audio_after(onset)
-            stop = next((a for a, b in zip(audio, audio[1:], strict=False) if b - a >= STOP_GAP_S), None)
+            gap = call.stop_gap_s
+            stop = next((a for a, b in zip(audio, audio[1:], strict=False) if b - a >= gap), None)
             states = call.received.barge_states(onset - 0.5)
-            resumed_audio = [a for a in audio if stop is not None and a > stop + STOP_GAP_S]
+            resumed_audio = [a for a in audio if stop is not None and a > stop + gap]
             results.append(BargeResult(
                 utterance.kind,
                 stop_s=None if stop is None else stop - onset,
@@ -102,11 +122,11 @@ async def run_barge_ins(url: str, utterances: list[Utterance], *, after_s: float
     return results
 
 
-async def run_concurrent(url: str, utterances: list[Utterance], calls: int) -> tuple[int, int, list[float]]:
+async def run_concurrent(dial: Dial, utterances: list[Utterance], calls: int) -> tuple[int, int, list[float]]:
     """``calls`` calls at once, two turns each: (answered turns, audio underruns, v2v seconds)."""
 
     async def one(offset: int) -> tuple[int, int, list[float]]:
-        call = await _fresh_call(url)
+        call = await _fresh_call(dial)
         answered, underruns, v2v = 0, 0, []
         try:
             for k in range(2):

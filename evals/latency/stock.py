@@ -39,6 +39,11 @@ class StockTurn:
     turns: int
     cut_off: bool
 
+    @property
+    def split(self) -> bool:
+        """The utterance reached the context as anything but one turn, or was cut off."""
+        return self.turns != 1 or self.cut_off
+
 
 class _TurnSink(FrameProcessor):
     def __init__(self) -> None:

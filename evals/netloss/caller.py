@@ -14,6 +14,7 @@ import json
 import random
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +42,13 @@ class CallerAudioTrack(MediaStreamTrack):
         self._queue: deque[np.ndarray] = deque()
         self._start: float | None = None
         self._pts = 0
-        self.speech_ended_at: float | None = None  # monotonic time the last queued sample went out
+        self._starting = False
+        self.speech_started_at: float | None = None  # monotonic time the first queued frame went out
+        self.speech_ended_at: float | None = None  # monotonic time the last queued frame went out
 
     def play(self, pcm: np.ndarray) -> float:
         """Queue int16 16 kHz speech; returns its duration in seconds."""
+        self._starting = not self._queue
         for i in range(0, len(pcm), FRAME_SAMPLES):
             chunk = pcm[i : i + FRAME_SAMPLES]
             self._queue.append(np.pad(chunk, (0, FRAME_SAMPLES - len(chunk))))
@@ -65,6 +69,9 @@ class CallerAudioTrack(MediaStreamTrack):
             await asyncio.sleep(delay)
         if self._queue:
             samples = self._queue.popleft()
+            if self._starting:
+                self._starting = False
+                self.speech_started_at = time.monotonic()
             if not self._queue:
                 self.speech_ended_at = time.monotonic()
         else:
@@ -118,9 +125,19 @@ class PacketLoss:
         ice_transport._send, ice_transport._recv = lossy_send, lossy_recv
 
 
+def frame_rms(frame: AudioFrame) -> float:
+    """Root mean square of a decoded frame's int16 samples (all channels)."""
+    samples = frame.to_ndarray().astype(np.float32)
+    return float(np.sqrt(np.mean(samples**2)))
+
+
 @dataclass
 class WebRTCCall:
-    """A live call: send speech with ``say``, wait on events, read what arrived."""
+    """A live call: send speech with ``say``, wait on events, read what arrived.
+
+    ``on_event(time, event)`` and ``on_audio(time, rms)``, when set, see each data-channel event
+    and each decoded agent frame as it arrives (after it has been recorded here).
+    """
 
     pc: RTCPeerConnection
     mic: CallerAudioTrack
@@ -129,6 +146,8 @@ class WebRTCCall:
     agent_speech: list[tuple[float, float]] = field(default_factory=list)  # (monotonic time, rms)
     agent_frames: int = 0
     loss: PacketLoss | None = None
+    on_event: Callable[[float, dict[str, Any]], None] | None = None
+    on_audio: Callable[[float, float], None] | None = None
 
     def texts(self, role: str) -> list[str]:
         return [e["text"] for _, e in self.events if e.get("type") == "transcript" and e.get("role") == role
@@ -149,8 +168,8 @@ class WebRTCCall:
             await asyncio.sleep(0.02)
         return True
 
-    async def say(self, pcm: np.ndarray) -> float:
-        """Speak and return the moment the last sample left (monotonic)."""
+    async def speak(self, pcm: np.ndarray) -> tuple[float, float]:
+        """Speak; returns (start, end): when the first frame left and when its last sample was due."""
         duration = self.mic.play(pcm)
         await asyncio.sleep(duration)
         deadline = time.monotonic() + 5.0
@@ -158,6 +177,13 @@ class WebRTCCall:
             if time.monotonic() > deadline or self.pc.connectionState != "connected":
                 raise ConnectionError(f"the call ended while the caller spoke (state {self.pc.connectionState})")
             await asyncio.sleep(0.01)
+        assert self.mic.speech_started_at is not None  # set with the first frame, before the last
+        return self.mic.speech_started_at, self.mic.speech_started_at + duration
+
+    async def say(self, pcm: np.ndarray) -> float:
+        """Speak and return the moment the last frame left (monotonic)."""
+        await self.speak(pcm)
+        assert self.mic.speech_ended_at is not None
         return self.mic.speech_ended_at
 
     async def wait_agent_quiet(self, quiet_s: float = 1.0, timeout: float = 30.0) -> bool:
@@ -199,7 +225,10 @@ async def _open(
 
     @channel.on("message")
     def on_message(message: str) -> None:
-        call.events.append((time.monotonic(), json.loads(message)))
+        arrived, event = time.monotonic(), json.loads(message)
+        call.events.append((arrived, event))
+        if call.on_event is not None:
+            call.on_event(arrived, event)
 
     @pc.on("track")
     def on_track(track) -> None:
@@ -209,9 +238,11 @@ async def _open(
                     frame = await track.recv()
                 except MediaStreamError:
                     return
-                samples = frame.to_ndarray().astype(np.float32)
+                arrived, rms = time.monotonic(), frame_rms(frame)
                 call.agent_frames += 1
-                call.agent_speech.append((time.monotonic(), float(np.sqrt(np.mean(samples**2)))))
+                call.agent_speech.append((arrived, rms))
+                if call.on_audio is not None:
+                    call.on_audio(arrived, rms)
 
         asyncio.ensure_future(read())
 

@@ -44,3 +44,12 @@ def ensure_host_address() -> str:
     ):
         subprocess.run(command, check=True, capture_output=True)
     return DUMMY_ADDRESS.split("/")[0]
+
+
+def host_address_unavailable() -> str | None:
+    """Why WebRTC cannot run on this machine (no host-candidate address to be had), else None."""
+    try:
+        ensure_host_address()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        return str(exc)
+    return None
