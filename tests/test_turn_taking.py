@@ -55,12 +55,23 @@ def test_policy_waits_long_for_unfinished_words_and_skips_the_model():
     policy = EndOfTurnPolicy()
 
     def model_must_not_run() -> float:
-        raise AssertionError("smart-turn should only run when the words end like a sentence")
+        raise AssertionError("smart-turn should not run when the words settle the wait")
 
     call = policy.decide("我这个头疼啊，就是", model_must_not_run)
     assert call.reason == "unfinished_words" and call.wait_s == policy.settings.unfinished_s
-    call = policy.decide("我孩子发烧三十九度", model_must_not_run)
+    assert policy.decide("嗯", model_must_not_run).reason == "backchannel"
+    call = policy.decide("我孩子发烧三十九度", lambda: 0.5)
     assert call.reason == "default" and call.wait_s == policy.settings.default_s
+
+
+def test_policy_outwaits_a_thinking_pause_when_the_model_is_sure_the_caller_is_not_done():
+    # Whisper heard 就是 as 就熟: the words give no cue, the model does.
+    policy = EndOfTurnPolicy()
+    call = policy.decide("我想问一下就熟", lambda: 0.03)
+    assert call.reason == "model_unfinished" and call.wait_s > 1.5
+    # A full stop or a final particle is the words disagreeing: not held.
+    assert policy.decide("我手指割破了，流了很多血。", lambda: 0.05).wait_s == policy.settings.default_s
+    assert policy.decide("已经吃过退烧药了", lambda: 0.05).wait_s == policy.settings.default_s
 
 
 def test_policy_ends_fast_only_when_words_and_model_agree():
@@ -75,6 +86,8 @@ def test_default_wait_outlasts_a_clause_pause():
     assert EndOfTurnSettings().default_s > 0.61
     with pytest.raises(ValueError, match="confident_s <= default_s"):
         EndOfTurnSettings(confident_s=1.0, default_s=0.5)
+    with pytest.raises(ValueError, match="model_unfinished <= model_complete"):
+        EndOfTurnSettings(model_unfinished=0.95)
 
 
 def test_voicing_clock_times_the_end_of_speech_and_notices_unconfirmed_speech():

@@ -8,6 +8,10 @@ counted from the caller's end of speech, ends the turn:
   is not done, wait ``unfinished_s`` (a thinking pause of 1.5 s must not cut them off);
 * the words end like a sentence (particle 了/吗/呢/吧, a question) and the model agrees
   strongly: ``confident_s``;
+* the model is nearly sure the caller is not done and Whisper wrote no full stop: ``hesitant_s``,
+  which outlasts a thinking pause. Whisper often mishears the connective a caller trails off on
+  (就是 -> 就熟, 那个 -> 纳肯), so the words alone miss these; on rendered speech smart-turn gave
+  such trailing fragments 0.01-0.11 and 21 of 22 complete utterances more than 0.15;
 * otherwise ``default_s``, just longer than a Mandarin clause pause (0.3-0.6 s), so that
   我孩子发烧39度，已经吃过退烧药了 stays one turn.
 
@@ -30,13 +34,17 @@ class EndOfTurnSettings:
         confident_s: Words end like a sentence and smart-turn agrees (>= ``model_complete``).
         default_s: No cue either way; longer than a clause pause.
         unfinished_s: Words end in a connective or open number.
+        hesitant_s: smart-turn below ``model_unfinished`` and no full stop in the words.
         model_complete: smart-turn probability counted as agreement.
+        model_unfinished: smart-turn probability under which the caller is taken as not done.
     """
 
     confident_s: float = 0.45
     default_s: float = 0.62
     unfinished_s: float = 2.2
+    hesitant_s: float = 1.8
     model_complete: float = 0.9
+    model_unfinished: float = 0.15
 
     def __post_init__(self) -> None:
         if not 0 < self.confident_s <= self.default_s <= self.unfinished_s <= 10:
@@ -44,8 +52,13 @@ class EndOfTurnSettings:
                 "need 0 < confident_s <= default_s <= unfinished_s <= 10, got "
                 f"{self.confident_s}, {self.default_s}, {self.unfinished_s}"
             )
-        if not 0 <= self.model_complete <= 1:
-            raise ValueError(f"model_complete must be a probability, got {self.model_complete}")
+        if not self.default_s <= self.hesitant_s <= 10:
+            raise ValueError(f"need default_s <= hesitant_s <= 10, got {self.default_s}, {self.hesitant_s}")
+        if not 0 <= self.model_unfinished <= self.model_complete <= 1:
+            raise ValueError(
+                "need 0 <= model_unfinished <= model_complete <= 1, got "
+                f"{self.model_unfinished}, {self.model_complete}"
+            )
 
 
 @dataclass(frozen=True)
@@ -63,15 +76,18 @@ class EndOfTurnPolicy:
         self.settings = settings or EndOfTurnSettings()
 
     def decide(self, text: str, complete_probability: Callable[[], float] | None = None) -> TurnCall:
-        """``complete_probability`` (smart-turn on the turn audio) is only run when the words end
-        like a sentence, the one case where it can shorten the wait."""
+        """``complete_probability`` (smart-turn on the turn audio) is not run when the words
+        already settle it (a connective, an open number, a backchannel)."""
         s = self.settings
         if cues.ends_unfinished(text):
             return TurnCall(s.unfinished_s, "unfinished_words")
         if cues.is_backchannel(text):
             return TurnCall(s.confident_s, "backchannel")
-        if not cues.ends_final(text) or complete_probability is None:
+        if complete_probability is None:
             return TurnCall(s.default_s, "default")
-        if complete_probability() >= s.model_complete:
+        probability = complete_probability()
+        if cues.ends_final(text) and probability >= s.model_complete:
             return TurnCall(s.confident_s, "final_words_and_model")
+        if probability < s.model_unfinished and not cues.ends_final(text) and not cues.ends_full_stop(text):
+            return TurnCall(s.hesitant_s, "model_unfinished")
         return TurnCall(s.default_s, "default")
