@@ -85,11 +85,6 @@ def _ends_open_number(words: str) -> bool:
     return not head.endswith(_PAIR_CLOSERS)
 
 
-def ends_full_stop(text: str) -> bool:
-    """True when Whisper closed the transcript with a full stop or exclamation mark."""
-    return text.rstrip().endswith(("。", ".", "！", "!"))
-
-
 def ends_final(text: str) -> bool:
     """True when the transcript ends in a sentence-final particle or a question/full stop mark."""
     stripped = text.strip()

@@ -8,10 +8,11 @@ counted from the caller's end of speech, ends the turn:
   is not done, wait ``unfinished_s`` (a thinking pause of 1.5 s must not cut them off);
 * the words end like a sentence (particle 了/吗/呢/吧, a question) and the model agrees
   strongly: ``confident_s``;
-* the model is nearly sure the caller is not done and Whisper wrote no full stop: ``hesitant_s``,
-  which outlasts a thinking pause. Whisper often mishears the connective a caller trails off on
+* the model is nearly sure the caller is not done and the words do not end like a sentence:
+  ``hesitant_s``, which outlasts a thinking pause (Whisper's full stop is no evidence here: it
+  wrote 我想问一下就熟。 for a caller trailing off on 就是). Whisper often mishears the connective a caller trails off on
   (就是 -> 就熟, 那个 -> 纳肯), so the words alone miss these; on rendered speech smart-turn gave
-  such trailing fragments 0.01-0.11 and 21 of 22 complete utterances more than 0.15;
+  such trailing fragments 0.01-0.11 and 19 of 22 complete utterances more than 0.15;
 * otherwise ``default_s``, just longer than a Mandarin clause pause (0.3-0.6 s), so that
   我孩子发烧39度，已经吃过退烧药了 stays one turn.
 
@@ -34,7 +35,7 @@ class EndOfTurnSettings:
         confident_s: Words end like a sentence and smart-turn agrees (>= ``model_complete``).
         default_s: No cue either way; longer than a clause pause.
         unfinished_s: Words end in a connective or open number.
-        hesitant_s: smart-turn below ``model_unfinished`` and no full stop in the words.
+        hesitant_s: smart-turn below ``model_unfinished`` and no final particle in the words.
         model_complete: smart-turn probability counted as agreement.
         model_unfinished: smart-turn probability under which the caller is taken as not done.
     """
@@ -88,6 +89,6 @@ class EndOfTurnPolicy:
         probability = complete_probability()
         if cues.ends_final(text) and probability >= s.model_complete:
             return TurnCall(s.confident_s, "final_words_and_model")
-        if probability < s.model_unfinished and not cues.ends_final(text) and not cues.ends_full_stop(text):
+        if probability < s.model_unfinished and not cues.ends_final(text):
             return TurnCall(s.hesitant_s, "model_unfinished")
         return TurnCall(s.default_s, "default")
