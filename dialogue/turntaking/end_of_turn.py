@@ -9,10 +9,10 @@ counted from the caller's end of speech, ends the turn:
 * the words end like a sentence (particle 了/吗/呢/吧, a question) and the model agrees
   strongly: ``confident_s``;
 * the model is nearly sure the caller is not done and the words do not end like a sentence:
-  ``hesitant_s``, which outlasts a thinking pause (Whisper's full stop is no evidence here: it
-  wrote 我想问一下就熟。 for a caller trailing off on 就是). Whisper often mishears the connective a caller trails off on
-  (就是 -> 就熟, 那个 -> 纳肯), so the words alone miss these; on rendered speech smart-turn gave
-  such trailing fragments 0.01-0.11 and 19 of 22 complete utterances more than 0.15;
+  ``hesitant_s``, which outlasts a thinking pause. Whisper often mishears the connective a
+  caller trails off on (就是 -> 就熟, 那个 -> 纳肯), and may even close it with a full stop
+  (我想问一下就熟。), so the words alone miss these; on rendered speech smart-turn gave such
+  trailing fragments 0.01-0.11 and 19 of 22 complete utterances more than 0.15;
 * otherwise ``default_s``, just longer than a Mandarin clause pause (0.3-0.6 s), so that
   我孩子发烧39度，已经吃过退烧药了 stays one turn.
 
