@@ -18,6 +18,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,14 @@ from evals.latency.script import Utterance, build_script
 from evals.netloss.network import host_address_unavailable
 
 
-def _p(values: list[float | None], q: float) -> float | None:
+def _p(values: Sequence[float | None], q: float) -> float | None:
+    """The ``q`` quantile of the measured values, in milliseconds (None when nothing was measured)."""
     data = [v for v in values if v is not None]
     return round(float(np.quantile(data, q)) * 1000) if data else None
 
 
 def _rate(flags: list[bool]) -> float | None:
+    """The share of true flags (None when there are none)."""
     return round(sum(flags) / len(flags), 3) if flags else None
 
 
@@ -117,6 +120,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from agent.config import Settings
     from agent.metrics import REGISTRY
 
+    rtc_skipped = host_address_unavailable() if args.transport in ("webrtc", "both") else None
+    if rtc_skipped is not None:
+        print(f"WebRTC skipped: {rtc_skipped}")
     work = Path(tempfile.mkdtemp(prefix="medvoice-latency-"))
     settings = Settings(
         _env_file=None,
@@ -147,15 +153,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
                                   "v2v_p50_ms": _p(v2v, 0.5)}
         stage_snapshot = REGISTRY.snapshot()
     rtc: _Measured | None = None
-    if args.transport in ("webrtc", "both"):
-        reason = host_address_unavailable()
-        if reason is None:
-            rtc = await _measure(lambda: RtcLiveCall(base_url, ours.FLOW), script)
-            results["webrtc_stop_gap_ms"] = round(RtcLiveCall.stop_gap_s * 1000)
-            results.update({f"webrtc_{k}": v for k, v in _call_metrics(rtc.turns, rtc.barges).items()})
-        else:
-            print(f"WebRTC skipped: {reason}")
-            results["webrtc_skipped"] = reason
+    if rtc_skipped is not None:
+        results["webrtc_skipped"] = rtc_skipped
+    elif args.transport in ("webrtc", "both"):
+        rtc = await _measure(lambda: RtcLiveCall(base_url, ours.FLOW), script)
+        results["webrtc_stop_gap_ms"] = round(RtcLiveCall.stop_gap_s * 1000)
+        results.update({f"webrtc_{k}": v for k, v in _call_metrics(rtc.turns, rtc.barges).items()})
     if ws is None:
         stage_snapshot = REGISTRY.snapshot()  # else the WebSocket calls' alone, as before WebRTC
     server.should_exit = True
@@ -233,7 +236,8 @@ def _plot(
     for label, values in barge_series.items():
         axes[1].hist(values or [0.0], bins=edges, alpha=0.6, label=label)
     axes[1].set_xlabel("seconds from caller onset to agent audio stopped")
-    axes[1].legend()
+    if barge_series:
+        axes[1].legend()
     axes[1].set_title("Barge-in")
     levels = sorted(concurrency)
     axes[2].plot(levels, [concurrency[n]["v2v_p50_ms"] or 0 for n in levels], marker="o", label="v2v p50 (ms)")
