@@ -67,6 +67,11 @@ class _SentenceFramer:
         self._started = False
 
     def push(self, audio: np.ndarray) -> list[np.ndarray]:
+        if not self._started:
+            # The voice opens each sentence with 40-70 ms of digital silence: sending it only
+            # delays the first word the caller hears.
+            audible = np.flatnonzero(np.abs(audio) > _SILENCE)
+            audio = audio[max(0, int(audible[0]) - self._fade):] if audible.size else audio[:0]
         if audio.size and not self._started and self._fade:
             head = min(self._fade, audio.size)
             audio = audio.copy()
@@ -92,6 +97,9 @@ class _SentenceFramer:
         chunks = [self._buffer[i : i + self._chunk] for i in range(0, count, self._chunk)]
         self._buffer = self._buffer[count:]
         return chunks
+
+
+_SILENCE = 1e-3  # -60 dBFS: inaudible next to speech
 
 
 def _to_pcm16(audio: np.ndarray) -> bytes:
