@@ -67,3 +67,15 @@ def test_audio_longer_than_the_window_is_split_not_dropped(fast: ShortWindowTran
 def test_window_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="max_window_s must be within 1-29 s"):
         ShortWindowSettings(max_window_s=40, min_window_s=10)
+
+
+def test_the_window_is_padded_with_silence_not_with_zero_features(fast: ShortWindowTranscriber, speak) -> None:
+    # Zero-valued features are a loud hum in Whisper's normalised log-mel scale: the padding must
+    # look like the silence Whisper was trained with (the spectrogram's floor).
+    audio = _float(speak("我头疼。"))
+    features = fast.window_features(audio)
+    window_s = max(len(audio) / RATE + fast.window.margin_s, fast.window.min_window_s)
+    assert abs(features.shape[-1] - window_s * 100) <= 2 and features.shape[-1] % 2 == 0
+    tail = features[:, -50:]
+    assert np.allclose(tail, features.min(), atol=1e-3)
+    assert features.min() < -0.2  # the floor sits well below the zero a feature-space pad would add
