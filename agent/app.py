@@ -69,21 +69,25 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
     app.include_router(build_records_router(store))
     app.include_router(build_campaign_router(store))
 
-    async def run_webrtc_call(flow: str, transport) -> None:
-        await app.state.sessions.run_call(flow, transport, silence_timeout_s=settings.silence_timeout_s)
+    async def run_webrtc_call(flow: str, transport, options: CallOptions | None) -> None:
+        await app.state.sessions.run_call(
+            flow, transport, silence_timeout_s=settings.silence_timeout_s, options=options
+        )
 
-    def admit_call(flow: str) -> None:
+    def admit_call(flow: str, query: dict[str, str]) -> CallOptions:
         sessions: CallSessions | None = app.state.sessions
         if sessions is None:
             raise SignallingError(503, "not_ready", "the models are still loading; retry in a few seconds")
         try:
-            sessions.new_dialogue(flow, "probe")
+            options = CallOptions.from_query(query, getattr(store, "tokens", None))
+            sessions.new_dialogue(flow, "probe", options)
         except UnknownFlowError as exc:
             raise SignallingError(400, "unknown_flow", f"{exc}; choose one of {', '.join(FLOWS)}") from exc
         except ValueError as exc:  # e.g. dictation without a doctor's token
             raise SignallingError(400, "bad_call_options", str(exc)) from exc
         if sessions.active >= settings.max_calls:
             raise SignallingError(503, "busy", f"all {settings.max_calls} call slots are busy; try again later")
+        return options
 
     app.state.webrtc = WebRTCCalls(webrtc_config(settings), run_webrtc_call)
     app.include_router(build_signalling_router(app.state.webrtc, admit_call))

@@ -83,7 +83,13 @@ def test_browser_triage_call_shows_captions_and_plays_agent_audio(browser_ready,
     try:
         driver.get(live_server.url + "/")
         assert driver.title.startswith("医声")
+        # Follow-up and dictation ask who the call is for (programme, patient, token); triage does not.
+        driver.find_element(By.CSS_SELECTOR, 'input[name="flow"][value="followup"]').click()
+        assert driver.find_element(By.ID, "token").is_displayed() and driver.find_element(By.ID, "program").is_displayed()
+        driver.find_element(By.CSS_SELECTOR, 'input[name="flow"][value="dictation"]').click()
+        assert driver.find_element(By.ID, "encounter").is_displayed() and not driver.find_element(By.ID, "program").is_displayed()
         driver.find_element(By.CSS_SELECTOR, 'input[name="flow"][value="triage"]').click()
+        assert not driver.find_element(By.ID, "token").is_displayed()
         driver.find_element(By.ID, "headset").click()
         driver.find_element(By.ID, "call-button").click()
 

@@ -196,6 +196,39 @@ async def test_unknown_flow_and_unknown_peer(rtc):
     assert rtc.app.state.webrtc.active_peers == 0
 
 
+async def test_offers_for_a_person_need_a_valid_token(rtc):
+    _reset_limit(rtc.app)
+    sdp = await _offer_sdp()
+    async with httpx.AsyncClient(base_url=rtc.url) as http:
+        missing = await http.post("/api/offer", json={"sdp": sdp, "type": "offer", "flow": "dictation", "patient": "p1"})
+        forged = await http.post(
+            "/api/offer", json={"sdp": sdp, "type": "offer", "flow": "followup", "patient": "p1", "token": "abc.def"}
+        )
+        programme = await http.post("/api/offer", json={"sdp": sdp, "type": "offer", "flow": "followup",
+                                                         "program": "asthma"})
+    assert missing.status_code == 400 and missing.json()["error"] == "bad_call_options"
+    assert "role 'doctor'" in missing.json()["message"]
+    assert forged.status_code == 400 and "token rejected" in forged.json()["message"]
+    assert programme.status_code == 400 and programme.json()["error"] == "bad_call_options"
+    await _settled(rtc.app)
+
+
+async def test_webrtc_dictation_call_acts_for_the_doctor_in_the_offer(rtc, records_store):
+    from backends.interfaces import Principal
+
+    _reset_limit(rtc.app)
+    token = records_store.tokens.issue(Principal("dr-wang", "doctor", "demo-hospital", "dept-cardiology"))
+    call = await connect(rtc.url, "dictation", options={"patient": "p1", "encounter": "e1", "token": token})
+    try:
+        assert await call.wait_for(lambda c: c.texts("agent"), 30), "no greeting event on the data channel"
+        assert await call.wait_for(
+            lambda c: any(e.get("type") == "state" and e.get("flow") == "dictation" for _, e in c.events), 30
+        ), "the call did not run the dictation flow"
+    finally:
+        await call.hang_up()
+    await _settled(rtc.app)
+
+
 async def test_peer_that_never_completes_ice_is_timed_out_and_cleaned_up(rtc):
     _reset_limit(rtc.app)
     # No candidates and never an answer applied: the service can reach nobody.

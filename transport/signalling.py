@@ -28,6 +28,15 @@ class OfferRequest(BaseModel):
     flow: str = Field("triage", description="triage, followup or dictation.")
     pc_id: str | None = Field(None, description="Set to renegotiate or reconnect a live call.")
     restart_pc: bool = Field(False, description="With pc_id: replace the peer connection (reconnect).")
+    program: str | None = Field(None, description="Follow-up programme: hypertension or diabetes.")
+    patient: str | None = Field(None, description="Patient id the call is about (follow-up, dictation).")
+    encounter: str | None = Field(None, description="Encounter id a dictated note belongs to.")
+    token: str | None = Field(None, description="Signed token of the person the call acts for.")
+
+    def call_options(self) -> dict[str, str]:
+        """The options a WebSocket call gives in its query string, as a mapping."""
+        fields = {"program": self.program, "patient": self.patient, "encounter": self.encounter, "token": self.token}
+        return {name: value for name, value in fields.items() if value}
 
 
 class IceCandidateBody(BaseModel):
@@ -46,16 +55,16 @@ def _error(exc: SignallingError) -> JSONResponse:
     return JSONResponse(exc.as_body(), status_code=exc.status, headers=headers)
 
 
-def build_signalling_router(calls: WebRTCCalls, admit_call: Callable[[str], None]) -> APIRouter:
-    """Routes over ``calls``; ``admit_call(flow)`` raises ``SignallingError`` to refuse a new call."""
+def build_signalling_router(calls: WebRTCCalls, admit_call: Callable[[str, dict[str, str]], Any]) -> APIRouter:
+    """Routes over ``calls``; ``admit_call(flow, options)`` returns the call's options, or raises
+    ``SignallingError`` to refuse a new call."""
     router = APIRouter(prefix="/api", tags=["webrtc"])
 
     @router.post("/offer")
     async def offer(body: OfferRequest, request: Request) -> Any:
         """Answer a WebRTC offer (new call, renegotiation or reconnect)."""
         try:
-            if body.pc_id is None:
-                admit_call(body.flow)
+            call_options = admit_call(body.flow, body.call_options()) if body.pc_id is None else None
             return await calls.offer(
                 body.sdp,
                 body.type,
@@ -63,6 +72,7 @@ def build_signalling_router(calls: WebRTCCalls, admit_call: Callable[[str], None
                 client=request.client.host if request.client else "unknown",
                 pc_id=body.pc_id,
                 restart_pc=body.restart_pc,
+                call_options=call_options,
             )
         except SignallingError as exc:
             return _error(exc)

@@ -35,7 +35,8 @@ CLOSE_GRACE_S = 0.3
 # aiortc can wait on a dead transport while closing; the registry must not wait with it.
 CLOSE_TIMEOUT_S = 3.0
 
-RunCall = Callable[[str, BaseTransport], Awaitable[Any]]
+RunCall = Callable[[str, BaseTransport, Any], Awaitable[Any]]
+"""(flow, transport, call options from the admission check) -> runs the call to its end."""
 
 
 class SignallingError(ValueError):
@@ -147,6 +148,7 @@ def _tolerate_loss(connection: SmallWebRTCConnection) -> None:
 class _Peer:
     connection: SmallWebRTCConnection
     flow: str
+    call_options: Any = None
     task: asyncio.Task | None = None
     end_reason: str = "finished"
     ending: bool = False
@@ -183,8 +185,13 @@ class WebRTCCalls:
         client: str,
         pc_id: str | None = None,
         restart_pc: bool = False,
+        call_options: Any = None,
     ) -> dict[str, str]:
-        """Answer an offer: a new call, or (with ``pc_id``) renegotiate / reconnect a live one."""
+        """Answer an offer: a new call, or (with ``pc_id``) renegotiate / reconnect a live one.
+
+        ``call_options`` is opaque here: what the service's admission check made of the offer's
+        programme, patient, encounter and token, handed back to ``run_call``.
+        """
         check_offer_sdp(sdp, sdp_type)
         if pc_id is not None:
             return await self._renegotiate(pc_id, sdp, restart_pc)
@@ -212,7 +219,7 @@ class WebRTCCalls:
             ) from exc
         _tolerate_loss(connection)
         answer = connection.get_answer()
-        peer = _Peer(connection, flow)
+        peer = _Peer(connection, flow, call_options)
         self._peers[connection.pc_id] = peer
         peer.task = asyncio.create_task(self._run(peer), name=f"webrtc-call-{connection.pc_id}")
         logger.info("webrtc peer %s answered (flow=%s, live=%d)", connection.pc_id, flow, len(self._peers))
@@ -317,7 +324,7 @@ class WebRTCCalls:
                     connection.pc_id, self.config.ice_timeout_s, connection.pc.connectionState,
                 )
                 return
-            await self._run_call(peer.flow, transport)
+            await self._run_call(peer.flow, transport, peer.call_options)
             await asyncio.sleep(CLOSE_GRACE_S)
         except asyncio.CancelledError:
             logger.info("webrtc peer %s: call ended (%s)", connection.pc_id, peer.end_reason)

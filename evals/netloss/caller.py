@@ -265,9 +265,11 @@ async def connect(
     loss_rate: float = 0.0,
     seed: int = 7,
     timeout_s: float = 15.0,
+    options: dict[str, str] | None = None,
 ) -> WebRTCCall:
-    """Offer, answer and wait until media flows. ``loss_rate`` starts once connected."""
-    call = await _open(base_url, CallerAudioTrack(), {"flow": flow}, timeout_s, None)
+    """Offer, answer and wait until media flows. ``loss_rate`` starts once connected; ``options``
+    (program, patient, encounter, token) go into the offer as the page sends them."""
+    call = await _open(base_url, CallerAudioTrack(), {"flow": flow, **(options or {})}, timeout_s, None)
     if loss_rate:
         call.loss = PacketLoss(loss_rate, seed)
         call.loss.install(call.pc.getTransceivers()[0].sender.transport.transport)

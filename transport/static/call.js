@@ -180,7 +180,7 @@ async function negotiate(restart) {
   await pc.setLocalDescription(await pc.createOffer());
   // Host candidates gather in milliseconds; sending them in the offer saves a round of PATCHes.
   await waitForIceGathering(pc, 2000);
-  const body = { sdp: pc.localDescription.sdp, type: "offer", flow: state.flow };
+  const body = { sdp: pc.localDescription.sdp, type: "offer", flow: state.flow, ...callOptions() };
   if (restart) Object.assign(body, { pc_id: state.pcId, restart_pc: true });
   const response = await fetch("/api/offer", {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
@@ -195,6 +195,22 @@ async function negotiate(restart) {
   state.channel = channel;
   state.pcId = answer.pc_id;
   await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+}
+
+// Follow-up and dictation act for a person: the page sends what the WebSocket takes as its query.
+function callOptions() {
+  if (state.flow === "triage") return {};
+  const options = { patient: $("patient").value.trim(), token: $("token").value.trim() };
+  if (state.flow === "followup") options.program = $("program").value;
+  if (state.flow === "dictation") options.encounter = $("encounter").value.trim();
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value));
+}
+
+function showCallOptions() {
+  const flow = selectedFlow();
+  $("call-options").hidden = flow === "triage";
+  $("program-row").hidden = flow !== "followup";
+  $("encounter-row").hidden = flow !== "dictation";
 }
 
 async function reconnect() {
@@ -267,3 +283,5 @@ window.agentAudioStats = agentAudioStats;
 
 $("call-button").addEventListener("click", startCall);
 $("hangup-button").addEventListener("click", hangUp);
+for (const radio of document.querySelectorAll('input[name="flow"]')) radio.addEventListener("change", showCallOptions);
+showCallOptions();
