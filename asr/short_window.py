@@ -5,7 +5,8 @@ faster-whisper's ``transcribe`` pads every clip to 30 s of features, so a 3 s ut
 encodes the utterance plus a short silent margin and decodes greedily with the same prompt,
 hotwords and guards as the stock path. A short window occasionally makes the decoder loop or
 run on, so its output goes through ``text_guard.degenerate``; a rejected result is decoded again
-with the stock ``transcribe`` (path ``fallback``). Audio that holds no speech (``signal_guard``)
+with the stock ``transcribe`` (path ``fallback``), except for a clip under 1.5 s (a backchannel,
+a cough), which is empty at once: stock answered nothing for such clips, seconds later. Audio that holds no speech (``signal_guard``)
 gives an empty transcript before any decoding, and audio longer than ``max_window_s`` is split
 at pauses and decoded piece by piece, never dropped.
 """
@@ -29,6 +30,7 @@ logger = logging.getLogger("medvoice.asr")
 
 _MAX_ENCODER_FRAMES = 3000
 LOG_PROB_THRESHOLD = -1.0
+_SHORT_CLIP_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ class ShortWindowTranscriber(WhisperTranscriber):
         duration = len(audio) / SAMPLE_RATE
         text, no_speech, avg_logprob, ran_on = self._decode_window(audio, hotwords)
         reason = "run_on" if ran_on else degenerate(text, duration, avg_logprob)
+        if reason is not None and duration < _SHORT_CLIP_S:
+            # The stock decoder pads such a clip to 30 s and answered nothing for 14 of 14 short
+            # words and backchannels (对, 是的, 哦, 头疼 ...), 1-2 s later: no words, now.
+            return Transcript("", no_speech, duration, f"rejected:{reason}")
         if reason is not None:
             logger.info("short-window decode rejected (%s, %.1f s audio); using stock transcribe", reason, duration)
             stock = super().transcribe(audio, hotwords)

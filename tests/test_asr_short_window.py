@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from asr.short_window import ShortWindowSettings, ShortWindowTranscriber
-from asr.transcriber import Transcript, WhisperSettings
+from asr.transcriber import Transcript, WhisperSettings, WhisperTranscriber
 
 RATE = 16000
 
@@ -79,3 +79,18 @@ def test_the_window_is_padded_with_silence_not_with_zero_features(fast: ShortWin
     tail = features[:, -50:]
     assert np.allclose(tail, features.min(), atol=1e-3)
     assert features.min() < -0.2  # the floor sits well below the zero a feature-space pad would add
+
+
+def test_a_short_clip_the_fast_path_rejects_is_empty_without_the_slow_fallback(fast: ShortWindowTranscriber,
+                                                                                   monkeypatch) -> None:
+    # The decode is faked to loop (as Whisper does on a 0.3 s 哦) and the stock decoder to fail,
+    # because the point is which path runs, not what Whisper hears.
+    monkeypatch.setattr(fast, "_decode_window", lambda audio, hotwords: ("脱肌,脱肌,脱肌,脱肌,脱肌", 0.8, -0.5, True))
+
+    def stock_must_not_run(*_args, **_kwargs):
+        raise AssertionError("a short rejected clip must not pay for the 30 s stock decode")
+
+    monkeypatch.setattr(WhisperTranscriber, "transcribe", stock_must_not_run)
+    tone = (np.sin(np.arange(RATE // 2) / 3) * 0.3).astype(np.float32)  # 0.5 s of voiced-like signal
+    result = fast._transcribe_piece(tone, None)
+    assert result.text == "" and result.path == "rejected:run_on"
