@@ -66,7 +66,7 @@ class VoicingClock:
         lies in the VAD's stop window (give or take a frame), else the VAD's own estimate."""
         estimate = vad_stop_time - vad_stop_s
         if self.last_voiced is not None and estimate - 0.1 <= self.last_voiced <= vad_stop_time:
-            return min(self.last_voiced, vad_stop_time)
+            return self.last_voiced
         return estimate
 
     def voiced_since(self, time: float) -> bool:

@@ -77,12 +77,11 @@ def ends_unfinished(text: str) -> bool:
 
 def _ends_open_number(words: str) -> bool:
     """一百八十 or 180 may still grow; the second number of a pair (一百四十比九十, 低压九十) is done."""
-    match = _OPEN_NUMBER.search(words)
-    if match is None:
+    if _OPEN_NUMBER.search(words) is None:
         return False
     number = _TRAILING_NUMBER.search(words)
-    head = words[:number.start()] if number else words
-    return not head.endswith(_PAIR_CLOSERS)
+    assert number is not None  # an open number ends in these characters
+    return not words[:number.start()].endswith(_PAIR_CLOSERS)
 
 
 def ends_final(text: str) -> bool:

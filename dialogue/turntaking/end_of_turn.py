@@ -87,8 +87,9 @@ class EndOfTurnPolicy:
         if complete_probability is None:
             return TurnCall(s.default_s, "default")
         probability = complete_probability()
-        if cues.ends_final(text) and probability >= s.model_complete:
+        final_words = cues.ends_final(text)
+        if final_words and probability >= s.model_complete:
             return TurnCall(s.confident_s, "final_words_and_model")
-        if probability < s.model_unfinished and not cues.ends_final(text):
+        if probability < s.model_unfinished and not final_words:
             return TurnCall(s.hesitant_s, "model_unfinished")
         return TurnCall(s.default_s, "default")
