@@ -18,6 +18,7 @@ from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.transports.base_transport import BaseTransport
+from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
 from agent.conversation import ConversationProcessor, EventSink
 from agent.engines import Engines
@@ -41,6 +42,13 @@ VAD_START_S = 0.1
 # confirmed 320 ms late (barge-in and resumed speech both wait on it); at 0.2 with a 0.1 s start
 # it is 120 ms. Silero's confidence (0.7) still has to agree, so quiet noise does not pass.
 VAD_MIN_VOLUME = 0.2
+
+# How far agent audio may run ahead of real time into the output transport (``PlayoutGate``).
+# A WebRTC track plays out in real time behind a one-chunk queue, so all audio released ahead is
+# still heard after a barge-in pause: at 80 ms the caller heard the agent stop 270 ms after their
+# onset, at 40 ms 215 ms (p50, 4 barge-ins each). The WebSocket client buffers on its side.
+PLAYOUT_LEAD_S = 0.08
+WEBRTC_PLAYOUT_LEAD_S = 0.04
 
 _shared: weakref.WeakKeyDictionary[Engines, tuple[WhisperTranscriber, SmartTurnModel]] = weakref.WeakKeyDictionary()
 
@@ -90,7 +98,8 @@ def build_pipeline(
         max_turn_s=engines.settings.asr_max_utterance_s,
         on_turn_end=timer.speech_ended,
     )
-    gate = PlayoutGate()
+    webrtc = isinstance(transport, SmallWebRTCTransport)
+    gate = PlayoutGate(lead_s=WEBRTC_PLAYOUT_LEAD_S if webrtc else PLAYOUT_LEAD_S)
     tts = MedvoiceTTSService(engines.voice, sample_rate=engines.settings.output_sample_rate)
     tracker = PlaybackTracker(tts.ledger)
 

@@ -47,6 +47,10 @@ class PlayoutGate(FrameProcessor):
         self._ending = False
 
     @property
+    def lead_s(self) -> float:
+        return self._lead_s
+
+    @property
     def paused(self) -> bool:
         return not self._open.is_set()
 
