@@ -120,6 +120,14 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
             "# TYPE medvoice_webrtc_peers gauge",
             f"medvoice_webrtc_peers {app.state.webrtc.active_peers}",
         ]
+        cache = sessions.engines.speech_cache if sessions else None
+        if cache is not None:
+            lines += [
+                "# HELP medvoice_tts_cache_total Agent sentences spoken from the sentence audio cache or synthesised.",
+                "# TYPE medvoice_tts_cache_total counter",
+                f'medvoice_tts_cache_total{{result="hit"}} {cache.hits}',
+                f'medvoice_tts_cache_total{{result="miss"}} {cache.misses}',
+            ]
         stage_text = _stage_metrics_text()
         return PlainTextResponse(
             "\n".join(lines) + "\n" + stage_text, media_type="text/plain; version=0.0.4; charset=utf-8"

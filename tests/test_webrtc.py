@@ -148,6 +148,7 @@ async def test_metrics_and_readiness_count_webrtc_peers(rtc):
         ready = (await http.get("/readyz")).json()
     assert re.search(r"^medvoice_webrtc_peers 0$", metrics, re.M), metrics
     assert re.search(r"^medvoice_active_calls 0$", metrics, re.M), metrics
+    assert re.search(r'^medvoice_tts_cache_total\{result="hit"\} \d+$', metrics, re.M), metrics
     assert ready["webrtc_peers"] == 0
 
 
