@@ -33,7 +33,8 @@ from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.transcriptions.language import Language
 from pipecat.utils.time import time_now_iso8601
 
-from asr.transcriber import SAMPLE_RATE, WhisperTranscriber
+from asr.incremental import IncrementalSettings, IncrementalTranscript
+from asr.transcriber import SAMPLE_RATE, Transcript, WhisperTranscriber
 from asr.voicing import VoicingClock
 
 logger = logging.getLogger("medvoice.asr")
@@ -114,6 +115,10 @@ class WhisperTurnSTT(FrameProcessor):
         resume_grace_s: When the turn is due but the caller has been audible again since the end
             of speech (the VAD has not confirmed it yet), wait up to this long for the VAD before
             ending the turn, so a caller resuming after a long pause is not cut in two.
+        incremental: Decode the turn before the VAD reports a stop (``asr.incremental``): when the
+            caller has been quiet for ``quiet_s``, and every ``interim_every_s`` of speech when
+            set; each of these pushes its text as an interim transcript, and the final reuses the
+            pause decode when nothing was voiced after it. None: decode at the VAD's stop only.
 
     End of speech is the last frame loud enough to be speech (``asr.voicing``), not the VAD's
     stop time minus its delay, so the policy's wait is counted from what the caller did.
@@ -130,6 +135,7 @@ class WhisperTurnSTT(FrameProcessor):
         on_turn_end: Callable[[float], None] | None = None,
         hotwords: Callable[[], str | None] | None = None,
         resume_grace_s: float = 0.2,
+        incremental: IncrementalSettings | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -150,6 +156,12 @@ class WhisperTurnSTT(FrameProcessor):
         self._speech_end = 0.0
         self._commit_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._incremental_settings = incremental
+        self._incremental: IncrementalTranscript | None = None
+        self._early_decode: asyncio.Task | None = None
+        self._turn_opened = 0.0
+        self._paused_at: float | None = None
+        self._next_interim_bytes = 0
 
     @property
     def turn_open(self) -> bool:
@@ -174,6 +186,37 @@ class WhisperTurnSTT(FrameProcessor):
             self._preroll.append(frame.audio)
         else:
             self._turn.extend(frame.audio)
+            self._decode_early()
+
+    def _decode_early(self) -> None:
+        """Start a pause or interim decode of the turn so far, while the VAD still says speaking."""
+        incremental = self._incremental
+        if incremental is None or self._turn is None or not self._speaking or self._early_decode is not None:
+            return
+        last_voiced = self._voicing.last_voiced
+        settings = incremental.settings
+        if (last_voiced is not None and last_voiced > self._turn_opened and last_voiced != self._paused_at
+                and time.monotonic() - last_voiced >= settings.quiet_s):
+            self._paused_at = last_voiced
+            decode = incremental.pause
+        elif settings.interim_every_s and len(self._turn) >= self._next_interim_bytes:
+            self._next_interim_bytes = len(self._turn) + int(settings.interim_every_s * SAMPLE_RATE) * 2
+            decode = incremental.update
+        else:
+            return
+        audio = np.frombuffer(bytes(self._turn), dtype=np.int16).astype(np.float32) / 32768.0
+        self._early_decode = self.create_task(self._run_early_decode(decode, audio, self._turn))
+        self._tasks.add(self._early_decode)
+        self._early_decode.add_done_callback(self._tasks.discard)
+
+    async def _run_early_decode(self, decode: Callable[[np.ndarray], str], audio: np.ndarray,
+                                turn: bytearray) -> None:
+        try:
+            text = await asyncio.to_thread(decode, audio)
+        finally:
+            self._early_decode = None
+        if text and self._turn is turn:
+            await self.push_frame(InterimTranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
 
     async def _speech_started(self) -> None:
         self._speaking = True
@@ -182,6 +225,12 @@ class WhisperTurnSTT(FrameProcessor):
         if self._turn is None:
             self._turn = bytearray(b"".join(self._preroll))
             self._preroll.clear()
+            self._turn_opened = time.monotonic()
+            if self._incremental_settings is not None:
+                self._incremental = IncrementalTranscript(self._transcriber, self._incremental_settings,
+                                                          self._hotwords())
+                self._next_interim_bytes = len(self._turn) + int(
+                    self._incremental_settings.interim_every_s * SAMPLE_RATE) * 2
 
     def _speech_stopped(self) -> None:
         if self._turn is None:
@@ -191,14 +240,15 @@ class WhisperTurnSTT(FrameProcessor):
         self._speech_end = self._voicing.speech_end(time.monotonic(), self._vad_stop_s)
         audio = np.frombuffer(bytes(self._turn), dtype=np.int16).astype(np.float32) / 32768.0
         too_long = len(self._turn) >= self._max_turn_bytes
-        task = self.create_task(self._transcribe_and_wait(self._version, audio, too_long))
+        task = self.create_task(self._transcribe_and_wait(self._version, audio, too_long, self._incremental))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _transcribe_and_wait(self, version: int, audio: np.ndarray, too_long: bool) -> None:
+    async def _transcribe_and_wait(self, version: int, audio: np.ndarray, too_long: bool,
+                                   incremental: IncrementalTranscript | None) -> None:
         turn = self._turn
         await self.start_processing_metrics()
-        text, wait_s, reason = await asyncio.to_thread(self._analyse, audio, too_long)
+        text, wait_s, reason = await asyncio.to_thread(self._analyse, audio, too_long, incremental)
         await self.stop_processing_metrics()
         if turn is None or self._turn is not turn:
             return  # the turn ended meanwhile: a late transcript never reaches the next one
@@ -207,7 +257,7 @@ class WhisperTurnSTT(FrameProcessor):
         if version != self._version:
             return  # the caller spoke again: the turn goes on
         if not text:
-            self._turn = None  # noise or silence: no turn
+            self._end_turn()  # noise or silence: no turn
             await self.push_frame(InterimTranscriptionFrame("", CALLER, time_now_iso8601(), Language.ZH))
             return
         self._commit_task = asyncio.current_task()
@@ -217,7 +267,7 @@ class WhisperTurnSTT(FrameProcessor):
         if version != self._version:
             return
         self._version += 1
-        self._turn = None
+        self._end_turn()
         logger.debug("turn ended (%s, waited %.2fs)", reason, wait_s)
         if self._on_turn_end is not None:
             self._on_turn_end(self._speech_end)
@@ -230,8 +280,14 @@ class WhisperTurnSTT(FrameProcessor):
         while self._voicing.voiced_since(self._speech_end + _FRAME_S) and time.monotonic() < deadline:
             await asyncio.sleep(_FRAME_S)
 
-    def _analyse(self, audio: np.ndarray, too_long: bool) -> tuple[str, float, str]:
-        transcript = self._transcriber.transcribe(audio, self._hotwords())
+    def _end_turn(self) -> None:
+        self._turn = None
+        self._incremental = None
+
+    def _analyse(self, audio: np.ndarray, too_long: bool,
+                 incremental: IncrementalTranscript | None) -> tuple[str, float, str]:
+        transcript: Transcript = (incremental.finish(audio) if incremental is not None
+                                  else self._transcriber.transcribe(audio, self._hotwords()))
         if not transcript.text:
             return "", 0.0, "no_words"
         if too_long:
@@ -247,7 +303,7 @@ class WhisperTurnSTT(FrameProcessor):
 
     async def _close_turn(self) -> None:
         self._version += 1
-        self._turn = None
+        self._end_turn()
         for task in list(self._tasks):
             await self.cancel_task(task)
         self._tasks.clear()
