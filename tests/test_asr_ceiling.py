@@ -10,6 +10,7 @@ from evals.asr.ceiling import (
     Match,
     NumberMatch,
     align,
+    attribute_value_error,
     classify,
     fuzzy_syllable,
     heard_values,
@@ -100,3 +101,22 @@ def test_fuzzy_pairs_merge_nasal_and_retroflex_confusions_only_when_asked() -> N
     assert classify("恩格列净", "安格列进") is Match.FURTHER
     assert classify("恩格列净", "安格列进", fuzzy=True) is Match.NEAR  # en / an is not a fuzzy pair
     assert fuzzy_syllable("zhong") == fuzzy_syllable("zon") == "zon"
+
+
+@pytest.mark.parametrize(
+    ("field", "want", "heard", "cause"),
+    [
+        ("systolic", 158.0, {"一百五十八，九十六": "158-96"}, "extraction"),
+        ("systolic", 158.0, {"一百五十八，九十六": "150吧 96"}, "recogniser_homophone"),
+        ("systolic", 158.0, {"一百五十八，九十六": "1559595"}, "recogniser_other"),
+        ("systolic", 158.0, {"一百五十八，九十六": "150吧 96", "不对，是一百五十八，九十六": "158 96"}, "extraction"),
+        ("systolic", 158.0, {}, "not_reached"),
+        ("weight", 65.0, {"一百三十斤": "130斤"}, "extraction"),
+        ("heart_rate", 65.0, {"一百三十斤": "130斤"}, "not_reached"),  # 斤 doubles weights only
+    ],
+)
+def test_a_followup_value_error_is_attributed_to_what_was_heard(
+        field: str, want: float, heard: dict[str, str], cause: str) -> None:
+    answers = ["一百五十八，九十六", "一百三十斤"]
+    flow = "followup_hypertension"
+    assert attribute_value_error(field, want, answers, flow, {(k, flow): v for k, v in heard.items()}) == cause

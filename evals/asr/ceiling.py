@@ -391,8 +391,12 @@ FOLLOWUP_CAUSES = {
     "text_error": "wrong from text as well (not an audio problem)",
 }
 
-async def followup_attribution(calls: list[dict], model_cache: Path, threads: int) -> tuple[dict[str, float], list[dict]]:
+async def followup_attribution(calls: list[dict], model_cache: Path, threads: int,
+                               stock: bool = False) -> tuple[dict[str, float], list[dict]]:
     """Play ``calls`` from text and from audio; attribute each value wrong from audio (metrics, detail rows).
+
+    Audio is recognised by the benchmark's speech path (short-window decoder), or by the stock
+    ``transcribe`` when ``stock``.
 
     Causes: see ``FOLLOWUP_CAUSES``.
     """
@@ -400,6 +404,10 @@ async def followup_attribution(calls: list[dict], model_cache: Path, threads: in
     from evals.followup.speech import SpeechPath
 
     text_speech, audio_speech = SpeechPath(False), SpeechPath(True, model_cache, threads)
+    if stock:
+        from asr.transcriber import WhisperTranscriber
+
+        audio_speech.asr = WhisperTranscriber(audio_speech.asr.settings)
     classes: Counter[str] = Counter()
     detail = []
     for number, call in enumerate(calls, 1):
@@ -418,7 +426,7 @@ async def followup_attribution(calls: list[dict], model_cache: Path, threads: in
             elif text_got is None or abs(want - text_got) > 1e-6:
                 cause = "text_error"
             else:
-                cause = _attribute(want, call["answers"], flow, heard)
+                cause = attribute_value_error(name, want, call["answers"], flow, heard)
             classes[cause] += 1
             detail.append({"call": call["id"], "field": name, "want": want, "got": got, "class": cause,
                            "heard": [heard.get((answer, flow)) for answer in call["answers"]]})
@@ -429,13 +437,15 @@ async def followup_attribution(calls: list[dict], model_cache: Path, threads: in
     return metrics, detail
 
 
-def _attribute(want: float, answers: list[str], flow: str, heard: dict[tuple[str, str], str]) -> str:
+def attribute_value_error(field: str, want: float, answers: list[str], flow: str, heard: dict[tuple[str, str], str]) -> str:
     """Why a value the text path gets right came out wrong from audio (see ``FOLLOWUP_CAUSES``)."""
     spoken: list[tuple[str, str, str]] = []  # (answer, what was heard, the value as the answer says it)
     for answer in answers:
         said = heard_values(answer)
-        # A weight may be said in 斤 (一百三十斤 = 65 kg).
-        value = next((v for v in (float_text(str(want)), float_text(str(2 * want))) if v in said), None)
+        forms = [float_text(str(want))]
+        if field == "weight":
+            forms.append(float_text(str(2 * want)))  # said in 斤 (一百三十斤 = 65 kg)
+        value = next((v for v in forms if v in said), None)
         if value is None:
             continue
         spoken += [(answer, heard[key], value) for key in ((answer, flow), (f"不对，是{answer}", flow)) if key in heard]
@@ -459,7 +469,12 @@ def print_table(metrics: dict[str, float]) -> None:
 def plot(metrics: dict[str, float], path: Path) -> None:
     """Bars: term classes and number classes (shares), with the ceilings named in the titles."""
     figure, (terms_axis, numbers_axis) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [5, 6]})
-    terms_axis.bar([m.value for m in Match], [metrics[f"term_share_{m}"] for m in Match], color=_COLOURS[1:])
+    names = [m.value for m in Match]
+    terms_axis.bar(names, [metrics[f"term_share_{m}"] for m in Match], color=_COLOURS[1:])
+    fixed = [metrics[f"term_share_{m}"] * metrics[f"term_corrected_share_{m}"] if metrics[f"term_share_{m}"] else 0.0
+             for m in Match]
+    terms_axis.bar(names, fixed, fill=False, hatch="//", label="right after the corrector")
+    terms_axis.legend()
     terms_axis.set_title(f"terms (n={int(metrics['term_occurrences'])}): ceiling "
                          f"{metrics['term_ceiling_homophone']:.2f} / +near {metrics['term_ceiling_near']:.2f}")
     numbers_axis.bar([m.value.replace("_", "\n") for m in NumberMatch],
@@ -510,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics["utterances"] = float(len(hypotheses))
     if args.followup:
         calls = _read_jsonl(args.followup)[: args.followup_limit or None]
-        followup_metrics, followup_detail = asyncio.run(followup_attribution(calls, args.model_cache, args.threads))
+        attribution = followup_attribution(calls, args.model_cache, args.threads, args.decoder == "stock")
+        followup_metrics, followup_detail = asyncio.run(attribution)
         metrics.update(followup_metrics)
         detail.extend(followup_detail)
     with (args.out / "spans.jsonl").open("w", encoding="utf-8") as handle:
