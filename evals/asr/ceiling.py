@@ -532,7 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     with (args.out / "spans.jsonl").open("w", encoding="utf-8") as handle:
         for row in detail:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    (args.out / "results.json").write_text(json.dumps(metrics, indent=2) + "\n", "utf-8")
+    strict = {name: None if value != value else value for name, value in metrics.items()}  # NaN: nothing scored
+    (args.out / "results.json").write_text(json.dumps(strict, indent=2) + "\n", "utf-8")
     plot(metrics, args.out / "ceiling.png")
     print_table(metrics)
     print(f"wrote {args.out / 'results.json'}, {args.out / 'ceiling.png'}, {args.out / 'spans.jsonl'}")
