@@ -16,12 +16,14 @@ from pipecat.tests.utils import SleepFrame, run_test
 from dialogue.turntaking import EndOfTurnPolicy, EndOfTurnSettings, cues
 
 
-@pytest.mark.parametrize("text", ["嗯", "嗯。", "对对对", "好的", "是的。", "哦", "啊", "嗯嗯，好的", "对，是的"])
+@pytest.mark.parametrize("text", ["嗯", "嗯。", "对对对", "好的", "是的。", "哦", "啊", "嗯嗯，好的", "对，是的",
+                                  "谢谢", "好的，谢谢。"])
 def test_backchannels(text):
     assert cues.is_backchannel(text)
 
 
-@pytest.mark.parametrize("text", ["", "我头疼", "对，我头疼", "好的，我想挂号", "不对"])
+@pytest.mark.parametrize("text", ["", "我头疼", "对，我头疼", "好的，我想挂号", "不对",
+                                  "谢谢，我还想问一下"])
 def test_not_backchannels(text):
     assert not cues.is_backchannel(text)
 
