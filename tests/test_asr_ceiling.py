@@ -120,3 +120,15 @@ def test_a_followup_value_error_is_attributed_to_what_was_heard(
     answers = ["一百五十八，九十六", "一百三十斤"]
     flow = "followup_hypertension"
     assert attribute_value_error(field, want, answers, flow, {(k, flow): v for k, v in heard.items()}) == cause
+
+
+def test_a_decimal_in_the_hypothesis_is_read_with_its_point() -> None:
+    record = {"text": "空腹血糖六点九。", "numbers": ["6.9 mmol/L"]}
+    assert number_matches(record, "空腹血糖6.8", "") == [("6.9 mmol/L", NumberMatch.NEAR)]
+
+
+def test_a_value_said_twice_is_judged_where_it_was_missed() -> None:
+    record = {"text": "脉搏八十八次每分，血压一百四十二比八十八。", "numbers": ["88次/分", "142/88 mmHg"]}
+    hypothesis = "卖博88次每分,血压142.8"
+    assert dict(number_matches(record, hypothesis, "88次/分 142.8"))["142/88 mmHg"] in DIGITS_WRONG
+    assert dict(number_matches(record, hypothesis, "88次/分 142.8"))["142/88 mmHg"] is not NumberMatch.HOMOPHONE

@@ -18,15 +18,15 @@ Insertions right at the edges of a term may belong to it; the best class over wi
 is taken, so the ceilings are optimistic. For each expected value with unit (``186/108 mmHg``) the
 numbers in the raw hypothesis (after digit normalisation) are checked: ``exact`` (the pipeline's final
 text already has value and unit), ``digits_heard`` (every value is in the hypothesis: a
-normalisation/unit problem, fixable downstream), ``digits_wrong`` (a value the recogniser never wrote:
-beyond post-correction).
+normalisation/unit problem, fixable downstream), else the recogniser never wrote the digits and the
+value's numeral reading is classified like a term (``homophone``, ``near``, ...; see ``NumberMatch``).
 
 Hypotheses come from the product's short-window decoder (``--decoder stock``: faster-whisper's own
-``transcribe``) on clean audio (both benchmark voices), rendered like ``python -m evals.asr``; they are written to ``hypotheses.jsonl`` (dev-set sentences
-only, no patient data) and read back with ``--rows`` to re-score without decoding. ``--followup``
-also plays follow-up calls from audio and attributes each wrong value to the recogniser (no
-utterance carrying the value was heard with the right digits) or to extraction (the digits were
-heard, the dialogue still recorded a wrong value). Prints a table, writes ``results.json`` and
+``transcribe``) on clean audio (both benchmark voices), rendered like ``python -m evals.asr``; they
+are written to ``hypotheses.jsonl`` (dev-set sentences only, no patient data) and read back with
+``--rows`` to re-score without decoding. ``--followup`` also plays follow-up calls from text and
+from audio and attributes each value wrong from audio to extraction, the recogniser or a call that
+never reached the answer (``FOLLOWUP_CAUSES``). Prints a table, writes ``results.json``,
 ``ceiling.png`` and ``spans.jsonl``; exits 0 whenever it ran.
 """
 
@@ -58,10 +58,10 @@ from medical_terms import TermCorrector, normalize_numbers  # noqa: E402
 _NOT_TEXT = re.compile(r"[\s，。、；：？！,.;:?!﹑﹐“”\"'（）()《》…—\-]")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _COLOURS = ["#2a7", "#2a7", "#7c4", "#db3", "#d73", "#888"]
-_HOMOPHONE_COST = 0.5
+_HOMOPHONE_COST = 0.5  # cheaper than any other substitution, so homophones align with their term
 _FUZZY_INITIALS = {"zh": "z", "ch": "c", "sh": "s", "l": "n", "h": "f"}
 _FUZZY_INITIAL = re.compile(r"^(zh|ch|sh|l|h)")
-_FUZZY_FINAL = re.compile(r"ng$")  # cheaper than any other substitution, so homophones align with their term
+_FUZZY_FINAL = re.compile(r"ng$")
 
 
 class Match(StrEnum):
@@ -219,6 +219,14 @@ def term_matches(reference: str, hypothesis: str, terms: list[str]) -> list[tupl
     return results
 
 
+def occurrence_matches(reference: str, hypothesis: str, term: str) -> list[Match]:
+    """The class of every occurrence of ``term`` in the reference (``term_matches`` scores the first)."""
+    reference, hypothesis = strip_text(reference), strip_text(hypothesis)
+    pairs = align(reference, hypothesis)
+    starts = [m.start() for m in re.finditer(re.escape(term), reference)]
+    return [best_match(term, aligned_spans(pairs, hypothesis, start, start + len(term)))[0] for start in starts]
+
+
 def heard_values(hypothesis: str) -> Counter[str]:
     """Every number written in the hypothesis, in any form (digits, Chinese numerals), as ``float_text``."""
     text = normalize_numbers(hypothesis)
@@ -230,25 +238,33 @@ def heard_values(hypothesis: str) -> Counter[str]:
 
 
 def number_matches(record: dict, hypothesis: str, final: str) -> list[tuple[str, NumberMatch]]:
-    """(expected value with unit, class) for each expected number of ``record``."""
-    expected = expected_numbers(record)
-    found = number_tokens(final) & expected
+    """(expected value with unit, class) for each expected number of ``record``, in sorted token order."""
+    expected = sorted(expected_numbers(record).elements())
+    found = number_tokens(final)
     available = heard_values(hypothesis)
-    results = []
-    for token in sorted(expected.elements()):
-        values = Counter(float_text(v) for v in token.split()[0].split("/"))
+    classes: dict[int, NumberMatch] = {}
+    # The tokens the final text has take their digits first; the others compete for what is left.
+    for index, token in enumerate(expected):
         if found[token]:
             found[token] -= 1
-            match = NumberMatch.EXACT
-        elif values - available:
-            match = max((_numeral_match(record["text"], hypothesis, value) for value in values - available),
-                        key=list(NumberMatch).index)
+            available -= _values(token)
+            classes[index] = NumberMatch.EXACT
+    for index, token in enumerate(expected):
+        if index in classes:
+            continue
+        missing = _values(token) - available
+        if missing:
+            classes[index] = max((_numeral_match(record["text"], hypothesis, value) for value in missing),
+                                 key=list(NumberMatch).index)
         else:
-            match = NumberMatch.DIGITS_HEARD
-        if match not in DIGITS_WRONG:
-            available -= values  # a value one token used is not available to another
-        results.append((token, match))
-    return results
+            available -= _values(token)
+            classes[index] = NumberMatch.DIGITS_HEARD
+    return [(token, classes[index]) for index, token in enumerate(expected)]
+
+
+def _values(token: str) -> Counter[str]:
+    """The values of an expected token (``186/108 mmHg`` -> 186, 108)."""
+    return Counter(float_text(v) for v in token.split()[0].split("/"))
 
 
 def _numeral_match(reference: str, hypothesis: str, value: str) -> NumberMatch:
@@ -257,12 +273,14 @@ def _numeral_match(reference: str, hypothesis: str, value: str) -> NumberMatch:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reading = cn2an.an2cn(value)
-        spoken = cn2an.transform(strip_text(hypothesis), "an2cn")
-    matches = term_matches(reference, spoken, [reading])
+        spoken = strip_text(cn2an.transform(hypothesis, "an2cn"))  # read aloud first: 6.9 is not 69
+    # A value said twice (脉搏八十八 ... 比八十八) was heard at one place at least: the worst place is the miss.
+    matches = occurrence_matches(reference, spoken, reading)
     if not matches:
         return NumberMatch.FURTHER
+    worst = max(matches, key=MATCH_ORDER.index)
     # The reading spelled out but not as the value (滴185 for 低压八十五: 八十五 inside 一百八十五) sounds right.
-    return NumberMatch.HOMOPHONE if matches[0][1] is Match.EXACT else NumberMatch(matches[0][1].value)
+    return NumberMatch.HOMOPHONE if worst is Match.EXACT else NumberMatch(worst.value)
 
 
 # --- hypotheses -------------------------------------------------------------------------------------------
