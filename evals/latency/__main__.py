@@ -170,8 +170,37 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     load["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     results.update(load)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    _write_rows(args.out / "turns.jsonl", script, ws, rtc, stock_turns)
     _plot(args.out, ws, stock_turns, rtc, concurrency)
     return results
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+def _write_rows(
+    path: Path, script: dict[str, list[Utterance]], ws: _Measured | None, rtc: _Measured | None,
+    stock_turns: list[stock.StockTurn],
+) -> None:
+    """One JSON line per measured turn and barge-in (which utterance split, which backchannel interrupted)."""
+    talk = script["complete"] + script["fragment"]
+    barges = script["interruption"] + script["backchannel"]
+    rows: list[dict[str, Any]] = []
+    for transport, measured in (("websocket", ws), ("webrtc", rtc)):
+        if measured is None:
+            continue
+        rows += [{"transport": transport, "kind": u.kind, "text": u.text, "pauses": list(u.pauses),
+                  "finals": t.finals, "cut_off": t.cut_off, "split": t.split,
+                  "turn_complete_ms": _ms(t.turn_complete_s), "v2v_ms": _ms(t.v2v_s)}
+                 for u, t in zip(talk, measured.turns, strict=True)]
+        rows += [{"transport": transport, "kind": u.kind, "text": u.text, "stop_ms": _ms(b.stop_s),
+                  "interrupted": b.interrupted, "resumed": b.resumed, "paused_ms": _ms(b.paused_s)}
+                 for u, b in zip(barges, measured.barges, strict=True)]
+    rows += [{"transport": "stock", "kind": u.kind, "text": u.text, "turns": t.turns, "cut_off": t.cut_off,
+              "split": t.split, "turn_complete_ms": _ms(t.turn_complete_s)}
+             for u, t in zip(talk, stock_turns, strict=True)]
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def _websocket_results(
