@@ -89,10 +89,12 @@ def build_pipeline(
         )
     )
     # Bias Whisper towards the flow's vocabulary: without it "胸口疼" comes out as "胸口腾".
-    flow_hotwords = hotwords("_".join(filter(None, [dialogue.flow, getattr(dialogue, "program", None)])))
+    program = getattr(getattr(dialogue, "program", None), "id", None)  # followup_hypertension ...
+    flow_hotwords = hotwords("_".join(filter(None, [dialogue.flow, program])))
     stt = WhisperTurnSTT(
         transcriber,
-        hotwords=lambda: flow_hotwords,
+        # The open question's answer words first: short answers (没有, 偶尔) need them most.
+        hotwords=lambda: " ".join(filter(None, [dialogue.asr_hints(), flow_hotwords])) or None,
         decide=partial(_decide, policy, smart_turn),
         vad_stop_s=VAD_STOP_S,
         max_turn_s=engines.settings.asr_max_utterance_s,

@@ -53,6 +53,10 @@ class Dialogue(ABC):
     def heard(self, spoken: str, played: str) -> None:  # noqa: B027 - optional hook
         """Barge-in: of the reply ``spoken``, the caller heard only ``played``. Default: ignore."""
 
+    def asr_hints(self) -> str | None:
+        """Words the caller's next answer is expected to use (Whisper hotwords), or None. Default: None."""
+        return None
+
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able view of the flow state for the page and the records (may hold patient data)."""
         return {"flow": self.flow}

@@ -132,6 +132,12 @@ class FollowupDialogue(FlowDialogue):
             "handoff": self.handoff_id, "outcome": self.outcome, **self.result,
         }
 
+    def asr_hints(self) -> str | None:
+        """The open question's expected answer words (a read-back expects 对 / 不对)."""
+        key = "confirm" if self.state == "confirm" else self.question
+        words = _answer_hints().get(key or "")
+        return " ".join(words) if words else None
+
     # -- the Dialogue contract, with saving before the last sentence --------------------------------
     async def open(self) -> AsyncIterator[Reply]:
         await self._load_context()
@@ -482,3 +488,9 @@ def _prompts(name: str) -> dict[str, list[str]]:
     filename = f"{name}.json" if name == "common" else "prompts.json"
     data = json.loads(resources.files(package).joinpath(filename).read_text("utf-8"))
     return {key: value for key, value in data.items() if not key.startswith("_")}
+
+
+@cache
+def _answer_hints() -> dict[str, list[str]]:
+    text = resources.files("dialogue.followup.data").joinpath("answer_hints.json").read_text("utf-8")
+    return {key: words for key, words in json.loads(text).items() if not key.startswith("_")}
