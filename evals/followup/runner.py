@@ -70,7 +70,7 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
             said = last_answer = queue.pop(0)
         turns += 1
         context = "血压" if dialogue.question == "blood_pressure" else "血糖" if dialogue.question == "glucose" else None
-        heard = speech.hear(said, flow, context) if said else ""
+        heard = speech.hear(said, flow, context, dialogue.asr_hints()) if said else ""
         if not heard.strip():  # nothing said, or nothing recognised: the pipeline reports silence
             [reply async for reply in dialogue.handle_silence()]
             continue

@@ -38,7 +38,7 @@ class SpeechPath:
         self.corrector = TermCorrector()
         self.audio = audio
         self.stats = Heard()
-        self._cache: dict[tuple[str, str], str] = {}
+        self._cache: dict[tuple[str, str, str | None], str] = {}
         if audio:
             from agent.models import ModelLocator
             from asr.short_window import ShortWindowTranscriber
@@ -52,22 +52,24 @@ class SpeechPath:
     @property
     def transcripts(self) -> dict[tuple[str, str], str]:
         """Raw recogniser text per (words said, flow) so far (``--audio`` only): for error attribution."""
-        return dict(self._cache)
+        return {(text, flow): heard for (text, flow, _hints), heard in self._cache.items()}
 
-    def hear(self, text: str, flow: str, context: str | None = None) -> str:
-        """The corrected text the dialogue gets for ``text`` said in ``flow``."""
-        raw = self._recognise(text, flow) if self.audio and text else text
+    def hear(self, text: str, flow: str, context: str | None = None, hints: str | None = None) -> str:
+        """The corrected text the dialogue gets for ``text`` said in ``flow`` (``hints``: the dialogue's
+        expected answer words, put before the flow's hotwords as the call pipeline does)."""
+        raw = self._recognise(text, flow, hints) if self.audio and text else text
         corrected = self.corrector.correct(raw).text
         return normalize_numbers(corrected, context)
 
-    def _recognise(self, text: str, flow: str) -> str:
-        key = (text, flow)
+    def _recognise(self, text: str, flow: str, hints: str | None) -> str:
+        key = (text, flow, hints)
         if key not in self._cache:
             from evals.render import render_caller
 
             samples = render_caller(self.voice, text).astype(np.float32) / 32767
             started = time.perf_counter()
-            transcript = self.asr.transcribe(samples, hotwords=hotwords(flow) or None)
+            words = " ".join(filter(None, [hints, hotwords(flow)])) or None
+            transcript = self.asr.transcribe(samples, hotwords=words)
             self.stats.asr_s.append(time.perf_counter() - started)
             self.stats.audio_s += len(samples) / 16000
             self.stats.utterances += 1
