@@ -1,7 +1,5 @@
-"""How far agent audio runs ahead of real time depends on the transport (``agent.pipeline``).
-
-A WebRTC track plays out in real time, so audio released ahead of the clock is still heard after
-a barge-in pause; the pipeline gives WebRTC calls the shorter lead."""
+"""What ``agent.pipeline.build_pipeline`` wires per call: the playout lead by transport, and the
+hotwords Whisper gets (the flow's list, plus the open follow-up question's answer words)."""
 
 from __future__ import annotations
 
@@ -11,6 +9,9 @@ from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
 from agent.pipeline import PLAYOUT_LEAD_S, WEBRTC_PLAYOUT_LEAD_S, build_pipeline
+from asr.service import WhisperTurnSTT
+from dialogue.followup.flow import FollowupDialogue
+from dialogue.triage.flow import TriageDialogue
 from dialogue.turntaking.playout import PlayoutGate
 
 
@@ -20,18 +21,44 @@ class _IdleSocket:
     client_state = application_state = None
 
 
-def _gate_lead(engines, transport, dialogue) -> float:
-    pipeline = build_pipeline(engines, transport, dialogue)
-    gates = [p for p in pipeline.processors if isinstance(p, PlayoutGate)]
-    assert len(gates) == 1
-    return gates[0].lead_s
+def _websocket() -> FastAPIWebsocketTransport:
+    return FastAPIWebsocketTransport(_IdleSocket(), FastAPIWebsocketParams(audio_in_enabled=True, audio_out_enabled=True))
+
+
+def _only(pipeline, kind):
+    found = [p for p in pipeline.processors if isinstance(p, kind)]
+    assert len(found) == 1
+    return found[0]
 
 
 def test_webrtc_calls_release_less_audio_ahead_than_websocket_calls(engines):
-    from dialogue.triage.flow import TriageDialogue
-
+    # A WebRTC track plays out in real time, so audio released ahead is still heard after a pause.
     assert WEBRTC_PLAYOUT_LEAD_S < PLAYOUT_LEAD_S
     rtc = SmallWebRTCTransport(SmallWebRTCConnection(), TransportParams(audio_in_enabled=True, audio_out_enabled=True))
-    assert _gate_lead(engines, rtc, TriageDialogue()) == WEBRTC_PLAYOUT_LEAD_S
-    ws = FastAPIWebsocketTransport(_IdleSocket(), FastAPIWebsocketParams(audio_in_enabled=True, audio_out_enabled=True))
-    assert _gate_lead(engines, ws, TriageDialogue()) == PLAYOUT_LEAD_S
+    assert _only(build_pipeline(engines, rtc, TriageDialogue()), PlayoutGate).lead_s == WEBRTC_PLAYOUT_LEAD_S
+    assert _only(build_pipeline(engines, _websocket(), TriageDialogue()), PlayoutGate).lead_s == PLAYOUT_LEAD_S
+
+
+def test_followup_call_hears_the_open_questions_answer_words(engines):
+    dialogue = FollowupDialogue(program="diabetes")
+    stt = _only(build_pipeline(engines, _websocket(), dialogue), WhisperTurnSTT)
+    dialogue.question = "hypoglycemia"
+    words = stt._hotwords().split()
+    assert words[:3] == ["没有", "偶尔", "经常"]  # the answer words come first
+    assert "血糖" in words and "二甲双胍" in words  # then the diabetes programme's list
+    dialogue.state = "confirm"
+    assert stt._hotwords().split()[:3] == ["对", "是的", "不对"]
+
+
+def test_triage_call_hears_the_flow_hotwords_only(engines):
+    stt = _only(build_pipeline(engines, _websocket(), TriageDialogue()), WhisperTurnSTT)
+    assert "胸痛" in stt._hotwords()
+    assert "偶尔" not in stt._hotwords()
+
+
+def test_every_followup_question_has_answer_words():
+    for program in ("hypertension", "diabetes"):
+        dialogue = FollowupDialogue(program=program)
+        for question in dialogue.program.questions:
+            dialogue.question = question
+            assert dialogue.asr_hints(), f"{program}: no answer words for {question}"
