@@ -86,7 +86,7 @@ def test_without_a_pause_decode_the_final_is_the_short_window_decode(fast: Short
 
 def test_a_looping_decode_at_the_pause_falls_back_to_stock(fast: ShortWindowTranscriber, speak, monkeypatch) -> None:
     # A real loop cannot be provoked on demand, so the window decode is replaced by one that loops.
-    monkeypatch.setattr(fast, "_decode_window", lambda audio, hotwords: ("低压95低压95低压95低压95", 0.0, -0.2, False))
+    monkeypatch.setattr(fast, "_decode_window", lambda *_args: ("低压95低压95低压95低压95", 0.0, -0.2, False))
     audio = _float(speak("患者否认胸痛。"))
     turn = IncrementalTranscript(fast)
     turn.pause(audio)

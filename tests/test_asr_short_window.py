@@ -41,9 +41,30 @@ def test_silence_noise_and_clipping_give_an_empty_transcript(
 
 def test_a_looping_window_falls_back_to_stock(fast: ShortWindowTranscriber, speak, monkeypatch) -> None:
     # A real loop cannot be provoked on demand, so the window decode is replaced by one that loops.
-    monkeypatch.setattr(fast, "_decode_window", lambda audio, hotwords: ("低压95低压95低压95低压95", 0.0, -0.2, False))
+    monkeypatch.setattr(fast, "_decode_window", lambda *_args: ("低压95低压95低压95低压95", 0.0, -0.2, False))
     result = fast.transcribe(_float(speak("患者否认胸痛。")))
     assert result.path == "fallback"
+    assert "胸痛" in result.text
+
+
+def test_a_looping_window_is_decoded_again_in_a_wider_window_first(fast: ShortWindowTranscriber, speak,
+                                                                   monkeypatch) -> None:
+    # The first (short) window is made to loop; the wider retry decodes for real.
+    real = fast._decode_window
+
+    def loop_in_the_short_window(audio, hotwords, min_window_s=None):
+        if min_window_s is None:
+            return "低压95低压95低压95低压95", 0.0, -0.2, False
+        assert min_window_s == fast.window.retry_window_s
+        return real(audio, hotwords, min_window_s)
+
+    def stock_must_not_run(*_args, **_kwargs):
+        raise AssertionError("the wider window answered: the 30 s stock decode must not run")
+
+    monkeypatch.setattr(fast, "_decode_window", loop_in_the_short_window)
+    monkeypatch.setattr(WhisperTranscriber, "transcribe", stock_must_not_run)
+    result = fast.transcribe(_float(speak("患者否认胸痛。")))
+    assert result.path == "wide_window"
     assert "胸痛" in result.text
 
 
@@ -67,6 +88,8 @@ def test_audio_longer_than_the_window_is_split_not_dropped(fast: ShortWindowTran
 def test_window_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="max_window_s must be within 1-29 s"):
         ShortWindowSettings(max_window_s=40, min_window_s=10)
+    with pytest.raises(ValueError, match="retry_window_s must be 0"):
+        ShortWindowSettings(retry_window_s=40.0)
 
 
 def test_the_window_is_padded_with_silence_not_with_zero_features(fast: ShortWindowTranscriber, speak) -> None:
@@ -85,7 +108,7 @@ def test_a_short_clip_the_fast_path_rejects_is_empty_without_the_slow_fallback(f
                                                                                    monkeypatch) -> None:
     # The decode is faked to loop (as Whisper does on a 0.3 s 哦) and the stock decoder to fail,
     # because the point is which path runs, not what Whisper hears.
-    monkeypatch.setattr(fast, "_decode_window", lambda audio, hotwords: ("脱肌,脱肌,脱肌,脱肌,脱肌", 0.8, -0.5, True))
+    monkeypatch.setattr(fast, "_decode_window", lambda *_args: ("脱肌,脱肌,脱肌,脱肌,脱肌", 0.8, -0.5, True))
 
     def stock_must_not_run(*_args, **_kwargs):
         raise AssertionError("a short rejected clip must not pay for the 30 s stock decode")

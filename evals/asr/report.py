@@ -70,6 +70,7 @@ def _incremental(rows: list[Row], metrics: dict[str, float]) -> dict[str, float]
         "incremental_wait_ms_p95": float(np.percentile(waits, 95)),
         "incremental_reuse_rate": _ratio(sum(r.reused for r in rows), len(rows)),
         "incremental_fallback_rate": _ratio(sum("fallback" in r.path for r in rows), len(rows)),
+        "incremental_wide_window_rate": _ratio(sum(r.path == "wide_window" for r in rows), len(rows)),
         "incremental_early_decodes_per_utterance": _ratio(sum(r.early_decodes for r in rows), len(rows)),
         "incremental_busy_s_per_speech_s": _ratio(sum(r.early_busy_s for r in rows), speech_s),
         "incremental_cpu_s_per_speech_s": _ratio(sum(r.early_cpu_s for r in rows), speech_s),
@@ -105,6 +106,7 @@ def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: in
                 metrics[f"{condition}_{name}"] = value
     metrics.update(_incremental([r for r in rows if r.decoder == "incremental"], metrics))
     metrics["fallback_rate"] = _ratio(sum(r.path == "fallback" for r in fast), len(fast))
+    metrics["wide_window_rate"] = _ratio(sum(r.path == "wide_window" for r in fast), len(fast))
     metrics["rejected_speech_rate"] = _ratio(sum(r.path.startswith("rejected") for r in fast), len(fast))
     metrics["clean_text_changes"] = float(clean_text_changes)
     metrics["clean_text_sentences"] = float(clean_text_sentences)
