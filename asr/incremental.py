@@ -19,7 +19,7 @@ latency by half but raised CER by 4-7 points on 20 utterances, whether the commi
 decoded before the pause or after it with cross-attention alignment choosing them, and whether
 the rest was decoded alone or with an aligned overlap: Whisper base needs the whole sentence.
 
-The final is exactly the short-window decoder's result for the turn (guards and stock fallback
+The final is exactly the short-window decoder's result for the turn (guards and fallbacks
 included); one ``IncrementalTranscript`` per turn; its methods block (run them off the event loop)
 and are serialised by a lock, so a final waits for a decode still running.
 """
