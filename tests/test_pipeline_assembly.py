@@ -8,7 +8,7 @@ from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
-from agent.pipeline import PLAYOUT_LEAD_S, WEBRTC_PLAYOUT_LEAD_S, build_pipeline
+from agent.pipeline import PLAYOUT_LEAD_S, WEBRTC_PLAYOUT_LEAD_S, _decodes_at_pauses, build_pipeline
 from asr.service import WhisperTurnSTT
 from dialogue.followup.flow import FollowupDialogue
 from dialogue.triage.flow import TriageDialogue
@@ -48,6 +48,14 @@ def test_followup_call_hears_the_open_questions_answer_words(engines):
     assert "血糖" in words and "二甲双胍" in words  # then the diabetes programme's list
     dialogue.state = "confirm"
     assert stt._hotwords().split()[:3] == ["对", "是的", "不对"]
+
+
+def test_call_decodes_at_the_callers_pauses_with_the_short_window_decoder(engines):
+    stt = _only(build_pipeline(engines, _websocket(), TriageDialogue()), WhisperTurnSTT)
+    assert engines.settings.asr_decoder == "short_window" and engines.settings.asr_incremental
+    assert stt._incremental_settings is not None
+    stock = type(engines.settings)(_env_file=None, asr_decoder="stock")
+    assert not _decodes_at_pauses(stock)
 
 
 def test_triage_call_hears_the_flow_hotwords_only(engines):
