@@ -17,13 +17,13 @@ from dialogue.turntaking import EndOfTurnPolicy, EndOfTurnSettings, cues
 
 
 @pytest.mark.parametrize("text", ["嗯", "嗯。", "对对对", "好的", "是的。", "哦", "啊", "嗯嗯，好的", "对，是的",
-                                  "谢谢", "好的，谢谢。"])
+                                  "谢谢", "好的，谢谢。", "好灯", "适等。"])
 def test_backchannels(text):
     assert cues.is_backchannel(text)
 
 
 @pytest.mark.parametrize("text", ["", "我头疼", "对，我头疼", "好的，我想挂号", "不对",
-                                  "谢谢，我还想问一下"])
+                                  "谢谢，我还想问一下", "好疼", "是谁", "对面", "等等"])
 def test_not_backchannels(text):
     assert not cues.is_backchannel(text)
 

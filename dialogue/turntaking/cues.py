@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from pypinyin import lazy_pinyin
+
 _PUNCTUATION = re.compile(r"[\s，。！？、,.!?;；:：…~～\"'“”‘’()（）]+")
 
 BACKCHANNELS = frozenset(
@@ -52,15 +54,28 @@ def core(text: str) -> str:
     return _PUNCTUATION.sub("", text)
 
 
+# 好的 / 是的 / 对的 / 行的 end in a short neutral-tone 的 that Whisper base, above all after Opus,
+# hears with a nasal coda: 好灯, 适等 (2 of 6 backchannels over WebRTC interrupted the agent).
+_DE_BACKCHANNEL_HEADS = frozenset({"hao", "shi", "dui", "xing"})
+_REDUCED_DE = frozenset({"de", "deng", "den"})
+
+
 def is_backchannel(text: str) -> bool:
     """True when the whole transcript is feedback (嗯, 对, 好的 ...), possibly repeated."""
     words = core(text)
     if not words:
         return False
-    if words in BACKCHANNELS:
+    if words in BACKCHANNELS or _sounds_like_de_backchannel(words):
         return True
     # 嗯嗯好的, 对对对是的: a run of backchannels.
     return _split_backchannels(words)
+
+
+def _sounds_like_de_backchannel(words: str) -> bool:
+    if len(words) != 2:
+        return False
+    head, tail = lazy_pinyin(words)
+    return head in _DE_BACKCHANNEL_HEADS and tail in _REDUCED_DE
 
 
 def _split_backchannels(words: str) -> bool:
