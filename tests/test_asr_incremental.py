@@ -13,14 +13,9 @@ from pipecat.tests.utils import SleepFrame, run_test
 
 from asr.incremental import IncrementalSettings, IncrementalTranscript, agreed_prefix, voiced_after
 from asr.short_window import ShortWindowTranscriber
-from asr.transcriber import WhisperSettings, WhisperTranscriber
+from asr.transcriber import WhisperTranscriber
 
 RATE = 16000
-
-
-@pytest.fixture(scope="module")
-def fast(locator) -> ShortWindowTranscriber:
-    return ShortWindowTranscriber(WhisperSettings(locator.whisper_dir(), cpu_threads=2))
 
 
 def _float(audio: np.ndarray) -> np.ndarray:

@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 
 from asr.short_window import ShortWindowSettings, ShortWindowTranscriber
-from asr.transcriber import Transcript, WhisperSettings, WhisperTranscriber
+from asr.transcriber import Transcript, WhisperTranscriber
 
 RATE = 16000
-
-
-@pytest.fixture(scope="module")
-def fast(locator) -> ShortWindowTranscriber:
-    return ShortWindowTranscriber(WhisperSettings(locator.whisper_dir(), cpu_threads=2))
 
 
 def _float(audio: np.ndarray) -> np.ndarray:
