@@ -70,3 +70,11 @@ def test_every_followup_question_has_answer_words():
         for question in dialogue.program.questions:
             dialogue.question = question
             assert dialogue.asr_hints(), f"{program}: no answer words for {question}"
+
+
+def test_the_turn_models_are_loaded_when_the_service_starts_not_at_the_first_call(engines):
+    from agent import pipeline
+    from agent.session import CallSessions
+
+    CallSessions(engines)
+    assert engines in pipeline._shared
