@@ -200,14 +200,24 @@ class WhisperTurnSTT(FrameProcessor):
             self._paused_at = last_voiced
             decode = incremental.pause
         elif settings.interim_every_s and len(self._turn) >= self._next_interim_bytes:
-            self._next_interim_bytes = len(self._turn) + int(settings.interim_every_s * SAMPLE_RATE) * 2
+            self._schedule_interim()
             decode = incremental.update
         else:
             return
-        audio = np.frombuffer(bytes(self._turn), dtype=np.int16).astype(np.float32) / 32768.0
+        audio = self._turn_audio()
         self._early_decode = self.create_task(self._run_early_decode(decode, audio, self._turn))
         self._tasks.add(self._early_decode)
         self._early_decode.add_done_callback(self._tasks.discard)
+
+    def _turn_audio(self) -> np.ndarray:
+        assert self._turn is not None
+        return np.frombuffer(bytes(self._turn), dtype=np.int16).astype(np.float32) / 32768.0
+
+    def _schedule_interim(self) -> None:
+        """The next interim decode is due after ``interim_every_s`` more of the turn's audio."""
+        assert self._turn is not None and self._incremental_settings is not None
+        every = self._incremental_settings.interim_every_s
+        self._next_interim_bytes = len(self._turn) + int(every * SAMPLE_RATE) * 2
 
     async def _run_early_decode(self, decode: Callable[[np.ndarray], str], audio: np.ndarray,
                                 turn: bytearray) -> None:
@@ -229,8 +239,7 @@ class WhisperTurnSTT(FrameProcessor):
             if self._incremental_settings is not None:
                 self._incremental = IncrementalTranscript(self._transcriber, self._incremental_settings,
                                                           self._hotwords())
-                self._next_interim_bytes = len(self._turn) + int(
-                    self._incremental_settings.interim_every_s * SAMPLE_RATE) * 2
+                self._schedule_interim()
 
     def _speech_stopped(self) -> None:
         if self._turn is None:
@@ -238,7 +247,7 @@ class WhisperTurnSTT(FrameProcessor):
         self._speaking = False
         self._version += 1
         self._speech_end = self._voicing.speech_end(time.monotonic(), self._vad_stop_s)
-        audio = np.frombuffer(bytes(self._turn), dtype=np.int16).astype(np.float32) / 32768.0
+        audio = self._turn_audio()
         too_long = len(self._turn) >= self._max_turn_bytes
         task = self.create_task(self._transcribe_and_wait(self._version, audio, too_long, self._incremental))
         self._tasks.add(task)

@@ -125,7 +125,7 @@ class ShortWindowTranscriber(WhisperTranscriber):
     def _transcribe_piece(self, audio: np.ndarray, hotwords: str | None) -> Transcript:
         duration = len(audio) / SAMPLE_RATE
         text, no_speech, avg_logprob, ran_on = self._decode_window(audio, hotwords)
-        reason = "run_on" if ran_on else degenerate(text, duration, avg_logprob)
+        reason = _rejection(text, duration, avg_logprob, ran_on)
         if reason is not None and duration < _SHORT_CLIP_S:
             # The stock decoder pads such a clip to 30 s and answered nothing for 14 of 14 short
             # words and backchannels (对, 是的, 哦, 头疼 ...), 1-2 s later: no words, now.
@@ -135,7 +135,7 @@ class ShortWindowTranscriber(WhisperTranscriber):
             logger.info("short-window decode rejected (%s, %.1f s audio); retrying in a %.0f s window",
                         reason, duration, self.window.retry_window_s)
             text, no_speech, avg_logprob, ran_on = self._decode_window(audio, hotwords, self.window.retry_window_s)
-            reason = "run_on" if ran_on else degenerate(text, duration, avg_logprob)
+            reason = _rejection(text, duration, avg_logprob, ran_on)
             path = "wide_window"
         if reason is not None:
             logger.info("short-window decode rejected (%s, %.1f s audio); using stock transcribe", reason, duration)
@@ -185,3 +185,8 @@ class ShortWindowTranscriber(WhisperTranscriber):
         # CTranslate2 returns the length-normalised score; faster-whisper's average counts the end token.
         avg_logprob = result.scores[0] * len(generated) / (len(generated) + 1)
         return text, float(result.no_speech_prob), avg_logprob, len(generated) >= new_tokens
+
+
+def _rejection(text: str, duration: float, avg_logprob: float, ran_on: bool) -> str | None:
+    """Why a window's decode cannot be used (``run_on``: it hit the token cap), or None."""
+    return "run_on" if ran_on else degenerate(text, duration, avg_logprob)

@@ -484,13 +484,17 @@ def _spec() -> FlowSpec:
 
 @cache
 def _prompts(name: str) -> dict[str, list[str]]:
-    package = "dialogue.data.prompts" if name == "common" else "dialogue.followup.data"
-    filename = f"{name}.json" if name == "common" else "prompts.json"
-    data = json.loads(resources.files(package).joinpath(filename).read_text("utf-8"))
-    return {key: value for key, value in data.items() if not key.startswith("_")}
+    if name == "common":
+        return _data_file("dialogue.data.prompts", "common.json")
+    return _data_file("dialogue.followup.data", "prompts.json")
 
 
 @cache
 def _answer_hints() -> dict[str, list[str]]:
-    text = resources.files("dialogue.followup.data").joinpath("answer_hints.json").read_text("utf-8")
-    return {key: words for key, words in json.loads(text).items() if not key.startswith("_")}
+    return _data_file("dialogue.followup.data", "answer_hints.json")
+
+
+def _data_file(package: str, filename: str) -> dict[str, list[str]]:
+    """A packaged JSON map without its ``_source``-style notes."""
+    data = json.loads(resources.files(package).joinpath(filename).read_text("utf-8"))
+    return {key: value for key, value in data.items() if not key.startswith("_")}
