@@ -10,6 +10,7 @@ the words (and smart-turn) how much silence ends the turn, so comma pauses do no
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -83,8 +84,8 @@ def _decodes_at_pauses(settings: Settings) -> bool:
     return settings.asr_incremental and settings.asr_decoder == "short_window"
 
 
-def _decide(policy: EndOfTurnPolicy, model: SmartTurnModel, text: str, audio: np.ndarray) -> tuple[float, str]:
-    call = policy.decide(text, partial(model.probability, audio))
+def _decide(policy: EndOfTurnPolicy, text: str, probability: Callable[[], float] | None) -> tuple[float, str]:
+    call = policy.decide(text, probability)
     return call.wait_s, call.reason
 
 
@@ -115,7 +116,8 @@ def build_pipeline(
         transcriber,
         # The open question's answer words first: short answers (没有, 偶尔) need them most.
         hotwords=lambda: " ".join(filter(None, [dialogue.asr_hints(), flow_hotwords])) or None,
-        decide=partial(_decide, policy, smart_turn),
+        decide=partial(_decide, policy),
+        turn_model=smart_turn.probability,
         vad_stop_s=VAD_STOP_S,
         max_turn_s=engines.settings.asr_max_utterance_s,
         on_turn_end=timer.speech_ended,

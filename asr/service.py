@@ -15,6 +15,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from pipecat.frames.frames import (
@@ -83,14 +84,20 @@ class WhisperSegmentedSTT(SegmentedSTTService):
 
 CALLER = "caller"
 _FRAME_S = 0.02
+_AUDIBLE_SPEECH_S = 0.06  # voiced this long after the end of speech: the caller goes on
 
-TurnDecider = Callable[[str, np.ndarray], tuple[float, str]]
-"""Blocking: (transcript so far, turn audio) -> (silence in seconds after end of speech that ends
-the turn, reason). Injected by the pipeline (``dialogue.turntaking``)."""
+TurnDecider = Callable[[str, Callable[[], float] | None], tuple[float, str]]
+"""Blocking: (transcript so far, the turn model's P(complete) for the turn audio, or None without
+a turn model) -> (silence in seconds after end of speech that ends the turn, reason). The
+probability is a callable so a decider that the words settle need not wait for it. Injected by
+the pipeline (``dialogue.turntaking``)."""
+
+# Turn-model runs, side by side with the final decode (the model serialises its own runs).
+_TURN_MODEL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn-model")
 
 
 def _fixed_wait(wait_s: float) -> TurnDecider:
-    return lambda _text, _audio: (wait_s, "fixed")
+    return lambda _text, _probability: (wait_s, "fixed")
 
 
 class WhisperTurnSTT(FrameProcessor):
@@ -107,6 +114,9 @@ class WhisperTurnSTT(FrameProcessor):
     Args:
         transcriber: The shared Whisper decoder (a ``ShortWindowTranscriber`` for speed).
         decide: The end-of-turn policy; default: a fixed 0.7 s.
+        turn_model: Scores the turn's audio, P(the caller is done) (smart-turn), for ``decide``.
+            It runs alongside the final decode, not after it: on this 2-core box it takes
+            60-130 ms, which used to come on top of the transcript.
         vad_stop_s: The VAD's stop delay, so end of speech = VAD stop time - ``vad_stop_s``.
         preroll_s: Audio kept from before the VAD's speech start (its start delay plus margin).
         max_turn_s: A turn this long is ended at the next pause whatever ``decide`` says.
@@ -115,6 +125,13 @@ class WhisperTurnSTT(FrameProcessor):
         resume_grace_s: When the turn is due but the caller has been audible again since the end
             of speech (the VAD has not confirmed it yet), wait up to this long for the VAD before
             ending the turn, so a caller resuming after a long pause is not cut in two.
+        resume_speech_grace_s: The same wait once the caller has been audible for 60 ms or more
+            (speech, not a click). Silero confirms a soft onset late: 有点头晕 after a 1.5 s
+            pause was confirmed 0.58 s after it began, and the turn was cut in two.
+        late_audio_s: The wait is counted in audio received after the end of speech, not in time
+            passed: when the caller's audio arrives late (WebRTC jitter, a loaded event loop),
+            the turn waits for it, up to this long past the wall-clock wait, so a clause pause
+            that merely looks longer is not taken for the end of the turn.
         incremental: Decode the turn before the VAD reports a stop (``asr.incremental``): when the
             caller has been quiet for ``quiet_s``, and every ``interim_every_s`` of speech when
             set; each of these pushes its text as an interim transcript, and the final reuses the
@@ -129,31 +146,41 @@ class WhisperTurnSTT(FrameProcessor):
         transcriber: WhisperTranscriber,
         *,
         decide: TurnDecider | None = None,
+        turn_model: Callable[[np.ndarray], float] | None = None,
         vad_stop_s: float = 0.2,
         preroll_s: float = 0.4,
         max_turn_s: float = 60.0,
         on_turn_end: Callable[[float], None] | None = None,
         hotwords: Callable[[], str | None] | None = None,
         resume_grace_s: float = 0.2,
+        resume_speech_grace_s: float = 0.6,
+        late_audio_s: float = 0.3,
         incremental: IncrementalSettings | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if not 0 <= resume_grace_s <= 1:
-            raise ValueError(f"resume_grace_s must be within 0-1 s, got {resume_grace_s}")
+        if not 0 <= resume_grace_s <= resume_speech_grace_s <= 1:
+            raise ValueError("need 0 <= resume_grace_s <= resume_speech_grace_s <= 1 s, got "
+                             f"{resume_grace_s}, {resume_speech_grace_s}")
+        if not 0 <= late_audio_s <= 1:
+            raise ValueError(f"late_audio_s must be within 0-1 s, got {late_audio_s}")
         self._transcriber = transcriber
         self._decide = decide or _fixed_wait(0.7)
+        self._turn_model = turn_model
         self._vad_stop_s = vad_stop_s
         self._preroll = deque(maxlen=max(1, int(preroll_s * 50)))  # 20 ms frames
         self._max_turn_bytes = int(max_turn_s * SAMPLE_RATE) * 2
         self._on_turn_end = on_turn_end
         self._hotwords = hotwords or (lambda: None)
         self._resume_grace_s = resume_grace_s
+        self._resume_speech_grace_s = resume_speech_grace_s
+        self._late_audio_s = late_audio_s
         self._voicing = VoicingClock()
         self._turn: bytearray | None = None
         self._speaking = False
         self._version = 0
         self._speech_end = 0.0
+        self._speech_end_heard_s = 0.0
         self._commit_task: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._incremental_settings = incremental
@@ -181,7 +208,7 @@ class WhisperTurnSTT(FrameProcessor):
         await self.push_frame(frame, direction)
 
     def _add_audio(self, frame: InputAudioRawFrame) -> None:
-        self._voicing.add(frame.audio, time.monotonic(), in_speech=self._speaking)
+        self._voicing.add(frame.audio, time.monotonic(), in_speech=self._speaking, sample_rate=frame.sample_rate)
         if self._turn is None:
             self._preroll.append(frame.audio)
         else:
@@ -246,7 +273,7 @@ class WhisperTurnSTT(FrameProcessor):
             return
         self._speaking = False
         self._version += 1
-        self._speech_end = self._voicing.speech_end(time.monotonic(), self._vad_stop_s)
+        self._speech_end, self._speech_end_heard_s = self._voicing.speech_end(time.monotonic(), self._vad_stop_s)
         audio = self._turn_audio()
         too_long = len(self._turn) >= self._max_turn_bytes
         task = self.create_task(self._transcribe_and_wait(self._version, audio, too_long, self._incremental))
@@ -258,6 +285,7 @@ class WhisperTurnSTT(FrameProcessor):
         turn = self._turn
         await self.start_processing_metrics()
         text, wait_s, reason = await asyncio.to_thread(self._analyse, audio, too_long, incremental)
+        ready_s = time.monotonic() - self._speech_end
         await self.stop_processing_metrics()
         if turn is None or self._turn is not turn:
             return  # the turn ended meanwhile: a late transcript never reaches the next one
@@ -271,22 +299,36 @@ class WhisperTurnSTT(FrameProcessor):
             return
         self._commit_task = asyncio.current_task()
         await asyncio.sleep(max(0.0, self._speech_end + wait_s - time.monotonic()))
+        await self._await_late_audio(wait_s)
         await self._await_unconfirmed_speech()
         self._commit_task = None
         if version != self._version:
             return
         self._version += 1
         self._end_turn()
-        logger.debug("turn ended (%s, waited %.2fs)", reason, wait_s)
+        logger.debug("turn ended (%s, wait %.2fs, transcript ready %.2fs and turn ended %.2fs after speech)",
+                     reason, wait_s, ready_s, time.monotonic() - self._speech_end)
         if self._on_turn_end is not None:
             self._on_turn_end(self._speech_end)
         await self.push_frame(TranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
 
+    async def _await_late_audio(self, wait_s: float) -> None:
+        """Hold the commit until ``wait_s`` of audio after the end of speech has arrived (within a
+        frame), or ``late_audio_s`` longer: the caller may have resumed in audio still in transit."""
+        heard_by = self._speech_end_heard_s + wait_s - _FRAME_S
+        deadline = self._speech_end + wait_s + self._late_audio_s
+        while self._voicing.heard_s < heard_by and time.monotonic() < deadline:
+            await asyncio.sleep(_FRAME_S / 2)
+
     async def _await_unconfirmed_speech(self) -> None:
         """Hold the commit while the caller is audible again but the VAD has not said so yet
         (a confirmed start cancels this task)."""
-        deadline = time.monotonic() + self._resume_grace_s
-        while self._voicing.voiced_since(self._speech_end + _FRAME_S) and time.monotonic() < deadline:
+        since = self._speech_end + _FRAME_S
+        due = time.monotonic()
+        while self._voicing.voiced_since(since):
+            speech = self._voicing.voiced_s_since(since) >= _AUDIBLE_SPEECH_S
+            if time.monotonic() >= due + (self._resume_speech_grace_s if speech else self._resume_grace_s):
+                return
             await asyncio.sleep(_FRAME_S)
 
     def _end_turn(self) -> None:
@@ -295,13 +337,19 @@ class WhisperTurnSTT(FrameProcessor):
 
     def _analyse(self, audio: np.ndarray, too_long: bool,
                  incremental: IncrementalTranscript | None) -> tuple[str, float, str]:
+        started = time.monotonic()
+        score = None if self._turn_model is None or too_long else _TURN_MODEL_POOL.submit(self._turn_model, audio)
         transcript: Transcript = (incremental.finish(audio) if incremental is not None
                                   else self._transcriber.transcribe(audio, self._hotwords()))
-        if not transcript.text:
-            return "", 0.0, "no_words"
-        if too_long:
-            return transcript.text, 0.0, "max_turn"
-        wait_s, reason = self._decide(transcript.text, audio)
+        if not transcript.text or too_long:
+            if score is not None:
+                score.cancel()
+            return transcript.text, 0.0, "max_turn" if transcript.text else "no_words"
+        decoded = time.monotonic()
+        wait_s, reason = self._decide(transcript.text, None if score is None else score.result)
+        logger.debug("final of %.2fs: decode %.3fs (%s), decide %.3fs: %s, wait %.2fs", len(audio) / SAMPLE_RATE,
+                     decoded - started, "pause decode reused" if incremental and incremental.reused else "decoded",
+                     time.monotonic() - decoded, reason, wait_s)
         return transcript.text, wait_s, reason
 
     async def _cancel_commit(self) -> None:

@@ -8,10 +8,14 @@ real end of speech, and a loud frame after that end says the caller is speaking 
 VAD has confirmed it. "Loud enough" is relative to the caller's own speech level in this call
 (a fraction of a slow running average of frames the VAD called speech), with an absolute floor,
 so line noise between words does not count on a noisy line.
+
+It also counts the audio it was fed (``heard_s``): a silence is only as long as the audio that
+arrived after the end of speech, which is less than the time that passed when packets come late.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,31 +48,42 @@ class VoicingClock:
         self.settings = settings or VoicingSettings()
         self._speech_level = 0.0
         self.last_voiced: float | None = None
+        self.heard_s = 0.0  # seconds of audio fed so far
+        self._voiced: deque[tuple[float, float]] = deque(maxlen=250)  # (end time, seconds), last ~5 s
+        self._last_voiced_heard_s = 0.0
 
     @property
     def threshold(self) -> float:
         return max(self.settings.floor_rms, self.settings.relative * self._speech_level)
 
-    def add(self, pcm: bytes, end_time: float, *, in_speech: bool) -> None:
+    def add(self, pcm: bytes, end_time: float, *, in_speech: bool, sample_rate: int = 16000) -> None:
         """One int16 mono frame that ended at ``end_time`` (monotonic seconds)."""
         samples = np.frombuffer(pcm, dtype=np.int16)
         if not samples.size:
             return
+        self.heard_s += samples.size / sample_rate
         rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
         if in_speech and rms > self.settings.floor_rms:
             weight = 1.0 if self._speech_level == 0.0 else self.settings.level_smoothing
             self._speech_level += weight * (rms - self._speech_level)
         if rms > self.threshold:
             self.last_voiced = end_time
+            self._last_voiced_heard_s = self.heard_s
+            self._voiced.append((end_time, samples.size / sample_rate))
 
-    def speech_end(self, vad_stop_time: float, vad_stop_s: float) -> float:
-        """The end of speech for a VAD stop at ``vad_stop_time``: the last voiced frame when it
-        lies in the VAD's stop window (give or take a frame), else the VAD's own estimate."""
+    def speech_end(self, vad_stop_time: float, vad_stop_s: float) -> tuple[float, float]:
+        """The end of speech for a VAD stop at ``vad_stop_time`` (all frames fed up to then), as
+        (monotonic time, ``heard_s`` at that point): the last voiced frame when it lies in the
+        VAD's stop window (give or take a frame), else the VAD's own estimate."""
         estimate = vad_stop_time - vad_stop_s
         if self.last_voiced is not None and estimate - 0.1 <= self.last_voiced <= vad_stop_time:
-            return self.last_voiced
-        return estimate
+            return self.last_voiced, self._last_voiced_heard_s
+        return estimate, max(0.0, self.heard_s - vad_stop_s)
 
     def voiced_since(self, time: float) -> bool:
         """True when a voiced frame ended after ``time``."""
         return self.last_voiced is not None and self.last_voiced > time
+
+    def voiced_s_since(self, time: float) -> float:
+        """Seconds of voiced frames that ended after ``time`` (within the last ~5 s)."""
+        return sum(seconds for end, seconds in self._voiced if end > time)

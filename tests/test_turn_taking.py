@@ -76,11 +76,23 @@ def test_policy_outwaits_a_thinking_pause_when_the_model_is_sure_the_caller_is_n
     assert policy.decide("已经吃过退烧药了", lambda: 0.05).wait_s == policy.settings.default_s
 
 
-def test_policy_ends_fast_only_when_words_and_model_agree():
+def test_questions_hand_the_turn_over_but_clause_final_particles_do_not():
+    assert cues.ends_question("不用再来了吧")
+    assert cues.ends_question("要挂哪个科？")
+    assert cues.ends_question("可以吗。")
+    assert not cues.ends_question("我爸爸七十八岁了，")
+    assert not cues.ends_question("我妈妈呢")  # a topic, more to come
+    assert not cues.ends_question("我孩子发烧三十九度")
+
+
+def test_policy_ends_fast_only_when_a_question_and_the_model_agree():
     policy = EndOfTurnPolicy()
-    assert policy.decide("已经吃过退烧药了。", lambda: 0.97).wait_s == policy.settings.confident_s
-    assert policy.decide("已经吃过退烧药了。", lambda: 0.3).wait_s == policy.settings.default_s
-    assert policy.decide("已经吃过退烧药了。", None).wait_s == policy.settings.default_s
+    assert policy.decide("我已经好多了，不用再来了吧", lambda: 0.97).wait_s == policy.settings.confident_s
+    assert policy.decide("不用再来了吧", lambda: 0.3).wait_s == policy.settings.default_s
+    assert policy.decide("不用再来了吧", None).wait_s == policy.settings.default_s
+    # 了 closes a clause as often as a sentence: the 0.49 s pause after it must not end the turn.
+    call = policy.decide("我爸爸七十八岁了。", lambda: 0.97)
+    assert call.wait_s == policy.settings.default_s > 0.49 + 0.1
 
 
 def test_default_wait_outlasts_a_clause_pause():
@@ -102,11 +114,16 @@ def test_voicing_clock_times_the_end_of_speech_and_notices_unconfirmed_speech():
         clock.add(speech, 10.0 + 0.02 * i, in_speech=True)
     for i in range(10):
         clock.add(hum, 11.0 + 0.02 * i, in_speech=True)  # the VAD still says speech: its stop delay
-    assert clock.speech_end(11.2, 0.2) == pytest.approx(10.98)
-    assert clock.speech_end(15.0, 0.2) == pytest.approx(14.8)  # no voiced frame near: the VAD's estimate
+    assert clock.speech_end(11.2, 0.2) == pytest.approx((10.98, 1.0))  # 50 frames heard by then
+    # No voiced frame near: the VAD's estimate, 0.2 s before all that was heard.
+    assert clock.speech_end(15.0, 0.2) == pytest.approx((14.8, 1.0))
     assert not clock.voiced_since(10.98)
     clock.add(speech, 11.5, in_speech=False)
     assert clock.voiced_since(10.98)
+    assert clock.voiced_s_since(10.98) == pytest.approx(0.02)  # a click, so far
+    clock.add(speech, 11.52, in_speech=False)
+    clock.add(speech, 11.54, in_speech=False)
+    assert clock.voiced_s_since(10.98) == pytest.approx(0.06)
 
 
 async def test_a_turn_due_while_the_caller_resumes_unconfirmed_waits_for_the_vad():
@@ -132,6 +149,58 @@ async def test_a_turn_due_while_the_caller_resumes_unconfirmed_waits_for_the_vad
     ]
     down, _ = await run_test(stt, frames_to_send=frames)
     assert len([f for f in down if isinstance(f, TranscriptionFrame)]) == 1
+
+
+async def test_a_pause_that_only_looks_long_because_audio_came_late_does_not_end_the_turn():
+    # The same fake transcriber as above (the decode must be done before the pause is over).
+    from asr.service import WhisperTurnSTT
+    from asr.transcriber import Transcript
+
+    class FixedTranscriber:
+        def transcribe(self, audio, hotwords=None):
+            return Transcript("我头疼了三天", 0.0, len(audio) / 16000, "test")
+
+    def turn_with_a_stalled_pause(late_audio_s: float) -> tuple[WhisperTurnSTT, list]:
+        stt = WhisperTurnSTT(FixedTranscriber(), decide=lambda _text, _audio: (0.4, "test"),
+                             late_audio_s=late_audio_s)
+        speech = (np.sin(np.arange(8000) / 3) * 6000).astype(np.int16)
+        quiet = np.zeros(320 * 10, np.int16)  # the caller's 0.2 s pause ...
+        frames = [
+            VADUserStartedSpeakingFrame(), *_audio_frames(speech), VADUserStoppedSpeakingFrame(),
+            SleepFrame(sleep=0.55), *_audio_frames(quiet),  # ... delivered in one burst 0.55 s later,
+            *_audio_frames(speech[:1600]), SleepFrame(sleep=0.1),  # with the caller going on
+            VADUserStartedSpeakingFrame(), *_audio_frames(speech), VADUserStoppedSpeakingFrame(),
+            SleepFrame(sleep=1.2),
+        ]
+        return stt, frames
+
+    for late_audio_s, finals in ((0.3, 1), (0.0, 2)):  # 0: counted in wall time, the turn splits
+        stt, frames = turn_with_a_stalled_pause(late_audio_s)
+        down, _ = await run_test(stt, frames_to_send=frames)
+        assert len([f for f in down if isinstance(f, TranscriptionFrame)]) == finals, late_audio_s
+
+
+async def test_a_soft_restart_the_vad_confirms_late_does_not_split_the_turn():
+    # A fake transcriber, as above: the test sets when the VAD confirms, not what was said.
+    from asr.service import WhisperTurnSTT
+    from asr.transcriber import Transcript
+
+    class FixedTranscriber:
+        def transcribe(self, audio, hotwords=None):
+            return Transcript("我血压一百八十多", 0.0, len(audio) / 16000, "test")
+
+    speech = (np.sin(np.arange(8000) / 3) * 6000).astype(np.int16)
+    frames = [
+        VADUserStartedSpeakingFrame(), *_audio_frames(speech), VADUserStoppedSpeakingFrame(),
+        SleepFrame(sleep=0.25), *_audio_frames(speech[:3200]),  # audible again for 0.2 s at 0.25 s ...
+        SleepFrame(sleep=0.45), VADUserStartedSpeakingFrame(),  # ... which the VAD confirms at 0.7 s
+        *_audio_frames(speech), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.2),
+    ]
+    for speech_grace_s, finals in ((0.6, 1), (0.2, 2)):
+        stt = WhisperTurnSTT(FixedTranscriber(), decide=lambda _text, _probability: (0.3, "test"),
+                             resume_speech_grace_s=speech_grace_s, late_audio_s=0.0)
+        down, _ = await run_test(stt, frames_to_send=frames)
+        assert len([f for f in down if isinstance(f, TranscriptionFrame)]) == finals, speech_grace_s
 
 
 def test_smart_turn_model_scores_real_speech(locator, speak):

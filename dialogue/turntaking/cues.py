@@ -3,7 +3,8 @@
 Whisper's punctuation is unreliable on a clause cut at a pause, so the cues look at words: a
 turn that ends in a connective (然后, 还有, 就是, 那个 ...) or in a number that can still grow
 (一百八十 -> 一百八十五) is unfinished; one that ends in a sentence-final particle (吗, 呢, 吧,
-了 ...) is likely finished; a transcript that is only a backchannel (嗯, 对, 好的 ...) is
+了 ...) is likely finished, and one that ends as a question (吗, 吧, ？) hands the turn over; a
+transcript that is only a backchannel (嗯, 对, 好的 ...) is
 feedback to the speaker, not a turn.
 """
 
@@ -34,6 +35,9 @@ CONTINUATIONS = (
 
 # Endings that usually close a Mandarin sentence.
 FINAL_PARTICLES = ("吗", "呢", "吧", "了", "啦", "嘛", "呀", "的", "没有", "不是", "可以", "谢谢")
+# Of those, the ones that close a question and hardly ever a clause. 了 closes clauses all the
+# time (我爸爸七十八岁了，最近老是忘事), 呢 and 嘛 mark a topic (我妈妈呢，…), so they do not count.
+QUESTION_PARTICLES = ("吗", "吧", "么")
 
 _DIGITS = "0123456789零一二两三四五六七八九"
 # A number ending in a unit word or a decimal point expects more digits (一百八十 -> 一百八十五,
@@ -107,3 +111,11 @@ def ends_final(text: str) -> bool:
     if stripped.endswith(("？", "?")):
         return True
     return core(text).endswith(FINAL_PARTICLES) and not ends_unfinished(text)
+
+
+def ends_question(text: str) -> bool:
+    """True when the transcript ends as a question (吗 / 吧 / 么, or a question mark): the caller
+    hands the turn over, where a final particle such as 了 may only close a clause."""
+    if text.strip().endswith(("？", "?")):
+        return True
+    return core(text).endswith(QUESTION_PARTICLES) and not ends_unfinished(text)

@@ -6,8 +6,9 @@ counted from the caller's end of speech, ends the turn:
 
 * the words end in a connective or an open number (我这个头疼啊，就是 / 血压一百八十): the caller
   is not done, wait ``unfinished_s`` (a thinking pause of 1.5 s must not cut them off);
-* the words end like a sentence (particle 了/吗/呢/吧, a question) and the model agrees
-  strongly: ``confident_s``;
+* the words end as a question (吗/吧, a question mark) and the model agrees strongly:
+  ``confident_s``. Not 了: it closes clauses as often as sentences (我爸爸七十八岁了，｜最近老是
+  忘事, a 0.49 s pause, was cut in two by this wait), and the model agreed there too;
 * the model is nearly sure the caller is not done and the words do not end like a sentence:
   ``hesitant_s``, which outlasts a thinking pause. Whisper often mishears the connective a
   caller trails off on (就是 -> 就熟, 那个 -> 纳肯), and may even close it with a full stop
@@ -32,7 +33,7 @@ class EndOfTurnSettings:
     """Silence (seconds after the caller's end of speech) that ends a turn, by what the words say.
 
     Parameters:
-        confident_s: Words end like a sentence and smart-turn agrees (>= ``model_complete``).
+        confident_s: Words end as a question and smart-turn agrees (>= ``model_complete``).
         default_s: No cue either way; longer than a clause pause.
         unfinished_s: Words end in a connective or open number.
         hesitant_s: smart-turn below ``model_unfinished`` and no final particle in the words.
@@ -88,8 +89,8 @@ class EndOfTurnPolicy:
             return TurnCall(s.default_s, "default")
         probability = complete_probability()
         final_words = cues.ends_final(text)
-        if final_words and probability >= s.model_complete:
-            return TurnCall(s.confident_s, "final_words_and_model")
+        if cues.ends_question(text) and probability >= s.model_complete:
+            return TurnCall(s.confident_s, "question_and_model")
         if probability < s.model_unfinished and not final_words:
             return TurnCall(s.hesitant_s, "model_unfinished")
         return TurnCall(s.default_s, "default")
