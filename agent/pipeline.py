@@ -34,7 +34,7 @@ from dialogue.base import Dialogue
 from dialogue.turntaking import BargeInPolicy, EndOfTurnPolicy
 from dialogue.turntaking.playout import PlayoutGate
 from dialogue.turntaking.smart_turn import SmartTurnModel
-from medical_terms import hotwords
+from medical_terms import hotwords, with_answer_hints
 from tts.playback import PlaybackTracker, SpokenText
 from tts.resample import StreamResampler
 from tts.service import MedvoiceTTSService
@@ -115,7 +115,7 @@ def build_pipeline(
     stt = WhisperTurnSTT(
         transcriber,
         # The open question's answer words first: short answers (没有, 偶尔) need them most.
-        hotwords=lambda: " ".join(filter(None, [dialogue.asr_hints(), flow_hotwords])) or None,
+        hotwords=lambda: with_answer_hints(dialogue.asr_hints(), flow_hotwords),
         decide=partial(_decide, policy),
         turn_model=smart_turn.probability,
         vad_stop_s=VAD_STOP_S,

@@ -341,10 +341,12 @@ class WhisperTurnSTT(FrameProcessor):
         score = None if self._turn_model is None or too_long else _TURN_MODEL_POOL.submit(self._turn_model, audio)
         transcript: Transcript = (incremental.finish(audio) if incremental is not None
                                   else self._transcriber.transcribe(audio, self._hotwords()))
-        if not transcript.text or too_long:
+        if not transcript.text:
             if score is not None:
                 score.cancel()
-            return transcript.text, 0.0, "max_turn" if transcript.text else "no_words"
+            return "", 0.0, "no_words"
+        if too_long:
+            return transcript.text, 0.0, "max_turn"
         decoded = time.monotonic()
         wait_s, reason = self._decide(transcript.text, None if score is None else score.result)
         logger.debug("final of %.2fs: decode %.3fs (%s), decide %.3fs: %s, wait %.2fs", len(audio) / SAMPLE_RATE,

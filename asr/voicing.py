@@ -47,10 +47,14 @@ class VoicingClock:
     def __init__(self, settings: VoicingSettings | None = None) -> None:
         self.settings = settings or VoicingSettings()
         self._speech_level = 0.0
-        self.last_voiced: float | None = None
         self.heard_s = 0.0  # seconds of audio fed so far
-        self._voiced: deque[tuple[float, float]] = deque(maxlen=250)  # (end time, seconds), last ~5 s
-        self._last_voiced_heard_s = 0.0
+        # The last ~5 s of voiced frames: (end time, seconds long, ``heard_s`` at their end).
+        self._voiced: deque[tuple[float, float, float]] = deque(maxlen=250)
+
+    @property
+    def last_voiced(self) -> float | None:
+        """When the last voiced frame ended (monotonic seconds), or None before any."""
+        return self._voiced[-1][0] if self._voiced else None
 
     @property
     def threshold(self) -> float:
@@ -67,17 +71,16 @@ class VoicingClock:
             weight = 1.0 if self._speech_level == 0.0 else self.settings.level_smoothing
             self._speech_level += weight * (rms - self._speech_level)
         if rms > self.threshold:
-            self.last_voiced = end_time
-            self._last_voiced_heard_s = self.heard_s
-            self._voiced.append((end_time, samples.size / sample_rate))
+            self._voiced.append((end_time, samples.size / sample_rate, self.heard_s))
 
     def speech_end(self, vad_stop_time: float, vad_stop_s: float) -> tuple[float, float]:
         """The end of speech for a VAD stop at ``vad_stop_time`` (all frames fed up to then), as
         (monotonic time, ``heard_s`` at that point): the last voiced frame when it lies in the
         VAD's stop window (give or take a frame), else the VAD's own estimate."""
         estimate = vad_stop_time - vad_stop_s
-        if self.last_voiced is not None and estimate - 0.1 <= self.last_voiced <= vad_stop_time:
-            return self.last_voiced, self._last_voiced_heard_s
+        if self._voiced and estimate - 0.1 <= self._voiced[-1][0] <= vad_stop_time:
+            last_voiced, _seconds, heard_s = self._voiced[-1]
+            return last_voiced, heard_s
         return estimate, max(0.0, self.heard_s - vad_stop_s)
 
     def voiced_since(self, time: float) -> bool:
@@ -86,4 +89,4 @@ class VoicingClock:
 
     def voiced_s_since(self, time: float) -> float:
         """Seconds of voiced frames that ended after ``time`` (within the last ~5 s)."""
-        return sum(seconds for end, seconds in self._voiced if end > time)
+        return sum(seconds for end, seconds, _heard_s in self._voiced if end > time)

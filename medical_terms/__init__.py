@@ -10,7 +10,7 @@ and passes ``hotwords(flow)`` to Whisper to bias decoding towards the flow's voc
 """
 
 from medical_terms.correction import Change, CorrectionResult, CorrectorSettings, TermCorrector
-from medical_terms.hotwords import hotword_flows, hotwords
+from medical_terms.hotwords import hotword_flows, hotwords, with_answer_hints
 from medical_terms.lexicon import Lexicon, Term
 from medical_terms.numbers import normalize_numbers, to_number
 
@@ -23,6 +23,7 @@ __all__ = [
     "TermCorrector",
     "hotword_flows",
     "hotwords",
+    "with_answer_hints",
     "normalize_numbers",
     "to_number",
 ]

@@ -39,3 +39,9 @@ def hotwords(flow: str | None = None) -> str:
     for name in [*parts, "default"]:
         chosen.extend(term for term in flows[name] if term not in chosen)
     return " ".join(chosen[:MAX_HOTWORDS])
+
+
+def with_answer_hints(hints: str | None, flow_hotwords: str | None) -> str | None:
+    """The dialogue's expected answer words ahead of the flow's hotwords (short answers such as
+    没有 or 偶尔 need them most), as one hotword string, or None when there are none."""
+    return " ".join(filter(None, [hints, flow_hotwords])) or None

@@ -126,81 +126,76 @@ def test_voicing_clock_times_the_end_of_speech_and_notices_unconfirmed_speech():
     assert clock.voiced_s_since(10.98) == pytest.approx(0.06)
 
 
-async def test_a_turn_due_while_the_caller_resumes_unconfirmed_waits_for_the_vad():
-    # A fake transcriber: the test needs the decode to finish at a set time, between the caller's
-    # audible restart and the VAD's confirmation of it (real Whisper takes 0.2-2 s here).
-    import time as clock
+# -- when a turn is committed (a fake transcriber: these tests set when the decode and the VAD's
+# events happen, not what was said; real Whisper takes 0.2-2 s here) ------------------------------
 
-    from asr.service import WhisperTurnSTT
-    from asr.transcriber import Transcript
+_TONE = (np.sin(np.arange(8000) / 3) * 6000).astype(np.int16)  # 0.5 s, loud enough to be voiced
 
-    class SlowFixedTranscriber:
-        def transcribe(self, audio, hotwords=None):
-            clock.sleep(0.5)
-            return Transcript("我头疼了三天", 0.0, len(audio) / 16000, "test")
 
-    stt = WhisperTurnSTT(SlowFixedTranscriber(), decide=lambda _text, _audio: (0.0, "test"))
-    speech = (np.sin(np.arange(8000) / 3) * 6000).astype(np.int16)
-    frames = [
-        VADUserStartedSpeakingFrame(), *_audio_frames(speech), VADUserStoppedSpeakingFrame(),
-        SleepFrame(sleep=0.4), *_audio_frames(speech[:1600]),  # audible again at 0.4 s ...
-        SleepFrame(sleep=0.25), VADUserStartedSpeakingFrame(),  # ... confirmed by the VAD at 0.65 s
-        *_audio_frames(speech), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.5),
-    ]
+class _FixedTranscriber:
+    """Answers ``text`` for any audio, after ``delay_s``."""
+
+    def __init__(self, text: str = "我头疼了三天", delay_s: float = 0.0) -> None:
+        self.text, self.delay_s = text, delay_s
+
+    def transcribe(self, audio, hotwords=None):
+        import time
+
+        from asr.transcriber import Transcript
+
+        time.sleep(self.delay_s)
+        return Transcript(self.text, 0.0, len(audio) / 16000, "test")
+
+
+async def _count_finals(stt, frames) -> int:
     down, _ = await run_test(stt, frames_to_send=frames)
-    assert len([f for f in down if isinstance(f, TranscriptionFrame)]) == 1
+    return len([f for f in down if isinstance(f, TranscriptionFrame)])
+
+
+async def test_a_turn_due_while_the_caller_resumes_unconfirmed_waits_for_the_vad():
+    # The decode finishes between the caller's audible restart and the VAD's confirmation of it.
+    from asr.service import WhisperTurnSTT
+
+    stt = WhisperTurnSTT(_FixedTranscriber(delay_s=0.5), decide=lambda _text, _audio: (0.0, "test"))
+    frames = [
+        VADUserStartedSpeakingFrame(), *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(),
+        SleepFrame(sleep=0.4), *_audio_frames(_TONE[:1600]),  # audible again at 0.4 s ...
+        SleepFrame(sleep=0.25), VADUserStartedSpeakingFrame(),  # ... confirmed by the VAD at 0.65 s
+        *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.5),
+    ]
+    assert await _count_finals(stt, frames) == 1
 
 
 async def test_a_pause_that_only_looks_long_because_audio_came_late_does_not_end_the_turn():
-    # The same fake transcriber as above (the decode must be done before the pause is over).
     from asr.service import WhisperTurnSTT
-    from asr.transcriber import Transcript
 
-    class FixedTranscriber:
-        def transcribe(self, audio, hotwords=None):
-            return Transcript("我头疼了三天", 0.0, len(audio) / 16000, "test")
-
-    def turn_with_a_stalled_pause(late_audio_s: float) -> tuple[WhisperTurnSTT, list]:
-        stt = WhisperTurnSTT(FixedTranscriber(), decide=lambda _text, _audio: (0.4, "test"),
-                             late_audio_s=late_audio_s)
-        speech = (np.sin(np.arange(8000) / 3) * 6000).astype(np.int16)
-        quiet = np.zeros(320 * 10, np.int16)  # the caller's 0.2 s pause ...
-        frames = [
-            VADUserStartedSpeakingFrame(), *_audio_frames(speech), VADUserStoppedSpeakingFrame(),
-            SleepFrame(sleep=0.55), *_audio_frames(quiet),  # ... delivered in one burst 0.55 s later,
-            *_audio_frames(speech[:1600]), SleepFrame(sleep=0.1),  # with the caller going on
-            VADUserStartedSpeakingFrame(), *_audio_frames(speech), VADUserStoppedSpeakingFrame(),
-            SleepFrame(sleep=1.2),
-        ]
-        return stt, frames
-
+    quiet = np.zeros(320 * 10, np.int16)  # the caller's 0.2 s pause ...
+    frames = [
+        VADUserStartedSpeakingFrame(), *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(),
+        SleepFrame(sleep=0.55), *_audio_frames(quiet),  # ... delivered in one burst 0.55 s later,
+        *_audio_frames(_TONE[:1600]), SleepFrame(sleep=0.1),  # with the caller going on
+        VADUserStartedSpeakingFrame(), *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(),
+        SleepFrame(sleep=1.2),
+    ]
     for late_audio_s, finals in ((0.3, 1), (0.0, 2)):  # 0: counted in wall time, the turn splits
-        stt, frames = turn_with_a_stalled_pause(late_audio_s)
-        down, _ = await run_test(stt, frames_to_send=frames)
-        assert len([f for f in down if isinstance(f, TranscriptionFrame)]) == finals, late_audio_s
+        stt = WhisperTurnSTT(_FixedTranscriber(), decide=lambda _text, _audio: (0.4, "test"),
+                             late_audio_s=late_audio_s)
+        assert await _count_finals(stt, frames) == finals, late_audio_s
 
 
 async def test_a_soft_restart_the_vad_confirms_late_does_not_split_the_turn():
-    # A fake transcriber, as above: the test sets when the VAD confirms, not what was said.
     from asr.service import WhisperTurnSTT
-    from asr.transcriber import Transcript
 
-    class FixedTranscriber:
-        def transcribe(self, audio, hotwords=None):
-            return Transcript("我血压一百八十多", 0.0, len(audio) / 16000, "test")
-
-    speech = (np.sin(np.arange(8000) / 3) * 6000).astype(np.int16)
     frames = [
-        VADUserStartedSpeakingFrame(), *_audio_frames(speech), VADUserStoppedSpeakingFrame(),
-        SleepFrame(sleep=0.25), *_audio_frames(speech[:3200]),  # audible again for 0.2 s at 0.25 s ...
+        VADUserStartedSpeakingFrame(), *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(),
+        SleepFrame(sleep=0.25), *_audio_frames(_TONE[:3200]),  # audible again for 0.2 s at 0.25 s ...
         SleepFrame(sleep=0.45), VADUserStartedSpeakingFrame(),  # ... which the VAD confirms at 0.7 s
-        *_audio_frames(speech), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.2),
+        *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.2),
     ]
     for speech_grace_s, finals in ((0.6, 1), (0.2, 2)):
-        stt = WhisperTurnSTT(FixedTranscriber(), decide=lambda _text, _probability: (0.3, "test"),
+        stt = WhisperTurnSTT(_FixedTranscriber("我血压一百八十多"), decide=lambda _text, _probability: (0.3, "test"),
                              resume_speech_grace_s=speech_grace_s, late_audio_s=0.0)
-        down, _ = await run_test(stt, frames_to_send=frames)
-        assert len([f for f in down if isinstance(f, TranscriptionFrame)]) == finals, speech_grace_s
+        assert await _count_finals(stt, frames) == finals, speech_grace_s
 
 
 def test_smart_turn_model_scores_real_speech(locator, speak):

@@ -106,16 +106,17 @@ def _ends_open_number(words: str) -> bool:
 
 
 def ends_final(text: str) -> bool:
-    """True when the transcript ends in a sentence-final particle or a question/full stop mark."""
-    stripped = text.strip()
-    if stripped.endswith(("？", "?")):
-        return True
-    return core(text).endswith(FINAL_PARTICLES) and not ends_unfinished(text)
+    """True when the transcript ends in a sentence-final particle or a question mark."""
+    return _ends_in(text, FINAL_PARTICLES)
 
 
 def ends_question(text: str) -> bool:
     """True when the transcript ends as a question (吗 / 吧 / 么, or a question mark): the caller
     hands the turn over, where a final particle such as 了 may only close a clause."""
+    return _ends_in(text, QUESTION_PARTICLES)
+
+
+def _ends_in(text: str, particles: tuple[str, ...]) -> bool:
     if text.strip().endswith(("？", "?")):
         return True
-    return core(text).endswith(QUESTION_PARTICLES) and not ends_unfinished(text)
+    return core(text).endswith(particles) and not ends_unfinished(text)

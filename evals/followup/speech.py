@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medical_terms import TermCorrector, hotwords, normalize_numbers
+from medical_terms import TermCorrector, hotwords, normalize_numbers, with_answer_hints
 
 
 @dataclass
@@ -68,8 +68,7 @@ class SpeechPath:
 
             samples = render_caller(self.voice, text).astype(np.float32) / 32767
             started = time.perf_counter()
-            words = " ".join(filter(None, [hints, hotwords(flow)])) or None
-            transcript = self.asr.transcribe(samples, hotwords=words)
+            transcript = self.asr.transcribe(samples, hotwords=with_answer_hints(hints, hotwords(flow)))
             self.stats.asr_s.append(time.perf_counter() - started)
             self.stats.audio_s += len(samples) / 16000
             self.stats.utterances += 1
