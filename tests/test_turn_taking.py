@@ -35,13 +35,15 @@ def test_unfinished_endings(text):
     assert not cues.ends_final(text)
 
 
-@pytest.mark.parametrize("text", ["我血压180", "我体温38点", "高压150", "我这个头疼啊，就说"])
+@pytest.mark.parametrize("text", ["我血压180", "我体温38点", "高压150", "我这个头疼啊，就说", "我想问一下就熟。",
+                                  "我这个头疼了，就数", "我想问一下就输", "我还有纳肯", "我还有纳肚"])
 def test_whisper_digit_forms_and_misheard_connectives_are_unfinished(text):
     assert cues.ends_unfinished(text)
 
 
 @pytest.mark.parametrize("text", ["我孩子发烧三十九度", "我头疼了三天。", "血压一百五", "药快吃完了，想再开一点", "好一点",
-                                  "血压145比90", "高压一百四十低压九十", "一百四十比九十"])
+                                  "血压145比90", "高压一百四十低压九十", "一百四十比九十",
+                                  "吃完饭就睡", "他对这个很熟", "拿"])
 def test_complete_clauses_are_not_unfinished(text):
     assert not cues.ends_unfinished(text)
 
@@ -62,16 +64,18 @@ def test_policy_waits_long_for_unfinished_words_and_skips_the_model():
     call = policy.decide("我这个头疼啊，就是", model_must_not_run)
     assert call.reason == "unfinished_words" and call.wait_s == policy.settings.unfinished_s
     assert policy.decide("嗯", model_must_not_run).reason == "backchannel"
+    # 就是 as Whisper hears it trailing off over Opus, where smart-turn did not hold the turn.
+    assert policy.decide("我想问一下就熟。", model_must_not_run).reason == "unfinished_words"
     call = policy.decide("我孩子发烧三十九度", lambda: 0.5)
     assert call.reason == "default" and call.wait_s == policy.settings.default_s
 
 
 def test_policy_outwaits_a_thinking_pause_when_the_model_is_sure_the_caller_is_not_done():
-    # Whisper heard 就是 as 就熟: the words give no cue, the model does.
+    # Whisper heard 我还有那个 as 我还有捣骨: the words give no cue, the model does.
     policy = EndOfTurnPolicy()
-    call = policy.decide("我想问一下就熟", lambda: 0.03)
+    call = policy.decide("我还有捣骨", lambda: 0.03)
     assert call.reason == "model_unfinished" and call.wait_s > 1.5
-    assert policy.decide("我想问一下就熟。", lambda: 0.03).reason == "model_unfinished"  # Whisper's 。 is no cue
+    assert policy.decide("我还有捣骨。", lambda: 0.03).reason == "model_unfinished"  # Whisper's 。 is no cue
     # A final particle is the words disagreeing: not held.
     assert policy.decide("已经吃过退烧药了", lambda: 0.05).wait_s == policy.settings.default_s
 

@@ -32,6 +32,10 @@ CONTINUATIONS = (
     "以及", "另外", "比如", "包括", "如果", "虽然", "不过", "再", "和", "跟", "还", "也", "又", "就",
     "的话", "我想", "我是", "我有", "我要", "就是说", "就说",
 )
+# A connective the caller trails off on, as Whisper base writes it (by toneless pinyin): 就是 as
+# 就熟 / 就数 / 就输, 那个 as 纳肯 / 纳肚. Over Opus smart-turn scored 我想问一下就熟 above its
+# "unfinished" line and the agent cut the caller off; no complete sentence ends in these sounds.
+_MISHEARD_CONTINUATIONS = frozenset({("jiu", "shu"), ("na", "ken"), ("na", "du")})
 
 # Endings that usually close a Mandarin sentence.
 FINAL_PARTICLES = ("吗", "呢", "吧", "了", "啦", "嘛", "呀", "的", "没有", "不是", "可以", "谢谢")
@@ -93,7 +97,11 @@ def ends_unfinished(text: str) -> bool:
     words = core(text)
     if not words:
         return False
-    return words.endswith(CONTINUATIONS) or _ends_open_number(words)
+    return words.endswith(CONTINUATIONS) or _ends_open_number(words) or _sounds_like_continuation(words)
+
+
+def _sounds_like_continuation(words: str) -> bool:
+    return len(words) >= 2 and tuple(lazy_pinyin(words[-2:])) in _MISHEARD_CONTINUATIONS
 
 
 def _ends_open_number(words: str) -> bool:
