@@ -123,6 +123,21 @@ async def test_webrtc_triage_call_hears_agent_and_reads_events(rtc, speak):
     assert not _open_peer_connections()
 
 
+async def test_caller_hanging_up_mid_reply_ends_the_call_at_once(rtc):
+    """The agent's audio waits on the peer to take it; a peer that is gone must not hold the call."""
+    _reset_limit(rtc.app)
+    call = await connect(rtc.url, "triage")
+    try:
+        assert await call.wait_for(lambda c: c.speech_frames_after(0) > 5, 30), "the greeting was never heard"
+    finally:
+        await call.hang_up()
+    hung_up_at = time.monotonic()
+    await _settled(rtc.app)
+    took = time.monotonic() - hung_up_at
+    assert took < 2.0, f"the call outlived its caller by {took:.1f} s"
+    assert not _open_peer_connections()
+
+
 async def test_reconnect_resumes_the_same_call_on_a_new_peer_connection(rtc, speak):
     _reset_limit(rtc.app)
     call = await connect(rtc.url, "triage")

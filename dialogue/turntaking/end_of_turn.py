@@ -11,9 +11,10 @@ counted from the caller's end of speech, ends the turn:
   忘事, a 0.49 s pause, was cut in two by this wait), and the model agreed there too;
 * the model is nearly sure the caller is not done and the words do not end like a sentence:
   ``hesitant_s``, which outlasts a thinking pause. Whisper often mishears the connective a
-  caller trails off on (就是 -> 就熟, 那个 -> 纳肯), and may even close it with a full stop
-  (我想问一下就熟。), so the words alone miss these; on rendered speech smart-turn gave such
-  trailing fragments 0.01-0.11 and 19 of 22 complete utterances more than 0.15;
+  caller trails off on, and may even close it with a full stop (我想问一下就熟。); the cues
+  catch its usual forms by sound (就熟, 纳肯), not the rarer ones (我还有那个 -> 我还有捣骨);
+  on rendered speech smart-turn gave such trailing fragments 0.01-0.11 and 19 of 22 complete
+  utterances more than 0.15;
 * otherwise ``default_s``, just longer than a Mandarin clause pause (0.3-0.6 s), so that
   我孩子发烧39度，已经吃过退烧药了 stays one turn.
 
