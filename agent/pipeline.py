@@ -35,6 +35,7 @@ from dialogue.turntaking import BargeInPolicy, EndOfTurnPolicy
 from dialogue.turntaking.playout import PlayoutGate
 from dialogue.turntaking.smart_turn import SmartTurnModel
 from medical_terms import hotwords, with_answer_hints
+from transport.track_hold import TrackHold, webrtc_output_track
 from tts.playback import PlaybackTracker, SpokenText
 from tts.resample import StreamResampler
 from tts.service import MedvoiceTTSService
@@ -124,7 +125,10 @@ def build_pipeline(
         incremental=IncrementalSettings() if _decodes_at_pauses(engines.settings) else None,
     )
     webrtc = isinstance(transport, SmallWebRTCTransport)
-    gate = PlayoutGate(lead_s=WEBRTC_PLAYOUT_LEAD_S if webrtc else PLAYOUT_LEAD_S)
+    gate = (
+        PlayoutGate(lead_s=WEBRTC_PLAYOUT_LEAD_S, output_hold=TrackHold(webrtc_output_track(transport)))
+        if webrtc else PlayoutGate(lead_s=PLAYOUT_LEAD_S)
+    )
     tts = MedvoiceTTSService(
         engines.voice, sample_rate=engines.settings.output_sample_rate, cache=engines.speech_cache
     )

@@ -13,6 +13,7 @@ from asr.service import WhisperTurnSTT
 from dialogue.followup.flow import FollowupDialogue
 from dialogue.triage.flow import TriageDialogue
 from dialogue.turntaking.playout import PlayoutGate
+from transport.track_hold import TrackHold
 
 
 class _IdleSocket:
@@ -35,8 +36,12 @@ def test_webrtc_calls_release_less_audio_ahead_than_websocket_calls(engines):
     # A WebRTC track plays out in real time, so audio released ahead is still heard after a pause.
     assert WEBRTC_PLAYOUT_LEAD_S < PLAYOUT_LEAD_S
     rtc = SmallWebRTCTransport(SmallWebRTCConnection(), TransportParams(audio_in_enabled=True, audio_out_enabled=True))
-    assert _only(build_pipeline(engines, rtc, TriageDialogue()), PlayoutGate).lead_s == WEBRTC_PLAYOUT_LEAD_S
-    assert _only(build_pipeline(engines, _websocket(), TriageDialogue()), PlayoutGate).lead_s == PLAYOUT_LEAD_S
+    rtc_gate = _only(build_pipeline(engines, rtc, TriageDialogue()), PlayoutGate)
+    assert rtc_gate.lead_s == WEBRTC_PLAYOUT_LEAD_S
+    # ... and what the WebRTC track has queued is held with the gate (a WebSocket has no such queue).
+    assert isinstance(rtc_gate.output_hold, TrackHold)
+    ws_gate = _only(build_pipeline(engines, _websocket(), TriageDialogue()), PlayoutGate)
+    assert ws_gate.lead_s == PLAYOUT_LEAD_S and ws_gate.output_hold is None
 
 
 def test_followup_call_hears_the_open_questions_answer_words(engines):

@@ -5,7 +5,9 @@ stop decided upstream would come only after seconds of queued speech. ``PlayoutG
 before ``transport.output()`` and lets audio through no more than ``lead_s`` ahead of the wall
 clock: ``pause()`` silences the agent within about ``lead_s``, ``resume()`` goes on from the next
 unplayed chunk, and an ``InterruptionFrame`` drops what is left. Other downstream frames keep
-their place behind the audio (a reply's TTSStoppedFrame leaves after its last chunk).
+their place behind the audio (a reply's TTSStoppedFrame leaves after its last chunk). A transport
+that queues audio itself (WebRTC's output track) can be held with the gate (``output_hold``),
+so that a pause silences the agent at once instead of within ``lead_s``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from typing import Protocol
 
 from pipecat.frames.frames import (
     CancelFrame,
@@ -26,18 +29,31 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 
+class OutputHold(Protocol):
+    """Audio the output transport has taken but not played: held on pause, played on resume,
+    discarded on an interruption (``transport.track_hold.TrackHold``)."""
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def drop(self) -> None: ...
+
+
 class PlayoutGate(FrameProcessor):
     """Paces agent audio in real time; pausable for barge-in.
 
     Args:
         lead_s: How far ahead of real time audio may run into the output transport.
+        output_hold: Holds what the output transport has queued, with the gate.
     """
 
-    def __init__(self, *, lead_s: float = 0.08, **kwargs) -> None:
+    def __init__(self, *, lead_s: float = 0.08, output_hold: OutputHold | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if not 0 <= lead_s <= 1:
             raise ValueError(f"lead_s must be within 0-1 s, got {lead_s}")
         self._lead_s = lead_s
+        self._output_hold = output_hold
         self._held: deque[Frame] = deque()
         self._wake = asyncio.Event()
         self._open = asyncio.Event()
@@ -51,6 +67,10 @@ class PlayoutGate(FrameProcessor):
         return self._lead_s
 
     @property
+    def output_hold(self) -> OutputHold | None:
+        return self._output_hold
+
+    @property
     def paused(self) -> bool:
         return not self._open.is_set()
 
@@ -59,14 +79,23 @@ class PlayoutGate(FrameProcessor):
         return any(isinstance(f, OutputAudioRawFrame) for f in self._held)
 
     def pause(self) -> None:
-        """Stop releasing audio (what the transport already has, at most ``lead_s``, still plays)."""
+        """Stop releasing audio (without an ``output_hold``, what the transport already has, at
+        most ``lead_s``, still plays)."""
         if not self._ending:
             self._open.clear()
+            if self._output_hold is not None:
+                self._output_hold.pause()
 
     def resume(self) -> None:
         """Release audio again from the first chunk not yet played."""
         self._audio_end = None
         self._open.set()
+        if self._output_hold is not None:
+            self._output_hold.resume()
+
+    def _drop_held_output(self) -> None:
+        if self._output_hold is not None:
+            self._output_hold.drop()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -81,6 +110,7 @@ class PlayoutGate(FrameProcessor):
             self._held = deque(f for f in self._held if not f.interruptible)
             self._audio_end = None
             self._open.set()
+            self._drop_held_output()
             await self.push_frame(frame, direction)
             return
         if isinstance(frame, CancelFrame):
@@ -93,7 +123,7 @@ class PlayoutGate(FrameProcessor):
         if isinstance(frame, EndFrame):
             # The call is ending: hand what is left to the transport at once, as without a gate.
             self._ending = True
-            self._open.set()
+            self.resume()
         self._held.append(frame)
         self._wake.set()
 
@@ -128,6 +158,7 @@ class PlayoutGate(FrameProcessor):
 
     async def _stop(self) -> None:
         self._held.clear()
+        self._drop_held_output()
         if self._task is not None:
             task, self._task = self._task, None
             await self.cancel_task(task)
