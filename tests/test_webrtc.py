@@ -123,12 +123,16 @@ async def test_webrtc_triage_call_hears_agent_and_reads_events(rtc, speak):
     assert not _open_peer_connections()
 
 
-async def test_caller_hanging_up_mid_reply_ends_the_call_at_once(rtc):
-    """The agent's audio waits on the peer to take it; a peer that is gone must not hold the call."""
+async def test_caller_hanging_up_during_the_goodbye_ends_the_call_at_once(rtc):
+    """The page hangs up while the flow's last words still play (it closes 1.5 s after the end
+    event): the agent's audio waits on a peer that is gone, and must not hold the call."""
     _reset_limit(rtc.app)
     call = await connect(rtc.url, "triage")
     try:
-        assert await call.wait_for(lambda c: c.speech_frames_after(0) > 5, 30), "the greeting was never heard"
+        # Two silences end the call (silence_timeout_s is 3 s here) with a spoken goodbye.
+        assert await call.wait_for(lambda c: any(e.get("type") == "end" for _, e in c.events), 40), "no end event"
+        ended_at = next(t for t, e in call.events if e.get("type") == "end")
+        assert await call.wait_for(lambda c: c.speech_frames_after(ended_at) > 5, 10), "the goodbye was never heard"
     finally:
         await call.hang_up()
     hung_up_at = time.monotonic()
@@ -155,6 +159,20 @@ async def test_reconnect_resumes_the_same_call_on_a_new_peer_connection(rtc, spe
         await call.hang_up()
     await _settled(rtc.app)
     assert not _open_peer_connections()
+
+
+async def test_reconnect_while_the_agent_speaks_keeps_its_voice(rtc):
+    """The old peer connection closes under a write of the greeting; the new one must hear the rest."""
+    _reset_limit(rtc.app)
+    call = await connect(rtc.url, "triage")
+    try:
+        assert await call.wait_for(lambda c: c.speech_frames_after(0) > 5, 30), "the greeting was never heard"
+        await reconnect(rtc.url, call)
+        resumed_at = time.monotonic()
+        assert await call.wait_for(lambda c: c.speech_frames_after(resumed_at) > 5, 3), "agent mute after reconnect"
+    finally:
+        await call.hang_up()
+    await _settled(rtc.app)
 
 
 async def test_metrics_and_readiness_count_webrtc_peers(rtc):

@@ -25,6 +25,7 @@ from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
 from transport.jitter import use_loss_tolerant_audio
+from transport.webrtc_audio import release_audio_writes_when_peer_leaves
 
 logger = logging.getLogger("medvoice.webrtc")
 
@@ -299,6 +300,7 @@ class WebRTCCalls:
                 audio_out_end_silence_secs=0,
             ),
         )
+        release_audio_writes_when_peer_leaves(transport)
         call = asyncio.current_task()
 
         @transport.event_handler("on_client_disconnected")
