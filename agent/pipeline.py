@@ -35,7 +35,7 @@ from dialogue.turntaking import BargeInPolicy, EndOfTurnPolicy
 from dialogue.turntaking.playout import PlayoutGate
 from dialogue.turntaking.smart_turn import SmartTurnModel
 from medical_terms import hotwords, with_answer_hints
-from transport.track_hold import TrackHold, webrtc_output_track
+from transport.webrtc_audio import TrackHold, webrtc_output_track
 from tts.playback import PlaybackTracker, SpokenText
 from tts.resample import StreamResampler
 from tts.service import MedvoiceTTSService

@@ -13,7 +13,7 @@ from asr.service import WhisperTurnSTT
 from dialogue.followup.flow import FollowupDialogue
 from dialogue.triage.flow import TriageDialogue
 from dialogue.turntaking.playout import PlayoutGate
-from transport.track_hold import TrackHold
+from transport.webrtc_audio import TrackHold
 
 
 class _IdleSocket:

@@ -10,7 +10,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.transports.smallwebrtc.transport import RawAudioTrack
 
 from dialogue.turntaking.playout import PlayoutGate
-from transport.track_hold import TrackHold
+from transport.webrtc_audio import TrackHold
 
 RATE = 16000
 CHUNK_SAMPLES = RATE // 100

@@ -31,7 +31,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 class OutputHold(Protocol):
     """Audio the output transport has taken but not played: held on pause, played on resume,
-    discarded on an interruption (``transport.track_hold.TrackHold``)."""
+    discarded on an interruption (``transport.webrtc_audio.TrackHold``)."""
 
     def pause(self) -> None: ...
 
