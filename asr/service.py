@@ -313,9 +313,11 @@ class WhisperTurnSTT(FrameProcessor):
         await self.push_frame(TranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
 
     async def _await_late_audio(self, wait_s: float) -> None:
-        """Hold the commit until ``wait_s`` of audio after the end of speech has arrived (within a
-        frame), or ``late_audio_s`` longer: the caller may have resumed in audio still in transit."""
-        heard_by = self._speech_end_heard_s + wait_s - _FRAME_S
+        """Hold the commit until ``wait_s`` of audio after the end of speech has arrived, or
+        ``late_audio_s`` longer: the caller may have resumed in audio still in transit. The whole
+        pause must be heard: a clause that resumes 0.60 s after the end of speech is in the frame
+        that completes a 0.62 s wait."""
+        heard_by = self._speech_end_heard_s + wait_s - 1e-3  # sums of 20 ms frames are inexact
         deadline = self._speech_end + wait_s + self._late_audio_s
         while self._voicing.heard_s < heard_by and time.monotonic() < deadline:
             await asyncio.sleep(_FRAME_S / 2)

@@ -73,17 +73,16 @@ class VoicingClock:
         if in_speech and rms > self.settings.floor_rms:
             weight = 1.0 if self._speech_level == 0.0 else self.settings.level_smoothing
             self._speech_level += weight * (rms - self._speech_level)
-        # Voiced by 5 ms blocks, not by frame: a frame that holds only the last syllable's tail
-        # (or the next clause's onset) is quieter as a whole than its voiced part, and timing by
-        # whole 20 ms frames made a 0.60 s clause pause measure up to 0.64 s, past the 0.62 s wait.
+        # A frame is voiced when any 5 ms of it is: one that holds only a syllable's quiet tail or
+        # the next clause's onset is quieter as a whole than its voiced part. By whole-frame RMS,
+        # a clause resuming late in a frame 0.60 s after the end of speech went unseen at the
+        # 0.62 s wait and the turn was split. Times stay those of frame ends.
         block = max(1, sample_rate * BLOCK_MS // 1000)
-        blocks = power[: samples.size // block * block].reshape(-1, block).mean(axis=1) if samples.size >= block \
-            else power.mean(keepdims=True)
-        voiced = np.flatnonzero(np.sqrt(blocks) > self.threshold)
-        if voiced.size:
-            block_s = samples.size / sample_rate / len(blocks)
-            after = (len(blocks) - 1 - voiced[-1]) * block_s  # quiet after the last voiced block
-            self._voiced.append((end_time - after, voiced.size * block_s, self.heard_s - after))
+        whole = samples.size // block * block
+        blocks = power[:whole].reshape(-1, block).mean(axis=1) if whole else power.mean(keepdims=True)
+        voiced = int(np.count_nonzero(np.sqrt(blocks) > self.threshold))
+        if voiced:
+            self._voiced.append((end_time, voiced * samples.size / sample_rate / len(blocks), self.heard_s))
 
     def speech_end(self, vad_stop_time: float, vad_stop_s: float) -> tuple[float, float]:
         """The end of speech for a VAD stop at ``vad_stop_time`` (all frames fed up to then), as

@@ -130,24 +130,26 @@ def test_voicing_clock_times_the_end_of_speech_and_notices_unconfirmed_speech():
     assert clock.voiced_s_since(10.98) == pytest.approx(0.06)
 
 
-def test_voicing_clock_times_speech_within_a_frame():
-    # A frame that holds only the tail of a syllable (5 of its 20 ms) is quieter as a whole than
-    # the threshold; timed by whole frames, the end of speech was a frame early and a 0.60 s
-    # clause pause measured 0.62-0.64 s, past the default wait.
+def test_voicing_clock_hears_speech_in_part_of_a_frame():
+    # A frame that holds 5 ms of speech (a syllable's tail, the next clause's onset) is quieter as
+    # a whole than the threshold; by whole-frame RMS, a clause resuming late in a frame 0.60 s
+    # after the end of speech went unseen at the 0.62 s wait and the turn was split.
     from asr.voicing import VoicingClock
 
     clock = VoicingClock()
     speech = (np.sin(np.arange(320) / 3) * 6000).astype(np.int16)
     for i in range(25):
         clock.add(speech.tobytes(), 10.0 + 0.02 * i, in_speech=True)
-    tail = np.concatenate([speech[:80] // 4, np.zeros(240, np.int16)])  # 5 ms at a quarter level
+    tail = np.concatenate([speech[:80] // 4, np.zeros(240, np.int16)])
     assert np.sqrt(np.mean(np.square(tail, dtype=np.float64))) < clock.threshold
     clock.add(tail.tobytes(), 10.5, in_speech=True)
-    assert clock.last_voiced == pytest.approx(10.485)
-    onset = np.concatenate([np.zeros(240, np.int16), speech[:80] // 4])  # the next clause starts late in a frame
+    assert clock.last_voiced == pytest.approx(10.5)
+    onset = np.concatenate([np.zeros(240, np.int16), speech[:80] // 4])
     clock.add(np.zeros(320, np.int16).tobytes(), 10.52, in_speech=False)
     clock.add(onset.tobytes(), 10.54, in_speech=False)
-    assert clock.voiced_since(10.5) and clock.voiced_s_since(10.5) == pytest.approx(0.005)
+    assert clock.voiced_since(10.52) and clock.voiced_s_since(10.52) == pytest.approx(0.005)
+    clock.add((speech // 40).tobytes(), 10.56, in_speech=False)  # line noise stays unvoiced
+    assert clock.last_voiced == pytest.approx(10.54)
 
 
 # -- when a turn is committed (a fake transcriber: these tests set when the decode and the VAD's
