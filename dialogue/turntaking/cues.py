@@ -11,6 +11,7 @@ feedback to the speaker, not a turn.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from pypinyin import lazy_pinyin
 
@@ -92,6 +93,9 @@ def _split_backchannels(words: str) -> bool:
     return any(words.startswith(b) and _split_backchannels(words[len(b):]) for b in BACKCHANNELS)
 
 
+# One end-of-turn decision asks this of the same transcript up to three times (directly, and
+# through ends_final and ends_question), and each answer converts the ending to pinyin.
+@lru_cache(maxsize=256)
 def ends_unfinished(text: str) -> bool:
     """True when the transcript ends in a connective or in a number that can still grow."""
     words = core(text)
