@@ -63,6 +63,7 @@ class RedFlagRule:
     action: str
     source: str
     patterns: tuple[_Pattern, ...] = field(repr=False)
+    examples: tuple[str, ...] = ()
 
     def match(self, text: str, vitals: Vitals, person: Person) -> RedFlagHit | None:
         """The hit for ``text`` given what is known, or ``None``; the most urgent pattern wins."""
@@ -198,5 +199,5 @@ def _load_rules(resource: str) -> SafetyRules:
                 )
             )
         rules.append(RedFlagRule(raw["code"], raw["name"], raw["level"], raw["action"], raw["source"],
-                                 tuple(patterns)))
+                                 tuple(patterns), tuple(raw["examples"])))
     return SafetyRules(tuple(rules))

@@ -150,3 +150,14 @@ def test_most_urgent_flag_comes_first() -> None:
     hits = RULES.check("孩子在抽搐，叫不应，嘴唇发紫")
     assert hits[0].level == 1
     assert [h.level for h in hits] == sorted(h.level for h in hits)
+
+
+_WRAPPERS = ("{}", "妈的{}", "他妈的{}", "草，{}", "靠{}", "卧槽{}", "嗯…那个…{}", "{}，妈的")
+
+
+@pytest.mark.parametrize("rule", RULES.rules, ids=lambda rule: rule.code)
+def test_every_rule_fires_on_each_of_its_examples_even_with_profanity_and_fillers(rule) -> None:
+    assert 3 <= len(rule.examples) <= 8
+    for example in rule.examples:
+        for wrapper in _WRAPPERS:
+            assert rule.code in _codes(wrapper.format(example)), wrapper.format(example)
