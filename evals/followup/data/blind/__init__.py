@@ -1,0 +1,1 @@
+"""Blind follow-up calls: scored separately, never opened for tuning (see README.md)."""
