@@ -1,0 +1,1 @@
+"""Blind triage vignettes (data only): scored and reported separately, never used for tuning."""
