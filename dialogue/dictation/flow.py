@@ -1,8 +1,13 @@
 """Doctor dictation on the flow engine: one open state; each utterance is dictation text, commands, or both.
 
 The note is saved as a FHIR Composition (``composition``) by the doctor's own principal (role
-``doctor``: the store enforces that only the author amends it and keeps the audit trail). The red-flag
-rules are not run here: the speaker is the doctor describing a patient, not a caller at risk.
+``doctor``: the store enforces that only the author amends it and keeps the audit trail).
+
+Red flags: the engine runs the red-flag rules on every dictated utterance, as in every flow. The speaker
+is a doctor describing a patient, not a caller at risk, so the rule here is: a red flag is **recorded,
+never acted on** — it goes into the reply's ``meta["red_flags"]`` and into the saved Composition as a
+``dictation-red-flag`` extension for the doctor's review; no crisis script, no 120 instruction, no
+hand-off, and the dictation goes on uninterrupted.
 """
 
 from __future__ import annotations
@@ -10,18 +15,17 @@ from __future__ import annotations
 import html
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from backends.interfaces import Principal, RecordsBackend
-from dialogue.base import Reply
 from dialogue.dictation.commands import Command, split_commands
 from dialogue.dictation.note import Note
 from dialogue.engine import FlowDialogue, FlowSpec, StateSpec, Turn
 from dialogue.phrasebook import Phrasebook
+from dialogue.safety import RedFlagHit
 
 logger = logging.getLogger("dialogue")
 LOINC = "http://loinc.org"
@@ -74,15 +78,14 @@ class DictationDialogue(FlowDialogue):
 
     def meta(self) -> dict[str, Any]:
         return {"state": self.state, "sections": self.note.sections(), "warnings": self.note.warnings(),
-                "current_section": self.note.cursor.section, "composition": self.composition_id}
+                "current_section": self.note.cursor.section, "composition": self.composition_id,
+                "red_flags": [hit.code for hit in self.hits]}
 
-    async def handle(self, utterance: str) -> AsyncIterator[Reply]:
-        # Dictation has no abuse or garble handling: the engine's rules are for callers, not doctors.
-        if self.ended:
-            return
-        turn = await self.on_dictate(utterance.strip())
-        async for reply in self._emit(turn):
-            yield reply
+    speaker_is_clinician = True
+
+    async def on_red_flag(self, new: list[RedFlagHit]) -> None:
+        """Recorded for the doctor's review (see the module docstring); the utterance is dictated as usual."""
+        return None
 
     async def on_dictate(self, text: str) -> Turn:
         say: list[str] = []
@@ -124,7 +127,8 @@ class DictationDialogue(FlowDialogue):
         warnings = [self.phrases.say("no_sections_warning")] if self.note.sentences and not self.note.recognised else []
         if self.records is None or self.principal is None or self.patient_id is None:
             return "".join([*warnings, self.phrases.say("save_failed")]), False
-        resource = composition(self.note, self.patient_id, self.principal, self.encounter_id, self.status)
+        resource = composition(self.note, self.patient_id, self.principal, self.encounter_id, self.status,
+                               red_flags=self.hits)
         try:
             saved = await (self.records.update(self.principal, {**resource, "id": self.composition_id})
                            if self.composition_id else self.records.create(self.principal, resource))
@@ -136,8 +140,9 @@ class DictationDialogue(FlowDialogue):
 
 
 def composition(note: Note, patient_id: str, doctor: Principal, encounter_id: str | None,
-                status: str = "preliminary") -> dict[str, Any]:
-    """The note as a FHIR R4 Composition (one section per non-empty record section, LOINC-coded)."""
+                status: str = "preliminary", red_flags: list[RedFlagHit] | None = None) -> dict[str, Any]:
+    """The note as a FHIR R4 Composition (one section per non-empty record section, LOINC-coded); red
+    flags heard in the dictation ride along as extensions for the doctor's review."""
     sections = note.sections()
     resource: dict[str, Any] = {
         "resourceType": "Composition",
@@ -154,10 +159,12 @@ def composition(note: Note, patient_id: str, doctor: Principal, encounter_id: st
             for name, text in sections.items()
         ],
     }
-    warnings = note.warnings()
-    if warnings:
-        resource["extension"] = [{"url": "https://medvoice.local/fhir/StructureDefinition/dictation-warning",
-                                  "valueString": w} for w in warnings]
+    extensions = [{"url": "https://medvoice.local/fhir/StructureDefinition/dictation-warning", "valueString": w}
+                  for w in note.warnings()]
+    extensions += [{"url": "https://medvoice.local/fhir/StructureDefinition/dictation-red-flag",
+                    "valueString": f"{hit.name}（{hit.code}）：{hit.evidence}"} for hit in red_flags or []]
+    if extensions:
+        resource["extension"] = extensions
     if encounter_id:
         resource["encounter"] = {"reference": f"Encounter/{encounter_id}"}
     return resource

@@ -33,8 +33,10 @@ from dialogue.followup.records import (
     observations,
     questionnaire_response,
 )
+from dialogue.people import Person
 from dialogue.phrasebook import Phrasebook
-from dialogue.safety import RedFlagHit, SafetyRules
+from dialogue.safety import RedFlagHit
+from dialogue.safety_floor import SafetyFloor
 
 logger = logging.getLogger("dialogue")
 
@@ -64,7 +66,7 @@ class FollowupDialogue(FlowDialogue):
         consultation: Hand-off queue for danger criteria and red flags (``None``: advice only).
         call_id: Seeds prompt variety; names the hand-off.
         today: The call date (tests); default: today in China.
-        safety: Red-flag rules (default: the packaged triage rules).
+        safety: The red-flag floor (default: the packaged triage rules), run by the engine on every turn.
     """
 
     def __init__(
@@ -77,7 +79,7 @@ class FollowupDialogue(FlowDialogue):
         consultation: ConsultationBackend | None = None,
         call_id: str = "call",
         today: date | None = None,
-        safety: SafetyRules | None = None,
+        safety: SafetyFloor | None = None,
     ) -> None:
         if records is not None and (patient_id is None or principal is None or principal.role == "service"):
             raise ValueError(
@@ -85,16 +87,15 @@ class FollowupDialogue(FlowDialogue):
                 f"or 'doctor'), got patient_id={patient_id!r}, role={getattr(principal, 'role', None)!r}; the "
                 "service identity may not read previous follow-ups"
             )
-        super().__init__(_spec(), Phrasebook({**_prompts("common"), **_prompts("followup")}, seed=call_id))
+        super().__init__(_spec(), Phrasebook({**_prompts("common"), **_prompts("followup")}, seed=call_id),
+                         safety=safety, seed=call_id)
         self.program = Program.load(program)
         self.phrases.defaults.update(program=self.program.name,
                                      drug="降压药" if self.program.id == "hypertension" else "降糖药")
-        self.emergency_phrases = Phrasebook.for_flow("triage", seed=call_id)
-        self.emergency_phrases.defaults["who"] = "您"
+        self.phrases.defaults["who"] = "您"
         self.records, self.principal, self.patient_id = records, principal, patient_id
         self.consultation, self.call_id = consultation, call_id
         self.today = today or datetime.now(_CHINA).date()
-        self.safety = safety or SafetyRules.load()
         self.started = datetime.now(UTC)
         self.history = History()
         self.age: int | None = None
@@ -103,13 +104,11 @@ class FollowupDialogue(FlowDialogue):
         self.question: str | None = None
         self.pending: dict[str, float] = {}
         self.tries = 0
-        self.hits: list[RedFlagHit] = []
         self.dangers: list[Danger] = []
         self.handoff_id: str | None = None
         self.outcome: str | None = None
         self.result: dict[str, Any] = {}
         self.saved: dict[str, Any] | None = None
-        self._caller: list[str] = []
         self._asked: list[str] = []
 
     # -- engine hooks ------------------------------------------------------------------------------
@@ -160,7 +159,7 @@ class FollowupDialogue(FlowDialogue):
 
     # -- states ------------------------------------------------------------------------------------
     async def on_ask(self, text: str) -> Turn:
-        early = await self._intake(text)
+        early = self._refusal(text)
         if early:
             return early
         question = self.question or ""
@@ -174,7 +173,7 @@ class FollowupDialogue(FlowDialogue):
         return await self._advance()
 
     async def on_confirm(self, text: str) -> Turn:
-        early = await self._intake(text)
+        early = self._refusal(text)
         if early:
             return early
         question = self.question or ""
@@ -201,7 +200,7 @@ class FollowupDialogue(FlowDialogue):
 
     async def on_final(self, text: str) -> Turn:
         """Danger mode: only the clinician's questions (key value, adherence), then end."""
-        early = await self._intake(text)
+        early = self._refusal(text)
         if early:
             return early
         question = self.question or ""
@@ -234,33 +233,36 @@ class FollowupDialogue(FlowDialogue):
                 reply = Reply(reply.text, end_call=True, meta=self.meta())
             yield reply
 
-    async def _intake(self, text: str) -> Turn | None:
-        """Refusal, triage red flags (120) and danger symptoms, on every turn."""
-        self._caller.append(text)
+    def safety_inputs(self) -> tuple[Vitals | None, Person | None]:
+        # Vital-sign rules are the programme's danger criteria here (same-day hand-off, DOMAIN §1.4 last
+        # row), read from confirmed values; symptom red flags keep the triage action (120).
+        return Vitals(), None
+
+    async def on_red_flag(self, new: list[RedFlagHit]) -> Turn:
+        """A red flag ends the survey: queue a clinician, give the 120 (or crisis) words; a physical
+        emergency ends the call after the 120 instruction, a crisis call stays open."""
+        handoff = await self.request_handoff(f"{self.program.name}随访：红旗症状 " + "、".join(h.name for h in self.hits))
+        self.outcome = "partial"
+        say = self.emergency_words(new, handoff)
+        if self.in_crisis:
+            return Turn(say, self.state)
+        return Turn(say, "done", end_call=True)
+
+    async def request_handoff(self, reason: str) -> bool:
+        await self._handoff(reason)
+        return self.handoff_id is not None
+
+    def _refusal(self, text: str) -> Turn | None:
+        """The patient does not want the call: end politely as ``incomplete``."""
         if answers.is_refusal(text):
             self.outcome = "incomplete"
             return Turn([self.phrases.say("refusal_goodbye")], "done", end_call=True)
-        transcript = "。".join(self._caller)
-        # Vital-sign rules are the programme's danger criteria here (same-day hand-off, DOMAIN §1.4 last
-        # row); symptom red flags keep the triage action (120).
-        hits = self.safety.check(transcript, Vitals())
-        new = [hit for hit in hits if hit.code not in {h.code for h in self.hits}]
-        if new:
-            self.hits = sorted([*self.hits, *new], key=lambda hit: hit.level)
-            await self._handoff(f"{self.program.name}随访：红旗症状 " + "、".join(h.name for h in self.hits))
-            self.outcome = "partial"
-            action = self.hits[0].action
-            say = [self.emergency_phrases.say(action)]
-            if self.handoff_id:
-                say.append(self.emergency_phrases.say("emergency_ack"))
-            say.append(self.emergency_phrases.say("emergency_goodbye"))
-            return Turn(say, "done", end_call=True)
         return None
 
     def _new_dangers(self) -> list[Danger]:
         """Danger criteria met so far (confirmed values, symptoms in the whole call) not yet acted on."""
         known = {d.code for d in self.dangers}
-        transcript = "。".join(self._caller)
+        transcript = "。".join(self.transcript)
         temperature = read_temperature(transcript)
         measured = {**self.values, **({"temperature": temperature} if temperature is not None else {})}
         found = value_dangers(self.program, measured) + symptom_dangers(self.program, transcript)

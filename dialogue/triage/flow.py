@@ -1,9 +1,10 @@
 """The triage-line conversation: greet, listen, check red flags on every turn, ask a few questions,
 decide level and department, then offer a booking or a human through the consultation backend.
 
-Safety first: every caller utterance (in any state) goes through the red-flag rules on the whole call
-so far; a hit switches to the emergency state at once, raises a hand-off for a nurse, and is never
-lowered afterwards. The LLM, when plugged in, may only re-word questions.
+Safety first: the engine runs every caller utterance (in any state, garbled or abusive ones too)
+through the red-flag rules on the whole call so far; :meth:`TriageDialogue.on_red_flag` then switches
+to the emergency state, queues a hand-off for a nurse and says "notified" only once it is recorded.
+Flags are never lowered afterwards. The LLM, when plugged in, may only re-word questions.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from backends.interfaces import ConsultationBackend, HandoffRequest, Principal, Slot
 from dialogue.engine import FlowDialogue, FlowSpec, Phraser, Turn
-from dialogue.people import read_age_days
+from dialogue.facts import Vitals
+from dialogue.people import Person, read_age_days
 from dialogue.phrasebook import Phrasebook
-from dialogue.safety import RedFlagHit, SafetyRules
+from dialogue.safety import RedFlagHit
+from dialogue.safety_floor import SafetyFloor
 from dialogue.triage.catalogue import DepartmentCatalogue
 from dialogue.triage.decision import TriageDecision, decide
 from dialogue.triage.slots import (
@@ -55,7 +58,7 @@ class TriageDialogue(FlowDialogue):
             passed to a human to verify identity and book (never booked for an unknown person).
         call_id: Used for the hand-off request and to seed prompt variety.
         llm: Optional LLM plug-in: re-words questions and proposes slots (validated, never lowering urgency).
-        safety: Red-flag rules (default: the packaged ones).
+        safety: The red-flag floor (default: the packaged rules).
     """
 
     def __init__(
@@ -67,27 +70,24 @@ class TriageDialogue(FlowDialogue):
         call_id: str = "call",
         patient_id: str | None = None,
         llm: LLMPlugin | None = None,
-        safety: SafetyRules | None = None,
+        safety: SafetyFloor | None = None,
         catalogue: DepartmentCatalogue | None = None,
     ) -> None:
         spec = FlowSpec.load("triage")
         phraser: Phraser | None = llm.phraser() if llm is not None else None
-        super().__init__(spec, Phrasebook.for_flow("triage", seed=call_id), phraser)
+        super().__init__(spec, Phrasebook.for_flow("triage", seed=call_id), phraser, safety=safety, seed=call_id)
         self.llm = llm
         self.phrases.defaults["who"] = _WHO["self"]
         self.consultation = consultation
-        self.safety = safety or SafetyRules.load()
         self.catalogue = catalogue or DepartmentCatalogue.load(hospital_id)
         self.hospital_id = self.catalogue.hospital_id
         self.principal = principal or Principal("voice-agent", "service", self.hospital_id, purpose="triage")
         self.call_id = call_id
         self.patient_id = patient_id
         self.slots = TriageSlots()
-        self.hits: list[RedFlagHit] = []
         self.decision: TriageDecision | None = None
         self.handoff_id: str | None = None
         self.appointment_id: str | None = None
-        self._caller_text: list[str] = []
         self._asked: list[str] = []
         self._pending: str | None = None
         self._clarified = 0
@@ -103,12 +103,12 @@ class TriageDialogue(FlowDialogue):
         if self.state == "clarify" and self._pending:
             return self._question(self._pending)
         if self.state == "emergency":
-            return self.phrases.say(self._emergency_action())
+            return self.safety_phrases.say(self._emergency_action(), **self.phrases.defaults)
         return super().reask()
 
     def silence_goodbye(self) -> str:
         if self.hits:  # a red-flag call never closes without the 120 instruction
-            return self.phrases.say("emergency_goodbye")
+            return self.safety_phrases.say("emergency_goodbye")
         return super().silence_goodbye()
 
     def meta(self) -> dict[str, Any]:
@@ -126,11 +126,27 @@ class TriageDialogue(FlowDialogue):
             "slots": self.slots.as_dict(),
         }
 
+    def observe(self, text: str) -> None:
+        """The answer to the pending question, then the slots, before the engine's safety check."""
+        if self.state == "clarify":
+            self._read_answer(self._pending, text)
+        self.slots.update(text)
+        self.phrases.defaults["who"] = self._who()
+
+    def safety_inputs(self) -> tuple[Vitals | None, Person | None]:
+        return self.slots.vitals, self.slots.person
+
+    async def on_red_flag(self, new: list[RedFlagHit]) -> Turn:
+        """Emergency: decide (the flag sets the level), queue a nurse, and say only what happened."""
+        self.decision = decide(self.slots, self.hits, self.catalogue)
+        handoff = await self._request_handoff()
+        return Turn(self.emergency_words(new, handoff), "emergency")
+
+    async def request_handoff(self, reason: str) -> bool:
+        return await self._request_handoff(intent=reason)
+
     # -- states ------------------------------------------------------------------------------------
     async def on_complaint(self, text: str) -> Turn:
-        emergency = await self._intake(text)
-        if emergency:
-            return emergency
         await self._merge_llm_proposal(text)
         if not self.slots.complaints and not self.slots.vitals_said and self._clarified < 2:
             self._clarified += 1
@@ -141,19 +157,12 @@ class TriageDialogue(FlowDialogue):
         return await self._next_step(ack=True)
 
     async def on_clarify(self, text: str) -> Turn:
-        self._read_answer(self._pending, text)
-        emergency = await self._intake(text)
-        if emergency:
-            return emergency
         await self._merge_llm_proposal(text)
         if wants_human(text):
             return await self._handoff_turn("clarify")
         return await self._next_step(ack=False)
 
     async def on_offer(self, text: str) -> Turn:
-        emergency = await self._intake(text)
-        if emergency:
-            return emergency
         if wants_human(text):
             return await self._handoff_turn("done")
         if is_yes(text) or "预约" in text or "挂号" in text:
@@ -166,9 +175,6 @@ class TriageDialogue(FlowDialogue):
         return Turn([self.phrases.say("offer_again")], "offer", rephrase=(0,))
 
     async def on_choose_slot(self, text: str) -> Turn:
-        emergency = await self._intake(text)
-        if emergency:
-            return emergency
         if wants_human(text):
             return await self._handoff_turn("done")
         if _ANOTHER.search(text):
@@ -180,36 +186,20 @@ class TriageDialogue(FlowDialogue):
         return Turn([self.phrases.say("slot_confirm_again")], "choose_slot")
 
     async def on_emergency(self, text: str) -> Turn:
-        await self._intake(text)
-        if wants_human(text) or is_yes(text):
-            return await self._handoff_turn("done", emergency=True)
-        if is_no(text) or "好的" in text or "知道了" in text:
-            return Turn([self.phrases.say("emergency_goodbye")], "done", end_call=True)
-        return Turn([self.phrases.say(self._emergency_action()), self.phrases.say("emergency_repeat")],
-                    "emergency")
+        """After the emergency instruction: a human is queued on request, then the call ends with 120."""
+        if wants_human(text):
+            handoff = await self._request_handoff()
+            return Turn([self.safety_phrases.say("nurse_notified" if handoff else "nurse_unreachable"),
+                         self.safety_phrases.say("emergency_goodbye")], "done", end_call=True)
+        if is_yes(text) or is_no(text) or "好的" in text or "知道了" in text:
+            return Turn([self.safety_phrases.say("emergency_goodbye")], "done", end_call=True)
+        return Turn([self.safety_phrases.say(self._emergency_action(), **self.phrases.defaults),
+                     self.safety_phrases.say("emergency_repeat")], "emergency")
 
     async def on_done(self, text: str) -> Turn:
         return Turn([self.phrases.say("goodbye")], "done", end_call=True)
 
     # -- helpers -----------------------------------------------------------------------------------
-    async def _intake(self, text: str) -> Turn | None:
-        """Update slots and run the safety rules on the whole call; an emergency turn on a new red flag."""
-        self._caller_text.append(text)
-        self.slots.update(text)
-        self.phrases.defaults["who"] = self._who()
-        transcript = "。".join(self._caller_text)
-        hits = self.safety.check(transcript, self.slots.vitals, self.slots.person)
-        known = {hit.code for hit in self.hits}
-        new = [hit for hit in hits if hit.code not in known]
-        if not new:
-            return None
-        self.hits = sorted([*self.hits, *new], key=lambda hit: hit.level)  # sticky: never removed
-        self.decision = decide(self.slots, self.hits, self.catalogue)
-        await self._request_handoff()
-        action = self._emergency_action()
-        return Turn([self.phrases.say(action), self.phrases.say("emergency_ack"),
-                     self.phrases.say("emergency_repeat")], "emergency")
-
     async def _merge_llm_proposal(self, text: str) -> None:
         """Let the LLM add what the lexicon missed: complaints, onset, a higher pain score. Never removes,
         never lowers; a proposal less urgent than the rules' level is dropped by the plug-in."""
@@ -284,7 +274,7 @@ class TriageDialogue(FlowDialogue):
         level, department = self.decision.level, self.decision.department
         say = [self.phrases.say(f"level_{level}", department=department)]
         if level <= 2:
-            say.append(self.phrases.say("call_120"))
+            say.append(self.safety_phrases.say("call_120"))
         else:
             say.append(self.phrases.say("watch_out"))
         say.append(self.phrases.say("offer", department=department))
@@ -349,12 +339,11 @@ class TriageDialogue(FlowDialogue):
             return False
         return True
 
-    async def _handoff_turn(self, next_state: str, emergency: bool = False) -> Turn:
+    async def _handoff_turn(self, next_state: str) -> Turn:
         if self.decision is None:
             self.decision = decide(self.slots, self.hits, self.catalogue)
         if await self._request_handoff():
-            key = "emergency_human" if emergency else "handoff_done"
-            return Turn([self.phrases.say(key)], "done", end_call=True)
+            return Turn([self.phrases.say("handoff_done")], "done", end_call=True)
         return Turn([self.phrases.say("handoff_failed")], "done", end_call=True)
 
 

@@ -1,0 +1,106 @@
+"""The safety floor the flow engine runs on every caller utterance, before anything else.
+
+It owns three things: the caller's words as the rules read them (profanity, fillers and hesitation
+marks taken out, so a caller's manners never hide a red flag: "妈的喘不上气" is "喘不上气"), the
+deterministic red-flag rules (:mod:`dialogue.safety`) over the whole call so far, and any add-only
+detectors (a learned model may raise a flag, never clear one). It also says which flags put a call
+in crisis mode. Nothing here logs patient text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from dialogue.facts import Vitals
+from dialogue.people import Person
+from dialogue.safety import RedFlagHit, SafetyRules
+
+__all__ = ["CRISIS_ACTIONS", "Detector", "SafetyFloor", "is_crisis", "readable"]
+
+CRISIS_ACTIONS = frozenset({"call_12356"})
+"""Actions of flags that mean a caller in crisis (self-harm): stay on the line, never hang up."""
+
+_BOUNDARY = r"[，。,.！!？?、；;：:\s…~～]"
+# Longest first, so "他妈的" goes as a whole and "妈的" does not leave "他" behind.
+_PROFANITY = re.compile(
+    r"妈了个巴子|草泥马|操你妈|他妈的|他娘的|特么的|你妈的|狗日的|卧槽|我操|我草|我靠|我擦|操蛋|尼玛|妈的|特么|"
+    r"(?i:tmd|wtf|fuck)"
+)
+# A lone 靠/草/操 is an oath only when it stands by itself ("靠，胸口疼"); inside words (依靠, 草药) it stays.
+_LONE_OATH = re.compile(rf"(?:(?<={_BOUNDARY})|^)[靠草操](?={_BOUNDARY}|$)")
+_FILLER = re.compile(r"[嗯呃唔]+|那个(?=那个|[…,，.。、\s])|(?:(?<={_BOUNDARY})|^)[啊额哎](?={_BOUNDARY}|$)".replace(
+    "{_BOUNDARY}", _BOUNDARY))
+_HESITATION = re.compile(r"…+|⋯+|\.{2,}|——+|-{2,}")
+_SPACES = re.compile(r"\s+")
+
+
+def is_crisis(hit: RedFlagHit) -> bool:
+    """Whether ``hit`` means a caller in crisis (see :data:`CRISIS_ACTIONS`)."""
+    return hit.action in CRISIS_ACTIONS
+
+
+def readable(utterance: str) -> str:
+    """The utterance as the rules read it: oaths, fillers and hesitation marks removed.
+
+    Nothing else changes, so negation ("没有…胸口疼" → "没有胸口疼") and numbers read as before.
+    """
+    text = _PROFANITY.sub("", utterance)
+    text = _LONE_OATH.sub("", text)
+    text = _FILLER.sub("", text)
+    text = _HESITATION.sub("", text)
+    return _SPACES.sub("", text)
+
+
+class Detector(Protocol):
+    """An add-only red-flag detector (e.g. the learned one in ``dialogue.detector``)."""
+
+    def detect_hits(self, utterance: str) -> list[RedFlagHit]:
+        """Red flags this detector sees in one (readable) utterance."""
+        ...
+
+
+class SafetyFloor:
+    """The red-flag rules plus add-only detectors, over the whole call.
+
+    Args:
+        rules: The deterministic red-flag rules.
+        detectors: Add-only detectors, asked about each new utterance (default: none).
+    """
+
+    def __init__(self, rules: SafetyRules, detectors: Sequence[Detector] = ()) -> None:
+        self.rules = rules
+        self.detectors = tuple(detectors)
+
+    @classmethod
+    def load(cls) -> SafetyFloor:
+        """The packaged rules, no detectors."""
+        return cls(SafetyRules.load())
+
+    def check(self, transcript: Sequence[str], vitals: Vitals | None = None,
+              person: Person | None = None) -> list[RedFlagHit]:
+        """Every red flag in the call so far, most urgent first, one hit per code.
+
+        Args:
+            transcript: The caller's utterances in order (the whole call so far).
+            vitals: Values the flow has read (default: read by the rules from the transcript).
+            person: Who is affected (default: read by the rules from the transcript).
+        """
+        text = "。".join(readable(utterance) for utterance in transcript)
+        hits = self.rules.check(text, vitals, person)
+        if transcript and self.detectors:
+            latest = readable(transcript[-1])
+            for detector in self.detectors:
+                hits += detector.detect_hits(latest)
+        best: dict[str, RedFlagHit] = {}
+        for hit in hits:
+            if hit.code not in best or hit.level < best[hit.code].level:
+                best[hit.code] = hit
+        return sorted(best.values(), key=lambda hit: hit.level)
+
+    def new_hits(self, transcript: Sequence[str], known: Sequence[RedFlagHit], vitals: Vitals | None = None,
+                 person: Person | None = None) -> list[RedFlagHit]:
+        """The flags of :meth:`check` whose code is not in ``known`` (flags are sticky)."""
+        codes = {hit.code for hit in known}
+        return [hit for hit in self.check(transcript, vitals, person) if hit.code not in codes]
