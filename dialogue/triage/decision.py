@@ -62,6 +62,10 @@ def _level(slots: TriageSlots, hits: list[RedFlagHit]) -> tuple[int, list[str]]:
     elif not hits:
         candidates.append(3)
         reasons.append("主诉不明确，信息不足时不降低紧急程度，按三级处理")
+    floor = slots.assessment.floor()
+    if floor is not None:
+        candidates.append(floor.level)
+        reasons.extend(floor.reasons)
     level = min(candidates)
     return level, [f"分级{LEVEL_NAMES[level]}", *reasons]
 

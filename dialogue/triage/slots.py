@@ -15,8 +15,9 @@ from typing import Any
 
 from dialogue.facts import Vitals
 from dialogue.negation import is_negated
-from dialogue.numbers import NUMERAL, parse_number
 from dialogue.people import Person
+from dialogue.triage.discriminators import Assessment
+from medical_terms import NUMERAL, parse_number
 
 _ONSET = re.compile(
     rf"(刚才|刚刚|今天|昨天|前天|今早|早上|昨晚|半夜|上午|下午|晚上|最近|这两天|这几天|上周|上个月|"
@@ -60,6 +61,7 @@ class TriageSlots:
     intense: bool = False
     chronic: bool = False
     acute: bool = False
+    assessment: Assessment = field(default_factory=Assessment)
 
     def update(self, text: str) -> None:
         """Fold one caller utterance in (complaints accumulate; later values replace earlier ones)."""
@@ -76,6 +78,7 @@ class TriageSlots:
         self.intense = self.intense or _positive(modifiers["intensity"], text)
         self.chronic = self.chronic or _positive(modifiers["chronic"], text)
         self.acute = self.acute or _positive(modifiers["acute"], text)
+        self.assessment.observe(text, self.person)
 
     def record_severity(self, score: int | None) -> None:
         """A pain score the caller said; the higher of two readings stands (over-triage is the safe side)."""
