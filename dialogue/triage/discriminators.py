@@ -26,7 +26,7 @@ from medical_terms import NUMERAL, parse_number
 PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
 
 _MINUTES = re.compile(
-    rf"(?P<num>{NUMERAL}|几|十几|二十几|半)\s*(?P<more>多)?\s*(?:个)?\s*(?P<half>半)?\s*(?P<unit>分钟|分|小时|钟头|个钟|钟)"
+    rf"(?P<num>{NUMERAL}|几|十几|二十几|半)\s*(?P<more>多)?\s*(?:个)?\s*多?\s*(?P<half>半)?\s*(?P<unit>分钟|分|小时|钟头|个钟|钟)"
 )
 _PART_OF_DAY = re.compile(r"一上午|一下午|一晚上|一整晚|一宿|一整天|一早上|一夜|大半天|半天|一刻钟|好几个(?:小时|钟头)")
 _PART_MINUTES = {"一刻钟": 15, "半天": 240, "大半天": 360}
@@ -102,7 +102,7 @@ class Assessment:
 
         An unclear reply counts as unknown: a discriminator that was asked and not ruled out stays open.
         """
-        discriminator = _by_id(discriminator_id)
+        discriminator = by_id(discriminator_id)
         state = self._read(discriminator, text, reply=True) or UNKNOWN
         if self.states.get(discriminator.id) != PRESENT:
             self.states[discriminator.id] = state
@@ -127,9 +127,9 @@ class Assessment:
         """The most urgent level the discriminators keep, or ``None`` when nothing high-risk is open."""
         candidates: list[tuple[int, str]] = []
         nurse = False
-        by_id = {p.id: p for p in table()}
+        presentations = {p.id: p for p in table()}
         for presentation_id in self.touched:
-            presentation = by_id[presentation_id]
+            presentation = presentations[presentation_id]
             open_ones = []
             for discriminator in presentation.discriminators:
                 state = self.states.get(discriminator.id)
@@ -217,7 +217,12 @@ def table() -> tuple[Presentation, ...]:
     return _load()[0]
 
 
-def _by_id(discriminator_id: str) -> Discriminator:
+def by_id(discriminator_id: str) -> Discriminator:
+    """The discriminator ``discriminator_id``.
+
+    Raises:
+        KeyError: no such discriminator (names the known ids).
+    """
     for presentation in table():
         for discriminator in presentation.discriminators:
             if discriminator.id == discriminator_id:

@@ -1,0 +1,133 @@
+"""Discriminators of high-risk presentations: what opens a presentation, what rules it out, which question
+comes next, and the Manchester-style floor (unknown or never ruled out keeps the level)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from dialogue.people import Person
+from dialogue.triage.discriminators import ABSENT, PRESENT, UNKNOWN, Assessment, read_minutes, table
+
+
+def _assessed(*turns: str) -> Assessment:
+    assessment = Assessment()
+    person = Person()
+    for turn in turns:
+        person.update(turn)
+        assessment.observe(turn, person)
+    return assessment
+
+
+@pytest.mark.parametrize(("text", "presentation"), [
+    ("我老伴心里头像压了块石头", "chest"),
+    ("他捂着胸口说胃疼", "chest"),
+    ("我爸一下一下地倒气，叫他眼睛都不睁", "consciousness"),
+    ("俺娘嘴角往左边歪了", "neuro"),
+    ("我同事开会时突然说的话乱七八糟，听不懂他说啥", "neuro"),
+    ("今早吐了小半盆血", "bleeding"),
+    ("他把一整瓶安眠药都吃了", "poisoning"),
+    ("屋里生着炉子，我妈头晕", "poisoning"),
+    ("我不想再拖累家里了", "self_harm"),
+    ("她已经站在阳台上了", "self_harm"),
+    ("吃了芒果以后舌头肿了", "allergy"),
+    ("孩子抽风，口吐白沫", "seizure"),
+    ("我爸从梯子上摔下来了", "trauma"),
+])
+def test_lay_words_open_the_presentation(text: str, presentation: str) -> None:
+    assert presentation in _assessed(text).touched
+
+
+@pytest.mark.parametrize("text", [
+    "胸口不疼，也不闷，就是后背有点酸",
+    "没有喘不上气，就是嗓子有点痒",
+    "我没有想不开，就是最近压力大睡不好",
+    "嘴没歪，说话也清楚",
+])
+def test_negated_mentions_open_nothing(text: str) -> None:
+    assessment = _assessed(text)
+    assert assessment.floor() is None
+
+
+def test_an_unasked_discriminator_keeps_the_level_and_only_no_answers_lower_it() -> None:
+    assessment = _assessed("我胸口有点疼")
+    floor = assessment.floor()
+    assert floor is not None and floor.level == 2  # not yet ruled out: stays urgent
+    for _ in range(3):
+        question = assessment.next_question()
+        assert question is not None and question.presentation == "chest"
+        assert assessment.answer(question.id, "没有") == ABSENT
+    assert assessment.next_question() is None
+    assert assessment.floor() is None  # every asked discriminator ruled out
+
+
+@pytest.mark.parametrize("reply", ["不太清楚", "不知道", "说不好", "嗯……这个……"])
+def test_dont_know_counts_as_present_for_the_level(reply: str) -> None:
+    assessment = _assessed("胸口闷得慌")
+    question = assessment.next_question()
+    assert question is not None
+    assert assessment.answer(question.id, reply) == UNKNOWN
+    floor = assessment.floor()
+    assert floor is not None and floor.level == 2
+    assert assessment.next_question() is None  # settled: no more questions about the chest
+    assert assessment.flags() == []  # unknown keeps the level, it does not invent a red flag
+
+
+def test_a_yes_answer_feeds_the_red_flag() -> None:
+    assessment = _assessed("我胸口疼")
+    assert assessment.answer("cold_sweat", "有，出了一身汗") == PRESENT
+    assert [code for code, _, _ in assessment.flags()] == ["chest_pain_acs"]
+
+
+def test_question_polarity_follows_the_question() -> None:
+    assessment = _assessed("鼻子一直在流血")
+    assert assessment.answer("bleeding_ongoing", "止住了") == ABSENT
+    assessment = _assessed("刚才吐血了")
+    assert assessment.answer("bleeding_ongoing", "没有，还在吐") == PRESENT
+
+
+def test_unknown_responsiveness_keeps_level_two_and_asks_for_a_nurse() -> None:
+    assessment = _assessed("老人摔了一跤，之后一直犯困")
+    question = assessment.next_question()
+    assert question is not None and question.id == "unresponsive"
+    assessment.answer("unresponsive", "不太清楚")
+    floor = assessment.floor()
+    assert floor is not None and floor.level == 2 and floor.nurse
+
+
+def test_low_risk_context_asks_nothing() -> None:
+    assessment = _assessed("上楼的时候胸口发闷，停下来歇一会就好")
+    assert assessment.next_question() is None
+    assert assessment.floor() is None
+
+
+def test_signs_described_in_the_text_are_read_without_asking() -> None:
+    assessment = _assessed("心口这块像有东西压着，已经快半个钟头了")
+    assert assessment.states["chest_duration"] == PRESENT
+    assert assessment.flags()[0][0] == "chest_pain_acs"
+
+
+def test_young_infant_needs_the_age() -> None:
+    assert "infant" in _assessed("我家宝宝生下来才十来天，摸着身上热").touched
+    assert "infant" not in _assessed("发烧三天了，最高三十九度二").touched
+
+
+@pytest.mark.parametrize(("text", "minutes"), [
+    ("快半个钟头了", 30), ("前后得有二十分钟", 20), ("一个多小时", 60), ("一上午", 180), ("十几分钟", 15),
+    ("三分钟", 3), ("没多久", None),
+])
+def test_spoken_durations(text: str, minutes: float | None) -> None:
+    assert read_minutes(text) == minutes
+
+
+def test_every_question_has_a_prompt_and_every_flag_is_a_red_flag_code() -> None:
+    prompts = json.loads(resources.files("dialogue.data.prompts").joinpath("triage.json").read_text("utf-8"))
+    red_flags = json.loads(resources.files("dialogue.data").joinpath("red_flags.json").read_text("utf-8"))
+    codes = {rule["code"] for rule in red_flags["rules"]}
+    for presentation in table():
+        assert presentation.flag in codes
+        for discriminator in presentation.discriminators:
+            assert discriminator.question is None or discriminator.question in prompts
+            assert discriminator.flag is None or discriminator.flag in codes
