@@ -1,27 +1,32 @@
-"""The deterministic safety floor: red-flag rules (data) checked on every caller utterance.
+"""The deterministic safety floor: red-flag rules over clinical concepts, checked on every utterance.
 
-Rules live in ``dialogue/data/red_flags.json``, one per code of the red-flag list, each with a source.
-A rule fires when all regex groups of one of its patterns match without negation (optionally close
-together) and its vital-sign conditions hold. Hits are sticky: a later turn or an LLM can never
-remove or lower them. Nothing here logs patient text.
+Rules live in ``dialogue/data/red_flags.json``, one per code of the red-flag list, each with a source
+and caller examples. A rule is a list of patterns; a pattern is a boolean expression over concept ids
+of :mod:`medical_terms.concepts` (``all``/``any``/``not``, ``near`` for words that must be said
+together, ``duration_gte`` for how long) and the vital-sign conditions (``vital``). A concept counts
+when it is said and is not negated, resolved ("一会儿就好了") or past ("以前"); history counts
+whenever said. Hits are sticky: a later turn or an LLM can never remove or lower them. Nothing here
+logs patient text.
 """
 
 from __future__ import annotations
 
 import json
-import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from dialogue.facts import Vitals
-from dialogue.negation import is_negated
 from dialogue.people import Person, infant_fever_age_days
+from medical_terms.concepts import ConceptMatcher, Mention
+from medical_terms.concepts.scope import CLAUSE_BREAK
 
-# "~" in a rule regex: a short gap without negation or punctuation ("胸口~疼" matches "胸口有点疼").
-_GAP = r"[^不没无未别，。,；;！!？?]{0,4}"
-_FEVER = re.compile(r"发烧|发热|高烧|低烧|烧起来|烧得(?:滚烫|厉害|很高|迷糊|难受|烫)|体温高|烫手|额头烫|滚烫|身上烫")
+_FEVER_C = 38.0
+_NEAR_DEFAULT = 12
+# Categories that count even when said of the past: a known condition stays known.
+_TIMELESS = ("history",)
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,133 @@ class RedFlagHit:
     source: str
 
 
+class _Facts:
+    """What one check knows: the mentions (current ones indexed by concept), vitals and person."""
+
+    def __init__(self, text: str, mentions: list[Mention], vitals: Vitals, person: Person) -> None:
+        self.text = text
+        self.vitals = vitals
+        self.person = person
+        self.current: dict[str, list[Mention]] = defaultdict(list)
+        for mention in mentions:
+            if mention.negated or mention.resolved or (mention.past and mention.category not in _TIMELESS):
+                continue
+            self.current[mention.concept].append(mention)
+
+    def of(self, concept: str) -> list[Mention]:
+        if concept.endswith(".*"):
+            prefix = concept[:-1]
+            return [m for key, found in self.current.items() if key.startswith(prefix) for m in found]
+        return self.current.get(concept, [])
+
+
+# A condition returns the evidence mentions when it holds (possibly none, for vitals), else None.
+Evidence = list[Mention] | None
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One term of a ``near``: any of some concepts, optionally a duration of at least N minutes."""
+
+    concepts: tuple[str, ...]
+    min_minutes: float | None = None
+    max_minutes: float = float("inf")
+
+    def mentions(self, facts: _Facts) -> list[Mention]:
+        found = [m for concept in self.concepts for m in facts.of(concept)]
+        if self.min_minutes is not None:
+            found += [m for m in facts.of("dur.minutes")
+                      if m.value is not None and self.min_minutes <= m.value <= self.max_minutes]
+        return found
+
+
+@dataclass(frozen=True)
+class _Node:
+    kind: str
+    children: tuple[Any, ...] = ()
+    within: int = _NEAR_DEFAULT
+    clause: bool = False
+    vital: tuple[tuple[str, Any], ...] = ()
+
+    def holds(self, facts: _Facts) -> Evidence:
+        if self.kind == "term":
+            found = self.children[0].mentions(facts)
+            return found[:1] or None
+        if self.kind == "all":
+            evidence: list[Mention] = []
+            for child in self.children:
+                got = child.holds(facts)
+                if got is None:
+                    return None
+                evidence.extend(got)
+            return evidence
+        if self.kind == "any":
+            for child in self.children:
+                got = child.holds(facts)
+                if got is not None:
+                    return got
+            return None
+        if self.kind == "not":
+            return None if self.children[0].holds(facts) is not None else []
+        if self.kind == "near":
+            return _near(self, facts)
+        return [] if _vitals_hold(dict(self.vital), facts) else None
+
+
+def _near(node: _Node, facts: _Facts) -> Evidence:
+    first, *others = node.children
+    for anchor in first.mentions(facts):
+        chosen = [anchor]
+        for term in others:
+            partner = next((m for m in term.mentions(facts) if _close(anchor, m, node, facts.text)), None)
+            if partner is None:
+                break
+            chosen.append(partner)
+        else:
+            return chosen
+    return None
+
+
+def _close(a: Mention, b: Mention, node: _Node, text: str) -> bool:
+    low, high = (a, b) if a.start <= b.start else (b, a)
+    gap = max(0, high.start - low.end)
+    if gap > node.within:
+        return False
+    return not (node.clause and CLAUSE_BREAK.search(text, low.end, max(low.end, high.start)))
+
+
+def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
+    vitals, person = facts.vitals, facts.person
+    glucose_readings = [m.value for m in facts.of("reading.glucose") if m.value is not None]
+    spo2_readings = [m.value for m in facts.of("reading.spo2") if m.value is not None]
+    glucose = [v for v in (vitals.glucose, *glucose_readings) if v is not None]
+    checks = {
+        "systolic_gte": lambda v: vitals.systolic is not None and vitals.systolic >= v,
+        "diastolic_gte": lambda v: vitals.diastolic is not None and vitals.diastolic >= v,
+        "glucose_lte": lambda v: any(g <= v for g in glucose),
+        "glucose_gte": lambda v: any(g >= v for g in glucose),
+        "heart_rate_gte": lambda v: vitals.heart_rate is not None and vitals.heart_rate >= v,
+        "heart_rate_lte": lambda v: vitals.heart_rate is not None and vitals.heart_rate <= v,
+        "spo2_lt": lambda v: any(s < v for s in spo2_readings),
+        "infant_age_days_lt": lambda v: person.age_days is not None and person.age_days < v,
+        "fever": lambda _v: _has_fever(facts),
+    }
+    unknown = set(vital) - set(checks)
+    if unknown:
+        raise ValueError(f"red-flag vital condition(s) {sorted(unknown)} unknown; use one of {sorted(checks)}")
+    return all(checks[name](value) for name, value in vital.items())
+
+
+def _has_fever(facts: _Facts) -> bool:
+    if facts.vitals.temperature_c is not None:
+        return facts.vitals.temperature_c >= _FEVER_C
+    # Missing information never lowers urgency: a fever word without a number counts.
+    return bool(facts.of("sym.fever"))
+
+
 @dataclass(frozen=True)
 class _Pattern:
-    groups: tuple[re.Pattern[str], ...]
-    near: int | None
-    vital: dict[str, Any]
+    condition: _Node
     level: int | None
 
 
@@ -65,80 +192,35 @@ class RedFlagRule:
     patterns: tuple[_Pattern, ...] = field(repr=False)
     examples: tuple[str, ...] = ()
 
-    def match(self, text: str, vitals: Vitals, person: Person) -> RedFlagHit | None:
+    def match(self, text: str, vitals: Vitals, person: Person, mentions: list[Mention] | None = None) -> RedFlagHit | None:
         """The hit for ``text`` given what is known, or ``None``; the most urgent pattern wins."""
+        if mentions is None:
+            mentions = ConceptMatcher.load().find(text)
+        return self._match(_Facts(text, mentions, vitals, person))
+
+    def _match(self, facts: _Facts) -> RedFlagHit | None:
         best: RedFlagHit | None = None
         for pattern in self.patterns:
-            evidence = _pattern_evidence(pattern, text, vitals, person)
+            evidence = pattern.condition.holds(facts)
             if evidence is None:
                 continue
             level = pattern.level or self.level
             if best is None or level < best.level:
-                best = RedFlagHit(self.code, self.name, level, self.action, evidence, self.source)
+                words = "、".join(dict.fromkeys(m.surface for m in evidence)) or _vital_evidence(facts)
+                best = RedFlagHit(self.code, self.name, level, self.action, words, self.source)
         return best
 
 
-def _pattern_evidence(pattern: _Pattern, text: str, vitals: Vitals, person: Person) -> str | None:
-    words = []
-    for group in pattern.groups:
-        positive = next((m for m in group.finditer(text) if not is_negated(text, m.start())), None)
-        if positive is None:
-            return None
-        words.append(positive.group())
-    if pattern.near is not None and not _close_together(pattern, text):
-        return None
-    if pattern.vital and not _vitals_hold(pattern.vital, text, vitals, person):
-        return None
-    return "、".join(words) if words else _vital_evidence(pattern.vital, vitals, person)
-
-
-def _close_together(pattern: _Pattern, text: str) -> bool:
-    first, *others = pattern.groups
-    for anchor in first.finditer(text):
-        if is_negated(text, anchor.start()):
-            continue
-        low, high = anchor.start() - pattern.near, anchor.end() + pattern.near  # type: ignore[operator]
-        if all(
-            any(low <= m.start() <= high and not is_negated(text, m.start()) for m in other.finditer(text))
-            for other in others
-        ):
-            return True
-    return False
-
-
-def _vitals_hold(vital: dict[str, Any], text: str, vitals: Vitals, person: Person) -> bool:
-    checks = {
-        "systolic_gte": lambda v: vitals.systolic is not None and vitals.systolic >= v,
-        "diastolic_gte": lambda v: vitals.diastolic is not None and vitals.diastolic >= v,
-        "glucose_lte": lambda v: vitals.glucose is not None and vitals.glucose <= v,
-        "glucose_gte": lambda v: vitals.glucose is not None and vitals.glucose >= v,
-        "heart_rate_gte": lambda v: vitals.heart_rate is not None and vitals.heart_rate >= v,
-        "heart_rate_lte": lambda v: vitals.heart_rate is not None and vitals.heart_rate <= v,
-        "infant_age_days_lt": lambda v: person.age_days is not None and person.age_days < v,
-        "fever": lambda _v: _has_fever(text, vitals),
-    }
-    unknown = set(vital) - set(checks)
-    if unknown:
-        raise ValueError(f"red-flag vital condition(s) {sorted(unknown)} unknown; use one of {sorted(checks)}")
-    return all(checks[name](value) for name, value in vital.items())
-
-
-def _has_fever(text: str, vitals: Vitals) -> bool:
-    if vitals.temperature_c is not None:
-        return vitals.temperature_c >= 38.0
-    # Missing information never lowers urgency: a fever word without a number counts.
-    return any(not is_negated(text, m.start()) for m in _FEVER.finditer(text))
-
-
-def _vital_evidence(vital: dict[str, Any], vitals: Vitals, person: Person) -> str:
+def _vital_evidence(facts: _Facts) -> str:
+    vitals, person = facts.vitals, facts.person
     parts = []
-    if "systolic_gte" in vital or "diastolic_gte" in vital:
+    if vitals.systolic is not None or vitals.diastolic is not None:
         parts.append(f"血压{_fmt(vitals.systolic)}/{_fmt(vitals.diastolic)}")
-    if "glucose_lte" in vital or "glucose_gte" in vital:
+    if vitals.glucose is not None:
         parts.append(f"血糖{_fmt(vitals.glucose)}")
-    if "heart_rate_gte" in vital or "heart_rate_lte" in vital:
+    if vitals.heart_rate is not None:
         parts.append(f"心率{_fmt(vitals.heart_rate)}")
-    if "infant_age_days_lt" in vital:
+    if person.age_days is not None:
         parts.append(f"年龄{person.age_days}天，体温{_fmt(vitals.temperature_c)}")
     return "、".join(parts)
 
@@ -176,28 +258,61 @@ class SafetyRules:
         if person is None:
             person = Person()
             person.update(text)
-        hits = [hit for rule in self.rules if (hit := rule.match(text, vitals, person)) is not None]
+        facts = _Facts(text, ConceptMatcher.load().find(text), vitals, person)
+        hits = [hit for rule in self.rules if (hit := rule._match(facts)) is not None]
         return sorted(hits, key=lambda hit: hit.level)
+
+
+def _compile(raw: Any, known: set[str]) -> _Node:
+    """One expression of the data file: a concept id, a list (any), or a dict of conditions (all)."""
+    if isinstance(raw, str):
+        return _Node("term", (_term(raw, known),))
+    if isinstance(raw, list):
+        return _Node("any", tuple(_compile(item, known) for item in raw))
+    parts = []
+    for key, value in raw.items():
+        if key in ("level", "note", "within", "clause", "duration_lte"):
+            continue
+        if key == "all":
+            parts.append(_Node("all", tuple(_compile(item, known) for item in value)))
+        elif key == "any":
+            parts.append(_Node("any", tuple(_compile(item, known) for item in value)))
+        elif key == "not":
+            parts.append(_Node("not", (_compile(value, known),)))
+        elif key == "near":
+            parts.append(_Node("near", tuple(_term(item, known) for item in value),
+                               within=raw.get("within", _NEAR_DEFAULT), clause=raw.get("clause", False)))
+        elif key == "duration_gte":
+            parts.append(_Node("term", (_term(raw, known),)))
+        elif key == "vital":
+            vital = dict(value)
+            if vital.get("infant_age_days_lt") is True:
+                vital["infant_age_days_lt"] = infant_fever_age_days()
+            parts.append(_Node("vital", vital=tuple(vital.items())))
+        else:
+            raise ValueError(f"red-flag expression key {key!r} unknown")
+    return parts[0] if len(parts) == 1 else _Node("all", tuple(parts))
+
+
+def _term(raw: Any, known: set[str]) -> _Term:
+    items = [raw] if isinstance(raw, (str, dict)) else list(raw)
+    spans = [item for item in items if isinstance(item, dict)]
+    concepts = tuple(item for item in items if isinstance(item, str))
+    for concept in concepts:
+        if not (concept in known or (concept.endswith(".*") and any(k.startswith(concept[:-1]) for k in known))):
+            raise ValueError(f"red-flag rule names unknown concept {concept!r}")
+    if not spans:
+        return _Term(concepts)
+    return _Term(concepts, float(spans[0]["duration_gte"]), float(spans[0].get("duration_lte", float("inf"))))
 
 
 @cache
 def _load_rules(resource: str) -> SafetyRules:
     data = json.loads(resources.files("dialogue.data").joinpath(resource).read_text("utf-8"))
+    known = set(ConceptMatcher.load().by_id)
     rules = []
     for raw in data["rules"]:
-        patterns = []
-        for pattern in raw["patterns"]:
-            vital = dict(pattern.get("vital", {}))
-            if vital.get("infant_age_days_lt") is True:
-                vital["infant_age_days_lt"] = infant_fever_age_days()
-            patterns.append(
-                _Pattern(
-                    groups=tuple(re.compile(g.replace("~", _GAP)) for g in pattern.get("all", [])),
-                    near=pattern.get("near"),
-                    vital=vital,
-                    level=pattern.get("level"),
-                )
-            )
+        patterns = tuple(_Pattern(_compile(pattern, known), pattern.get("level")) for pattern in raw["patterns"])
         rules.append(RedFlagRule(raw["code"], raw["name"], raw["level"], raw["action"], raw["source"],
-                                 tuple(patterns), tuple(raw["examples"])))
+                                 patterns, tuple(raw["examples"])))
     return SafetyRules(tuple(rules))

@@ -1,0 +1,196 @@
+"""Finding concepts in caller text: literal forms, regex forms, misheard (toneless-pinyin) forms,
+and values read by :mod:`medical_terms.concepts.readers`; then each mention's scope.
+
+Speed: forms are indexed by first character and by first syllable once; text is matched clause by
+clause and each clause's raw matches are cached, so re-checking a growing call transcript on every
+utterance only matches the new clause. Pinyin of a clause is computed once per clause.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from medical_terms.concepts.lexicon import load_concepts
+from medical_terms.concepts.model import Concept, Mention
+from medical_terms.concepts.negation import is_negated
+from medical_terms.concepts.readers import device_readings, durations
+from medical_terms.concepts.scope import CLAUSE_BREAK, is_hedged, is_past, is_resolved
+from medical_terms.phonetics import fuzzy, is_hanzi, syllables
+
+GAP = r"[^，。,；;！!？?不没无未别]{0,4}"
+"""What ``~`` stands for in a regex form: a short gap with no negation or punctuation."""
+_MIN_PINYIN_LENGTH = 3
+# Resolution never undoes these: a sign that is itself a stop (心跳停了) or a value.
+_NEVER_RESOLVED_CATEGORIES = ("reading", "duration", "history", "substance", "intent", "event", "person",
+                              "pregnancy", "device")
+
+
+@dataclass(frozen=True)
+class _Raw:
+    concept: int
+    start: int
+    end: int
+    via: str
+    value: float | None = None
+
+
+class ConceptMatcher:
+    """All concepts, compiled once; :meth:`find` lists their mentions in a text."""
+
+    def __init__(self, concepts: tuple[Concept, ...]) -> None:
+        self.concepts = concepts
+        self.by_id = {concept.id: concept for concept in concepts}
+        self._index = {concept.id: number for number, concept in enumerate(concepts)}
+        self._forms: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        self._pinyin: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        self._patterns: list[tuple[int, re.Pattern[str]]] = []
+        self._blockers: dict[int, tuple[str, ...]] = {}
+        for number, concept in enumerate(concepts):
+            for form in concept.forms:
+                self._forms[form[0]].append((form, number))
+                long_enough = len(form) >= _MIN_PINYIN_LENGTH or form in concept.pinyin_forms
+                if concept.pinyin and long_enough and all(is_hanzi(char) for char in form):
+                    self._pinyin[_key(syllables(form))].append(number)
+            if concept.patterns:
+                joined = "|".join(f"(?:{pattern.replace('~', GAP)})" for pattern in concept.patterns)
+                self._patterns.append((number, re.compile(joined)))
+            if concept.not_in:
+                self._blockers[number] = concept.not_in
+        for candidates in self._forms.values():
+            candidates.sort(key=lambda item: -len(item[0]))
+        self._pinyin_lengths = sorted({len(key) for key in self._pinyin}, reverse=True)
+        self._person = tuple(number for number, concept in enumerate(concepts) if concept.category == "person")
+
+    @classmethod
+    def load(cls) -> ConceptMatcher:
+        """The matcher over the packaged concept data (built once per process)."""
+        return _matcher()
+
+    def concept(self, concept_id: str) -> Concept:
+        """The concept with this id (``KeyError`` if unknown)."""
+        return self.by_id[concept_id]
+
+    def find(self, text: str) -> list[Mention]:
+        """Every concept mention in ``text``, in text order, with negation, resolution, past,
+        hedging and subject filled in."""
+        raws: list[_Raw] = []
+        offset = 0
+        for piece in _clauses(text):
+            if piece.strip() and not CLAUSE_BREAK.fullmatch(piece):
+                raws.extend(_Raw(r.concept, r.start + offset, r.end + offset, r.via, r.value)
+                            for r in self._clause_raws(piece))
+            offset += len(piece)
+        raws.sort(key=lambda r: (r.start, -r.end))
+        people = [r for r in raws if r.concept in self._person]
+        people = [p for p in people if not any(o is not p and o.start <= p.start and p.end <= o.end
+                                               and o.end - o.start > p.end - p.start for o in people)]
+        mentions = []
+        for raw in raws:
+            concept = self.concepts[raw.concept]
+            subject = next((self.concepts[p.concept].id for p in reversed(people) if p.end <= raw.start), None)
+            mentions.append(
+                Mention(
+                    concept=concept.id,
+                    category=concept.category,
+                    start=raw.start,
+                    end=raw.end,
+                    surface=text[raw.start:raw.end],
+                    negated=is_negated(text, raw.start),
+                    resolved=(not concept.event and concept.category not in _NEVER_RESOLVED_CATEGORIES
+                              and is_resolved(text, raw.end)),
+                    past=is_past(text, raw.start),
+                    uncertain=is_hedged(text, raw.start),
+                    subject=subject,
+                    via=raw.via,
+                    value=raw.value,
+                )
+            )
+        return mentions
+
+    def _clause_raws(self, clause: str) -> tuple[_Raw, ...]:
+        return _cached_raws(self, clause)
+
+    def _match_clause(self, clause: str) -> tuple[_Raw, ...]:
+        found: list[_Raw] = []
+        for position, char in enumerate(clause):
+            for form, number in self._forms.get(char, ()):
+                if clause.startswith(form, position):
+                    found.append(_Raw(number, position, position + len(form), "form"))
+        for number, pattern in self._patterns:
+            found.extend(_Raw(number, m.start(), m.end(), "pattern") for m in pattern.finditer(clause) if m.end() > m.start())
+        for concept_id, start, end, value in (*durations(clause), *device_readings(clause)):
+            found.append(_Raw(self._index[concept_id], start, end, "reader", value))
+        found = [raw for raw in found if not self._blocked(clause, raw)]
+        found.extend(self._misheard(clause, found))
+        return tuple(_longest_per_concept(found))
+
+    def _blocked(self, clause: str, raw: _Raw) -> bool:
+        for word in self._blockers.get(raw.concept, ()):
+            start = clause.find(word, max(0, raw.end - len(word)))
+            while start != -1 and start <= raw.start:
+                if start + len(word) >= raw.end:
+                    return True
+                start = clause.find(word, start + 1)
+        return False
+
+    def _misheard(self, clause: str, literal: list[_Raw]) -> list[_Raw]:
+        """Forms heard as homophones (传不上气 for 喘不上气), only where nothing literal matched."""
+        if not self._pinyin:
+            return []
+        covered = [False] * len(clause)
+        for raw in literal:
+            for index in range(raw.start, raw.end):
+                covered[index] = True
+        keys = [fuzzy(s) for s in syllables(clause)]
+        found = []
+        for start in range(len(clause)):
+            if not is_hanzi(clause[start]):
+                continue
+            for length in self._pinyin_lengths:
+                end = start + length
+                if end > len(clause) or any(covered[start:end]):
+                    continue
+                for number in self._pinyin.get(tuple(keys[start:end]), ()):
+                    found.append(_Raw(number, start, end, "pinyin"))
+        return [raw for raw in found if not self._blocked(clause, raw)]
+
+
+def _key(spoken: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(fuzzy(s) for s in spoken)
+
+
+def _clauses(text: str) -> list[str]:
+    """``text`` cut after each clause break, the breaks kept, so offsets add up."""
+    pieces = []
+    last = 0
+    for match in CLAUSE_BREAK.finditer(text):
+        pieces.append(text[last:match.end()])
+        last = match.end()
+    if last < len(text):
+        pieces.append(text[last:])
+    return pieces
+
+
+def _longest_per_concept(found: list[_Raw]) -> list[_Raw]:
+    """Drop a match inside a longer match of the same concept."""
+    found.sort(key=lambda r: (r.concept, r.start, -(r.end - r.start)))
+    kept: list[_Raw] = []
+    for raw in found:
+        previous = kept[-1] if kept else None
+        if previous and previous.concept == raw.concept and raw.start < previous.end and raw.via != "reader":
+            continue
+        kept.append(raw)
+    return kept
+
+
+@lru_cache(maxsize=8192)
+def _cached_raws(matcher: ConceptMatcher, clause: str) -> tuple[_Raw, ...]:
+    return matcher._match_clause(clause)
+
+
+@lru_cache(maxsize=1)
+def _matcher() -> ConceptMatcher:
+    return ConceptMatcher(load_concepts())

@@ -1,0 +1,99 @@
+"""Values said in words: how long something has lasted, and what a home device showed.
+
+Durations ("快半个钟头了", "一上午", "前后得有二十分钟", "从昨天晚上开始") become minutes; device
+readings ("血氧仪才八十几", "血糖仪显示二点几", "显示HI") become values or off-scale flags. Each
+reader yields ``(concept id, start, end, value)``; the matcher turns them into mentions.
+Approximate numbers are read at their middle (八十几 → 85, 二点几 → 2.5): a band that straddles a
+threshold is resolved towards the emergency by the thresholds chosen in the rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import cn2an
+
+_DIGITS = "零〇一二两三四五六七八九"
+_NUM = rf"(?:\d+(?:\.\d+)?|[{_DIGITS}十]*几十?|[{_DIGITS}十百]+(?:点[{_DIGITS}几]+)?|二十来|十来|小半|大半|好几|半)"
+_MINUTES_PER = {"分钟": 1, "分": 1, "钟头": 60, "个钟": 60, "小时": 60, "点钟": 60, "天": 1440, "日": 1440,
+                "宿": 720, "夜": 720, "周": 10080, "星期": 10080, "礼拜": 10080, "月": 43200, "年": 525600}
+_SPAN = re.compile(
+    rf"(?P<num>{_NUM})(?:个)?(?P<half>半)?(?:多)?(?P<unit>分钟|钟头|个钟|小时|点钟|天|日|宿|夜|周|星期|礼拜|月|年)"
+    rf"(?P<half2>半)?"
+)
+# Part-of-day spans and open-ended ones: 一上午, 一整天, 一晚上, 从昨天开始, 好半天, 老半天.
+_WORD_SPANS: tuple[tuple[str, float], ...] = (
+    (r"一?整(?:天|宿|夜|晚)", 720), (r"一(?:上午|下午|早上|晚上|夜|宿|天|早晨)", 180),
+    (r"(?:好|老)?半天", 60), (r"好久|老长时间|很久|好长时间|大半天|好一阵子?|老半天", 30),
+    (r"从?(?:昨天|昨晚|昨儿|前天|早上|早晨|上午|中午|下午|晚上|半夜|夜里|凌晨)(?:[^，。,；;]{0,6})?(?:开始|起|到现在|就)", 120),
+)
+_WORD_SPAN = re.compile("|".join(f"(?:{pattern})" for pattern, _ in _WORD_SPANS))
+_SPAN_NOT_DURATION = re.compile(r"[前后以之]|岁|大|的(?:孩子|宝宝)")
+
+_SPO2 = re.compile(rf"(?:血氧(?:饱和度)?|氧饱和度|饱和度|氧饱|指夹|测氧)(?:仪|计)?[^，。,；;0-9{_DIGITS}]{{0,6}}?(?P<num>{_NUM})(?:%|多)?")
+_GLUCOSE = re.compile(rf"(?:血糖|测糖|糖)(?:仪|值)?[^，。,；;0-9{_DIGITS}十]{{0,6}}?(?P<num>{_NUM})(?!\s*(?:年|个月|天|次|岁|周|星期|小时))")
+_GLUCOSE_OFF_SCALE = re.compile(r"(?:血糖|测糖)(?:仪)?[^，。,；;]{0,6}?(?P<what>HI|Hi|hi|LO|Lo|lo|爆表|测不出|测不到|显示不出|读不出|报错|错误|E\d|Err|ERR|乱码|高得测不出|低得测不出)")
+
+
+def number(spoken: str) -> float | None:
+    """A spoken or written number, approximate ones at their middle (八十几 → 85, 二点几 → 2.5)."""
+    special = {"半": 0.5, "小半": 0.4, "大半": 0.7, "好几": 4.0, "十来": 10.0, "二十来": 20.0, "几": 3.0}
+    if spoken in special:
+        return special[spoken]
+    if re.fullmatch(r"\d+(?:\.\d+)?", spoken):
+        return float(spoken)
+    if spoken.endswith("点几"):
+        whole = number(spoken[:-2])
+        return None if whole is None else whole + 0.5
+    if "几" in spoken:
+        head, _, tail = spoken.partition("几")
+        if tail == "十":  # 几十 (片), 几十分钟
+            return 30.0
+        base = number(head) if head else 0.0
+        if base is None:
+            return None
+        return base + 5 if base >= 10 else base * 10 + 5 if head and head != "十" else 15.0
+    try:
+        return float(cn2an.cn2an(spoken.replace("〇", "零"), "smart"))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def durations(text: str) -> Iterator[tuple[str, int, int, float]]:
+    """Durations said in ``text`` as ``("dur.minutes", start, end, minutes)``."""
+    for match in _SPAN.finditer(text):
+        value = number(match["num"])
+        if value is None:
+            continue
+        after = text[match.end():match.end() + 2]
+        if _SPAN_NOT_DURATION.match(after) and not after.startswith("了"):
+            continue  # 两天前, 三个月大, 五岁: a point in time or an age, not how long
+        minutes = value * _MINUTES_PER[match["unit"]]
+        if match["half"] or match["half2"]:
+            minutes += 0.5 * _MINUTES_PER[match["unit"]]
+        yield "dur.minutes", match.start(), match.end(), minutes
+    for match in _WORD_SPAN.finditer(text):
+        minutes = next(m for pattern, m in _WORD_SPANS if re.fullmatch(pattern, match.group()))
+        yield "dur.minutes", match.start(), match.end(), minutes
+
+
+def device_readings(text: str) -> Iterator[tuple[str, int, int, float]]:
+    """Home-device readings: ``reading.spo2`` (%), ``reading.glucose`` (mmol/L, ``inf`` for HI,
+    ``0`` for LO; an unreadable meter yields both, the safe side when nobody knows which)."""
+    for match in _SPO2.finditer(text):
+        value = number(match["num"])
+        if value is not None and 40 <= value <= 100:
+            yield "reading.spo2", match.start(), match.end(), value
+    for match in _GLUCOSE.finditer(text):
+        value = number(match["num"])
+        if value is not None and 0.5 <= value <= 40:
+            yield "reading.glucose", match.start(), match.end(), value
+    for match in _GLUCOSE_OFF_SCALE.finditer(text):
+        what = match["what"].upper()
+        if what.startswith("LO") or what.startswith("低"):
+            yield "reading.glucose", match.start(), match.end(), 0.0
+            continue
+        yield "reading.glucose", match.start(), match.end(), float("inf")
+        if not (what.startswith("HI") or what.startswith("爆") or what.startswith("高")):
+            yield "reading.glucose", match.start(), match.end(), 0.0

@@ -1,0 +1,62 @@
+"""What a mention's context says about it: resolved now, in the past, hedged, and about whom.
+
+Negation lives in :mod:`medical_terms.concepts.negation`. Here: a resolution ("一会儿就好了",
+"血已经止住了") in the same or the next clause marks a symptom as over; a past marker earlier in the
+clause ("以前", "去年", "上个月") marks it as history; a hedge ("好像", "可能") marks it uncertain but
+keeps it (over-triage is the safe side). Clause boundaries are punctuation; a sentence ends at 。！？.
+"""
+
+from __future__ import annotations
+
+import re
+
+CLAUSE_BREAK = re.compile(r"[，,；;：:、。！!？?\n…]+|\s{2,}")
+SENTENCE_BREAK = re.compile(r"[。！!？?\n]")
+
+_RESOLVED = re.compile(
+    r"(?<![没不未还备攒代说想弄收排])(?:好了|好多了|好些了|就好|缓过来|缓解了|没事了|停了|停下来了|止住了|过去了|消了|"
+    r"消下去了|退了|退下去了|恢复了|正常了|缓过劲|没感觉了)|(?:已经|现在|后来|就|又)(?:不疼了|不痛了|不闷了|不喘了|没那么[疼痛]了)"
+)
+# 以前/之前 right after a time span is recent ("十分钟以前"), not history.
+_PAST = re.compile(
+    r"(?<![0-9一二两三四五六七八九十几半钟时天周月年])(?:以前|之前)|去年|前年|小时候|年轻(?:的)?时候|曾经|过去|那年|"
+    r"[几好多两三四五六七八九十]+年前|早年|上个月|上上个月|上次|上回|前几年|老毛病|既往|十几年|好多年"
+)
+_HEDGE = re.compile(r"好像|可能|也许|是不是|不知道是不是|怀疑|似乎|像是|说不好|不确定|估计|大概是")
+
+
+def clause_bounds(text: str, index: int) -> tuple[int, int]:
+    """(start, end) of the clause holding ``text[index]``."""
+    start = 0
+    for match in CLAUSE_BREAK.finditer(text, 0, index):
+        start = match.end()
+    following = CLAUSE_BREAK.search(text, index)
+    return start, following.start() if following else len(text)
+
+
+_RESOLUTION_CLAUSES = 2
+
+
+def is_resolved(text: str, end: int) -> bool:
+    """Whether a resolution follows the mention ending at ``end``, in its clause or the next two of
+    its sentence ("胸口有点闷，活动以后更明显，休息一会就好了")."""
+    limit = clause_bounds(text, max(end - 1, 0))[1]
+    for _ in range(_RESOLUTION_CLAUSES):
+        following = CLAUSE_BREAK.match(text, limit)
+        if following is None or SENTENCE_BREAK.search(following.group()):
+            break
+        after = CLAUSE_BREAK.search(text, following.end())
+        limit = after.start() if after else len(text)
+    return _RESOLVED.search(text, end, limit) is not None
+
+
+def is_past(text: str, start: int) -> bool:
+    """Whether a past marker stands earlier in the mention's clause."""
+    clause_start = clause_bounds(text, start)[0]
+    return _PAST.search(text, clause_start, start) is not None
+
+
+def is_hedged(text: str, start: int) -> bool:
+    """Whether a hedge stands shortly before the mention, in its clause."""
+    clause_start = max(clause_bounds(text, start)[0], start - 8)
+    return _HEDGE.search(text, clause_start, start) is not None
