@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any
 
 from dialogue.negation import is_negated
-from dialogue.numbers import NUMERAL, parse_number
+from medical_terms import NUMERAL, parse_number
 
 AGE_GROUPS = ("infant", "child", "adult", "elderly")
 _CHILD_WORD = r"(?:孩子|宝宝|婴儿|儿子|女儿|小孩|娃|孙子|孙女|闺女|外孙|患儿|小朋友)"

@@ -2,10 +2,11 @@
 
 Whisper writes a dictated value either as Chinese numerals (一百八十六) or as digits (186), and the
 unit is implied by what is being measured (血压 → mmHg, 血糖 → mmol/L, 体温 → ℃). The record and
-the follow-up forms need ``186/108 mmHg``, ``6.8 mmol/L``, ``38.5 ℃``, ``5 mg``. Numeral parsing is
-cn2an's; the context rules are ours and deliberately narrow: a number is rewritten only when it
-carries a unit, sits right after a measured item, or is a pair that can only be a blood pressure
-(160比100: systolic and diastolic ranges, no score or proportion word around). Everything else
+the follow-up forms need ``186/108 mmHg``, ``6.8 mmol/L``, ``38.5 ℃``, ``5 mg``. One number is
+read by :mod:`medical_terms.numerals`, blood pressure's words are :mod:`medical_terms.blood_pressure`'s;
+the context rules are ours and deliberately narrow: a number is rewritten only when it carries a
+unit, sits right after a measured item, or is a pair that can only be a blood pressure (160比100:
+systolic and diastolic ranges, no score or proportion word around). Everything else
 stays as spoken, so durations (一周, 三天), frequencies (每日两次) and counts (五六趟) are kept as text.
 
 Whisper writes some spoken values in predictable odd forms, read here for what was said: 比 as
@@ -18,16 +19,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-import cn2an
-
+from medical_terms.blood_pressure import (
+    DECIMAL_PAIR,
+    NAMED_DIASTOLIC,
+    NAMED_SYSTOLIC,
+    PAIR_SEPARATOR,
+    PRESSURE_WORDS,
+    plausible_pressure,
+)
+from medical_terms.numerals import DIGITS, to_number
 from medical_terms.phonetics import syllables
 
-_CN_DIGITS = "零〇一二两三四五六七八九"
-_CN_NUM = rf"[{_CN_DIGITS}十百千万]+(?:点[{_CN_DIGITS}]+)?"
+_CN_NUM = rf"[{DIGITS}十百千万]+(?:点[{DIGITS}]+)?"
 _AR_NUM = r"\d+(?:\.\d+)?"
 NUM = rf"(?:{_AR_NUM}|{_CN_NUM})"
 # After a number: no further numeral, so a regex cannot stop inside 九点六 or 186.
-_NUM_END = rf"(?![\d.点{_CN_DIGITS}十百千万])"
+_NUM_END = rf"(?![\d.点{DIGITS}十百千万])"
 
 # Spoken unit → written unit; longest spoken forms first so 毫摩尔每升 wins over 毫摩尔.
 UNITS: tuple[tuple[str, str], ...] = (
@@ -64,14 +71,8 @@ UNITS: tuple[tuple[str, str], ...] = (
 _UNIT_PATTERN = "|".join(re.escape(spoken) for spoken, _ in UNITS)
 _UNIT_MAP = dict(UNITS)
 
-BP_KEYWORDS = ("血压", "高压", "低压", "收缩压", "舒张压", "毫米汞柱", "mmHg")
-# 比 between two values; Whisper also writes it as the letter B (145B90).
-_PAIR_SEPARATOR = r"(?:比|/|／|B|b)"
-# Where a pair with no blood-pressure word around it is still read as one: systolic and diastolic
-# ranges and their least difference. Whole numbers only; 3比2 and 1/2 fall outside.
-SYSTOLIC_RANGE = (70, 260)
-DIASTOLIC_RANGE = (40, 160)
-MIN_PULSE_PRESSURE = 10
+_VALUE_HEADS = "|".join(("血压", *NAMED_SYSTOLIC, *NAMED_DIASTOLIC))  # words a pressure value follows
+_SYSTOLIC_HEADS = "|".join(("血压", *NAMED_SYSTOLIC))  # words a pair written as a decimal follows
 # Words that make a pair a score or a proportion, never a blood pressure.
 NOT_PRESSURE_WORDS = ("比分", "比赛", "比例", "得分", "赢", "输", "队", "球", "票", "配比")
 # Counters that make an Arabic number after 高压 a count, not a pressure (高压3次).
@@ -95,29 +96,6 @@ def _joiner(unit: str) -> str:
     return "" if unit in ("%", "次/分") else " "
 
 
-def to_number(spoken: str) -> str | None:
-    """Digits for one spoken or written number (一百零八 → 108, 六点八 → 6.8), or None if unclear.
-
-    Two bare adjacent digits such as 五六 are a range ("five or six"), not fifty-six: None.
-    """
-    if re.fullmatch(_AR_NUM, spoken):
-        return spoken
-    if re.fullmatch(rf"[{_CN_DIGITS}]{{2}}", spoken):
-        return None
-    try:
-        value = cn2an.cn2an(spoken, "smart")
-    except (ValueError, KeyError, TypeError):
-        return None
-    if isinstance(value, float) and value.is_integer() and "点" not in spoken:
-        value = int(value)
-    text = str(value)
-    # cn2an gives 0.50 → 0.5 already; keep the spoken precision for 三十六点零.
-    if "点" in spoken:
-        decimals = len(spoken.split("点", 1)[1])
-        text = f"{float(value):.{decimals}f}"
-    return text
-
-
 def _has(keywords: tuple[str, ...], *texts: str | None) -> bool:
     return any(text and any(k in text for k in keywords) for text in texts)
 
@@ -128,19 +106,6 @@ def _sub(pattern: str, text: str, build: Callable[[re.Match[str]], str | None]) 
         return match.group(0) if built is None else built
 
     return re.sub(pattern, replace, text)
-
-
-def plausible_pressure(high: str, low: str) -> bool:
-    """Whether ``high``/``low`` (digits) can be a systolic/diastolic pair: whole numbers in range,
-    the first higher by a pulse pressure. 160比100 is one; 3比2, 100比98 and 6.5/3 are not."""
-    if not (high.isdigit() and low.isdigit()):
-        return False
-    systolic, diastolic = int(high), int(low)
-    return (
-        SYSTOLIC_RANGE[0] <= systolic <= SYSTOLIC_RANGE[1]
-        and DIASTOLIC_RANGE[0] <= diastolic <= DIASTOLIC_RANGE[1]
-        and systolic - diastolic >= MIN_PULSE_PRESSURE
-    )
 
 
 def _pressure_pairs(text: str, in_context: bool) -> str:
@@ -157,7 +122,7 @@ def _pressure_pairs(text: str, in_context: bool) -> str:
         return f"{high}/{low} mmHg"
 
     return _sub(
-        rf"(?<![\d.])(?P<high>{NUM})\s*{_PAIR_SEPARATOR}\s*(?P<low>{NUM}){_NUM_END}\s*(?:毫米汞柱|mmHg)?", text, pair
+        rf"(?<![\d.])(?P<high>{NUM})\s*{PAIR_SEPARATOR}\s*(?P<low>{NUM}){_NUM_END}\s*(?:毫米汞柱|mmHg)?", text, pair
     )
 
 
@@ -171,15 +136,14 @@ def _decimal_pressures(text: str) -> str:
         return f"{m['head'] or ''}{m['high']}/{m['low']} mmHg"
 
     return _sub(
-        rf"(?P<head>(?:高压|收缩压|血压){_LINK})?(?<![\d.])(?P<high>\d{{2,3}})\.(?P<low>\d{{2,3}})(?![\d.])"
-        rf"\s*(?P<unit>毫米汞柱|mmHg)?",
+        rf"(?P<head>(?:{_SYSTOLIC_HEADS}){_LINK})?{DECIMAL_PAIR}\s*(?P<unit>毫米汞柱|mmHg)?",
         text,
         build,
     )
 
 
 def _blood_pressure(text: str, context: str | None) -> str:
-    in_context = _has(BP_KEYWORDS, text, context)
+    in_context = _has(PRESSURE_WORDS, text, context)
     text = _pressure_pairs(text, in_context)
     if not in_context:
         return text
@@ -197,7 +161,7 @@ def _blood_pressure(text: str, context: str | None) -> str:
     # numeral only before a pause or the next item (血压一直… is no value).
     value_end = rf"(?:(?<=\d)(?![{_COUNTERS}])(?!\s*(?!毫米汞柱)(?:{_UNIT_PATTERN}))|{_VALUE_END})"
     return _sub(
-        rf"(?P<head>(?:高压|低压|收缩压|舒张压|血压){_LINK})(?P<value>{NUM}){_NUM_END}(?!\s*{_PAIR_SEPARATOR}\s*{NUM}){value_end}"
+        rf"(?P<head>(?:{_VALUE_HEADS}){_LINK})(?P<value>{NUM}){_NUM_END}(?!\s*{PAIR_SEPARATOR}\s*{NUM}){value_end}"
         rf"(?P<approx>{_APPROX})?(?:\s*(?:毫米汞柱|mmHg))?",
         text,
         single,
@@ -240,7 +204,7 @@ def _temperature(text: str, context: str | None) -> str:
         return f"{value} ℃"
 
     return _sub(
-        rf"(?P<whole>{NUM})\s*(?:摄氏度|度|℃|°C|°)(?P<tenth>[{_CN_DIGITS}]|\d)?(?![{_CN_DIGITS}十百\d])",
+        rf"(?P<whole>{NUM})\s*(?:摄氏度|度|℃|°C|°)(?P<tenth>[{DIGITS}]|\d)?(?![{DIGITS}十百\d])",
         text,
         build,
     )
@@ -285,7 +249,7 @@ def _bare_answer(text: str, context: str | None) -> str:
         (GLUCOSE_KEYWORDS, "mmol/L"),
         (HBA1C_KEYWORDS, "%"),
         (HEART_RATE_KEYWORDS, "次/分"),
-        (BP_KEYWORDS, "mmHg"),
+        (PRESSURE_WORDS, "mmHg"),
     )
     unit = next((u for keywords, u in topics if _has(keywords, context)), None)
     match = re.fullmatch(rf"(?P<lead>{_LINK}|大概|大约|差不多)(?P<value>{NUM})(?P<tail>[。！!，,吧啊呀左右\s]*)", text)

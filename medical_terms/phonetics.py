@@ -30,6 +30,12 @@ def syllables(text: str) -> tuple[str, ...]:
     return tuple(lazy_pinyin(text, style=Style.NORMAL, errors=lambda chunk: list(chunk)))
 
 
+def toneless(text: str) -> str:
+    """The toneless pinyin of ``text`` as one string (心电图 → xindiantu): a key for finding a
+    word by its sound whatever characters Whisper wrote for it."""
+    return "".join(syllables(text))
+
+
 # Particles whose rare readings (的 as di, 得 as dei, 了 as liao) would let them start a term.
 _CONTEXT_READING_ONLY = frozenset("的地得了着还和都为么那哪这个")
 

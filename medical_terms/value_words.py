@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from medical_terms.numerals import DIGITS
 from medical_terms.phonetics import (
     NEAR_SIMILARITY,
     fuzzy,
@@ -38,7 +39,7 @@ from medical_terms.phonetics import (
     syllables,
 )
 
-CN_NUMERALS = "零〇一二两三四五六七八九十百千"
+CN_NUMERALS = DIGITS + "十百千"
 _NUMBER = re.compile(rf"\d+(?:\.\d+)?|[{CN_NUMERALS}]+(?:点[{CN_NUMERALS}]+)?")
 # Between a vital sign and its value: 血压是…, 血糖大概…
 _LINK = r"(?:是|为|有|在|都|还|大概|大约|差不多|，|,|\s)*"

@@ -9,9 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pypinyin import lazy_pinyin
-
 from dialogue.dictation.sections import SectionRules
+from medical_terms import toneless
 
 _FILLER = r"(?:好|好的|那个|嗯|请|麻烦|帮我|给我|你|再|一下|吧|了|啊)*"
 _SECTION_NAMES = r"主诉|现病史|既往史|既往|过敏史|体格检查|查体|辅助检查|初步诊断|诊断|处理意见|处理"
@@ -53,7 +52,7 @@ def parse_command(sentence: str, rules: SectionRules | None = None) -> Command |
         if match:
             said = next((g for g in match.groups() if g), None) if name == "read" else None
             return Command(name, _section(said, rules) if said else None)
-    return _BY_SOUND.get("".join(lazy_pinyin(bare))) if len(bare) <= 8 else None
+    return _BY_SOUND.get(toneless(bare)) if len(bare) <= 8 else None
 
 
 def _by_sound() -> dict[str, Command]:
@@ -63,7 +62,7 @@ def _by_sound() -> dict[str, Command]:
                "保存病历": Command("save")}
     for section in ("主诉", "现病史", "既往史", "过敏史", "体格检查", "辅助检查", "初步诊断", "处理意见"):
         phrases[f"读一遍{section}"] = Command("read", section)
-    return {"".join(lazy_pinyin(text)): command for text, command in phrases.items()}
+    return {toneless(text): command for text, command in phrases.items()}
 
 
 _BY_SOUND = _by_sound()

@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from pypinyin import lazy_pinyin
+from medical_terms import toneless
 
 HPI = "现病史"
 _SENTENCE = re.compile(r"[^。；;！!？?\n]+")
@@ -85,7 +85,7 @@ def _match_cue(clause: str, rules: SectionRules) -> tuple[str, str, bool] | None
         return cue.group("cue"), clause[cue.end():].strip(), cue.group("sep") is not None
     for length in (5, 4, 3):  # by sound only for cues of 3+ syllables: 2 are too easily a coincidence
         head = clause[:length]
-        word = rules.cue_by_sound.get("".join(lazy_pinyin(head))) if len(head) == length else None
+        word = rules.cue_by_sound.get(toneless(head)) if len(head) == length else None
         if word:
             rest = clause[length:]
             sep = re.match(r"\s*[:：是为]\s*", rest)
@@ -152,7 +152,7 @@ def _load() -> SectionRules:
         codes=dict(data["codes"]),
         cue=re.compile(rf"^(?P<cue>{words})(?:(?P<sep>\s*[:：是为]\s*)|$|(?=[^史]))"),
         cue_sections=cue_sections,
-        cue_by_sound={"".join(lazy_pinyin(word)): word for word in cue_sections if len(word) >= 3},
+        cue_by_sound={toneless(word): word for word in cue_sections if len(word) >= 3},
         strong=tuple((s, re.compile(p)) for s, p in data["strong_signals"].items()),
         signals=tuple((s, re.compile(p)) for s, p in data["signals"]),
         chief_complaint=re.compile(data["chief_complaint"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from dialogue.negation import is_negated
-from dialogue.numbers import NUMERAL, parse_number
+from medical_terms import NUMERAL, parse_number
 
 ADHERENCE = ("规律", "间断", "不服药")
 

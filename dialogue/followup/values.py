@@ -12,27 +12,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dialogue.numbers import parse_number
+from medical_terms import DIGITS, NUMERAL, RANGE_DIGITS, parse_number, spoken_number
+from medical_terms.blood_pressure import DECIMAL_PAIR, DIASTOLIC, SYSTOLIC
 
-_DIGIT = "零〇一二两三四五六七八九"
-_PAIRABLE = "一二两三四五六七八九"  # "一百三四": two digits in a row is a range (零 is not: 一百零八)
-_NUM = rf"(?:[0-9]+(?:\.[0-9]+)?|[{_DIGIT}十百]+(?:点[{_DIGIT}]+)?)"
 _APPROX_AFTER = r"(?:多|几|来|左右|上下|出头)"
-_APPROX_NUMBER = re.compile(rf"[{_DIGIT}十百0-9]+点?多|[{_DIGIT}十0-9]点几|[{_DIGIT}]十几|[{_DIGIT}十百]+[{_PAIRABLE}]{{2}}(?![{_DIGIT}十百点])"
-                            rf"|{_NUM}\s*{_APPROX_AFTER}")
+_APPROX_NUMBER = re.compile(rf"[{DIGITS}十百0-9]+点?多|[{DIGITS}十0-9]点几|[{DIGITS}]十几|[{DIGITS}十百]+[{RANGE_DIGITS}]{{2}}(?![{DIGITS}十百点])"
+                            rf"|{NUMERAL}\s*{_APPROX_AFTER}")
 _CORRECTION = re.compile(r"不对|不是|说错了|错了|应该是|哦不|我看错了|重说")
 # Numbers that are not the reading: times of day, durations, counts, doses.
 _NOT_A_READING = re.compile(
-    rf"{_NUM}\s*(?:点钟|点半|点多钟|点多?(?=测|量|起|吃|的时候)|天|年|岁|个月|月|周|星期|片|粒|顿|支|小时|分钟|号|床|楼)"
+    rf"{NUMERAL}\s*(?:点钟|点半|点多钟|点多?(?=测|量|起|吃|的时候)|天|年|岁|个月|月|周|星期|片|粒|顿|支|小时|分钟|号|床|楼)"
 )
-_COUNT = re.compile(rf"{_NUM}\s*次(?!/分)")  # "量了两次"; but a heart rate is "八十次"
+_COUNT = re.compile(rf"{NUMERAL}\s*次(?!/分)")  # "量了两次"; but a heart rate is "八十次"
 _UNIT = re.compile(r"(?<=[0-9])\s*(?:mmHg|mmol/L|kg|次/分|bpm)|毫米汞柱|毫摩尔(?:每升)?")
-_SYSTOLIC = re.compile(rf"(?:高压|收缩压|上压|上面的?|上边的?)[^0-9{_DIGIT}十百，。,；;]{{0,3}}({_NUM})")
-_DIASTOLIC = re.compile(rf"(?:低压|舒张压|下压|下面的?|下边的?)[^0-9{_DIGIT}十百，。,；;]{{0,3}}({_NUM})")
-_ANY_NUMBER = re.compile(_NUM)
-_DECIMAL_PAIR = re.compile(r"(?<![0-9.])([0-9]{2,3})\.([0-9]{2,3})(?![0-9.])")
-_JIN = re.compile(rf"({_NUM})\s*斤")
-_KG = re.compile(rf"({_NUM})\s*(?:公斤|千克|kg)")
+_ANY_NUMBER = re.compile(NUMERAL)
+_DECIMAL_PAIR = re.compile(DECIMAL_PAIR)
+_JIN = re.compile(rf"({NUMERAL})\s*斤")
+_KG = re.compile(rf"({NUMERAL})\s*(?:公斤|千克|kg)")
 
 
 @dataclass(frozen=True)
@@ -84,11 +80,11 @@ def _in(value: float, bounds: tuple[float, float]) -> bool:
 def read_blood_pressure(text: str, ranges: dict[str, tuple[float, float]]) -> Reading:
     """Systolic and diastolic mmHg from one answer (labelled, paired, or "146/92 mmHg")."""
     # ASR writes a spoken pair as one decimal ("146.92"): no BP reading has a decimal part.
-    text = _DECIMAL_PAIR.sub(r"\1/\2", _clean(text))
+    text = _DECIMAL_PAIR.sub(r"\g<high>/\g<low>", _clean(text))
     if _APPROX_NUMBER.search(text):
         return Reading("approximate", {})
-    labelled_high = _SYSTOLIC.search(text)
-    labelled_low = _DIASTOLIC.search(text)
+    labelled_high = SYSTOLIC.search(text)
+    labelled_low = DIASTOLIC.search(text)
     if labelled_high or labelled_low:
         high = parse_number(labelled_high.group(1)) if labelled_high else None
         low = parse_number(labelled_low.group(1)) if labelled_low else None
@@ -117,7 +113,7 @@ def read_blood_pressure_part(text: str, ranges: dict[str, tuple[float, float]]) 
     """Only the labelled half of a correction ("不对，低压是八十二" -> diastolic 82), when in range."""
     text = _clean(text)
     found = {}
-    for name, pattern in (("systolic", _SYSTOLIC), ("diastolic", _DIASTOLIC)):
+    for name, pattern in (("systolic", SYSTOLIC), ("diastolic", DIASTOLIC)):
         match = pattern.search(text)
         value = parse_number(match.group(1)) if match else None
         if value is not None and _in(value, ranges[name]) and not _APPROX_NUMBER.search(text):
@@ -166,12 +162,8 @@ def read_weight(text: str, bounds: tuple[float, float]) -> Reading:
     return Reading("unit", {}) if _numbers(cleaned) else Reading("missing", {})
 
 
-def spoken(value: float) -> str:
-    """A value as Mandarin words for the read-back ("146" -> "一百四十六", 6.8 -> "六点八")."""
-    import cn2an
-
-    text = f"{value:g}"
-    return str(cn2an.an2cn(text))
+spoken = spoken_number
+"""A value as Mandarin words for the read-back ("146" -> "一百四十六", 6.8 -> "六点八")."""
 
 
 def strip_units(text: str) -> str:
