@@ -23,6 +23,8 @@ from medical_terms.phonetics import fuzzy, is_hanzi, syllables
 GAP = r"[^，。,；;！!？?不没无未别]{0,4}"
 """What ``~`` stands for in a regex form: a short gap with no negation or punctuation."""
 _MIN_PINYIN_LENGTH = 3
+# Shorter forms must sound exactly the same (toneless); longer ones may differ by a confusable sound.
+_MIN_FUZZY_LENGTH = 4
 # Resolution never undoes these: a sign that is itself a stop (心跳停了) or a value.
 _NEVER_RESOLVED_CATEGORIES = ("reading", "duration", "history", "substance", "intent", "event", "person",
                               "pregnancy", "device")
@@ -53,7 +55,7 @@ class ConceptMatcher:
                 self._forms[form[0]].append((form, number))
                 long_enough = len(form) >= _MIN_PINYIN_LENGTH or form in concept.pinyin_forms
                 if concept.pinyin and long_enough and all(is_hanzi(char) for char in form):
-                    self._pinyin[_key(syllables(form))].append(number)
+                    self._pinyin[_key(syllables(form), len(form) >= _MIN_FUZZY_LENGTH)].append(number)
             if concept.patterns:
                 joined = "|".join(f"(?:{pattern.replace('~', GAP)})" for pattern in concept.patterns)
                 self._patterns.append((number, re.compile(joined)))
@@ -144,7 +146,8 @@ class ConceptMatcher:
         for raw in literal:
             for index in range(raw.start, raw.end):
                 covered[index] = True
-        keys = [fuzzy(s) for s in syllables(clause)]
+        exact = syllables(clause)
+        keys = {True: ["~" + fuzzy(s) for s in exact], False: list(exact)}
         found = []
         for start in range(len(clause)):
             if not is_hanzi(clause[start]):
@@ -153,13 +156,15 @@ class ConceptMatcher:
                 end = start + length
                 if end > len(clause) or any(covered[start:end]):
                     continue
-                for number in self._pinyin.get(tuple(keys[start:end]), ()):
+                key = tuple(keys[length >= _MIN_FUZZY_LENGTH][start:end])
+                for number in self._pinyin.get(key, ()):
                     found.append(_Raw(number, start, end, "pinyin"))
         return [raw for raw in found if not self._blocked(clause, raw)]
 
 
-def _key(spoken: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(fuzzy(s) for s in spoken)
+def _key(spoken: tuple[str, ...], fuzzy_sounds: bool) -> tuple[str, ...]:
+    """The index key of a form's syllables: fuzzy ones (prefixed ``~``) for long forms, exact for short."""
+    return tuple("~" + fuzzy(s) for s in spoken) if fuzzy_sounds else spoken
 
 
 def _clauses(text: str) -> list[str]:

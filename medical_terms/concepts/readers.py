@@ -31,7 +31,7 @@ _WORD_SPANS: tuple[tuple[str, float], ...] = (
 _WORD_SPAN = re.compile("|".join(f"(?:{pattern})" for pattern, _ in _WORD_SPANS))
 _SPAN_NOT_DURATION = re.compile(r"[前后以之]|岁|大|的(?:孩子|宝宝)")
 
-_SPO2 = re.compile(rf"(?:血氧(?:饱和度)?|氧饱和度|饱和度|氧饱|指夹|测氧)(?:仪|计)?[^，。,；;0-9{_DIGITS}]{{0,6}}?(?P<num>{_NUM})(?:%|多)?")
+_SPO2 = re.compile(rf"(?:血氧(?:饱和度)?|氧饱和度|饱和度|氧饱|指夹|测氧|夹手指(?:头)?的(?:那个)?)(?:仪|计)?[^，。,；;0-9{_DIGITS}]{{0,6}}?(?P<num>{_NUM})(?:%|多)?")
 _GLUCOSE = re.compile(rf"(?:血糖|测糖|糖)(?:仪|值)?[^，。,；;0-9{_DIGITS}十]{{0,6}}?(?P<num>{_NUM})(?!\s*(?:年|个月|天|次|岁|周|星期|小时))")
 _GLUCOSE_OFF_SCALE = re.compile(r"(?:血糖|测糖)(?:仪)?[^，。,；;]{0,6}?(?P<what>HI|Hi|hi|LO|Lo|lo|爆表|测不出|测不到|显示不出|读不出|报错|错误|E\d|Err|ERR|乱码|高得测不出|低得测不出)")
 
