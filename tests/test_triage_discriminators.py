@@ -131,3 +131,41 @@ def test_every_question_has_a_prompt_and_every_flag_is_a_red_flag_code() -> None
         for discriminator in presentation.discriminators:
             assert discriminator.question is None or discriminator.question in prompts
             assert discriminator.flag is None or discriminator.flag in codes
+
+
+async def _call(*turns: str) -> tuple[list[str], dict]:
+    from dialogue import create_dialogue
+
+    dialogue = create_dialogue("triage", call_id="disc")
+    [reply async for reply in dialogue.open()]
+    said = []
+    for turn in turns:
+        said.append("".join([reply.text async for reply in dialogue.handle(turn)]))
+    return said, dialogue.snapshot()
+
+
+async def test_the_agent_asks_one_discriminator_and_dont_know_keeps_it_urgent() -> None:
+    said, snapshot = await _call("我胸口有点不舒服", "不太清楚")
+    assert said[0].count("？") == 1 and "120" not in said[0]
+    assert snapshot["level"] == 2 and snapshot["department"] == "急诊科"
+    assert snapshot["red_flags"] == []  # unknown keeps the level; it is not a confirmed flag
+
+
+async def test_a_yes_to_a_discriminator_raises_the_red_flag_with_the_120_instruction() -> None:
+    said, snapshot = await _call("我胸口有点不舒服", "有")
+    assert "120" in said[-1]
+    assert "chest_pain_acs" in snapshot["red_flags"]
+
+
+async def test_discriminators_ruled_out_let_the_level_go_down() -> None:
+    said, snapshot = await _call("我胸口有点不舒服", "几分钟就好了，现在不疼了", "没有", "没有", "不疼", "没有")
+    assert snapshot["level"] == 3
+    assert snapshot["red_flags"] == []
+
+
+def test_each_discriminator_question_is_one_short_question() -> None:
+    prompts = json.loads(resources.files("dialogue.data.prompts").joinpath("triage.json").read_text("utf-8"))
+    for presentation in table():
+        for discriminator in presentation.discriminators:
+            for wording in prompts.get(discriminator.question or "", []):
+                assert wording.count("？") == 1 and len(wording) <= 30, wording

@@ -28,8 +28,10 @@ PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
 _MINUTES = re.compile(
     rf"(?P<num>{NUMERAL}|几|十几|二十几|半)\s*(?P<more>多)?\s*(?:个)?\s*多?\s*(?P<half>半)?\s*(?P<unit>分钟|分|小时|钟头|个钟|钟)"
 )
+_RANGE = re.compile(r"([一二三四五六七八九])([两二三四五六七八九])(?=\s*(?:个|多|分|小|钟))")
 _PART_OF_DAY = re.compile(r"一上午|一下午|一晚上|一整晚|一宿|一整天|一早上|一夜|大半天|半天|一刻钟|好几个(?:小时|钟头)")
 _PART_MINUTES = {"一刻钟": 15, "半天": 240, "大半天": 360}
+_DENIAL = "不没无未"
 _VAGUE = {"几": 5, "十几": 15, "二十几": 25, "半": 30}
 
 
@@ -197,8 +199,9 @@ class Assessment:
 
 
 def read_minutes(text: str) -> float | None:
-    """How long it has lasted, in minutes, from "半个多小时", "快半个钟头了", "二十分钟", "一上午"."""
-    match = _MINUTES.search(text)
+    """How long it has lasted, in minutes, from "半个多小时", "快半个钟头了", "二十分钟", "一上午"
+    ("三四分钟": the longer)."""
+    match = _MINUTES.search(_RANGE.sub(r"\2", text))
     if match:
         number = match.group("num")
         value = _VAGUE.get(number) if number in _VAGUE else parse_number(number)
@@ -232,19 +235,21 @@ def by_id(discriminator_id: str) -> Discriminator:
 
 
 def _applies(presentation: Presentation, person: Person, text: str) -> bool:
+    said = presentation.who is not None and presentation.who.search(text) is not None
     if presentation.requires == "pregnant":
-        return person.pregnant is True
+        return person.pregnant is True or (person.pregnant is None and said)
     if presentation.requires == "young_infant":
         if person.age_days is not None:
             return person.age_days < infant_fever_age_days()
-        return presentation.who is not None and presentation.who.search(text) is not None
+        return said
     return True
 
 
 def _positive(patterns: tuple[re.Pattern[str], ...], text: str) -> re.Match[str] | None:
     for pattern in patterns:
         for match in pattern.finditer(text):
-            if not is_negated(text, match.start()):
+            directly_denied = match.start() > 0 and text[match.start() - 1] in _DENIAL  # 不出血 ("不出" is no cue)
+            if not directly_denied and not is_negated(text, match.start()):
                 return match
     return None
 
@@ -269,7 +274,7 @@ def _load() -> tuple[tuple[Presentation, ...], dict[str, re.Pattern[str]]]:
             )
             for d in raw["discriminators"]
         )
-        who = re.compile(raw["young_infant_words"]) if "young_infant_words" in raw else None
+        who = re.compile(raw["who_words"]) if "who_words" in raw else None
         presentations.append(Presentation(raw["id"], raw["name"], raw["level"], raw["flag"], raw.get("requires"), who,
                                           _compile(raw["touch"]), _compile(raw["low_risk"]), discriminators))
     answers = {key: re.compile(data[key]) for key in ("unknown", "yes", "no")}
