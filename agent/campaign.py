@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from backends.interfaces import Principal, RecordsBackend
+from backends.interfaces import CHINA_STANDARD_TIME, Principal, RecordsBackend
 from dialogue.followup.program import PROGRAMS, Program
 from dialogue.followup.records import EXT
 
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 ACTION_ORDER = ("urgent_referral", "referral", "recall_2w", "measure_and_recall", "routine")
 
 
@@ -33,7 +32,7 @@ class CallingHours:
 
     windows: tuple[tuple[time, time], ...] = ((time(9, 0), time(11, 30)), (time(14, 30), time(17, 30)))
     weekdays: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})
-    tz: timezone = CHINA
+    tz: timezone = CHINA_STANDARD_TIME
 
     def __post_init__(self) -> None:
         if not self.windows or any(start >= end for start, end in self.windows):

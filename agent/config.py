@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-FLOWS = ("triage", "followup", "dictation")
+from dialogue import FLOWS
+
+__all__ = ["FLOWS", "Settings"]  # FLOWS is dialogue's, named here for the CLI and the app
 
 
 class Settings(BaseSettings):

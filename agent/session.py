@@ -20,13 +20,10 @@ from agent.config import Settings
 from agent.engines import Engines
 from agent.pipeline import build_pipeline, turn_models
 from backends.interfaces import Principal
-from dialogue import create_dialogue
+from dialogue import PROGRAMS, create_dialogue
 from dialogue.llm import LLMPlugin, LLMSettings
 
 logger = logging.getLogger("medvoice.session")
-
-PROGRAMS = ("hypertension", "diabetes")
-
 
 def _llm_plugin(settings: Settings) -> LLMPlugin | None:
     """The shared LLM plug-in, or None for the rules-only embedded default."""

@@ -8,8 +8,11 @@ database work off the event loop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
+
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
+"""The clinics' local time: slots are spoken, patients are called and "today" is reckoned in it."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from backends.interfaces import ConsultationBackend, Principal, RecordsBackend
 from dialogue.base import Dialogue, Reply
 from dialogue.errors import UnknownFlowError
+from dialogue.followup.program import PROGRAMS
 
 if TYPE_CHECKING:
     from dialogue.llm import LLMPlugin
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 FLOWS: tuple[str, ...] = ("triage", "followup", "dictation")
 """Flows this package can build."""
 
-__all__ = ["FLOWS", "Dialogue", "Reply", "UnknownFlowError", "create_dialogue"]
+__all__ = ["FLOWS", "PROGRAMS", "Dialogue", "Reply", "UnknownFlowError", "create_dialogue"]
 
 
 def create_dialogue(
@@ -45,7 +46,7 @@ def create_dialogue(
         patient_id: The caller's Patient id if known (enables direct booking; else a human books).
             Follow-up: the patient called; dictation: the patient the note is about.
         records: Records backend (follow-up results and cross-call state; the dictated note).
-        program: Follow-up programme, ``"hypertension"`` or ``"diabetes"`` (required for ``followup``).
+        program: Follow-up programme, one of :data:`PROGRAMS` (required for ``followup``).
         encounter_id: Dictation: the visit the note belongs to.
 
     Raises:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,7 @@ import sqlalchemy as sa
 
 from backends.embedded.engine import insert_ignoring_duplicates
 from backends.embedded.schema import departments, doctors, slots
-
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "Asia/Shanghai")
+from backends.interfaces import CHINA_STANDARD_TIME
 
 
 @dataclass(frozen=True)

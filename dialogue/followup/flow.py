@@ -14,12 +14,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from backends.interfaces import ConsultationBackend, HandoffRequest, Principal, RecordsBackend
+from backends.interfaces import (
+    CHINA_STANDARD_TIME,
+    ConsultationBackend,
+    HandoffRequest,
+    Principal,
+    RecordsBackend,
+)
 from dialogue.base import Reply
 from dialogue.engine import FlowDialogue, FlowSpec, StateSpec, Turn
 from dialogue.facts import Vitals, read_temperature
@@ -40,7 +46,6 @@ from dialogue.safety_floor import SafetyFloor
 
 logger = logging.getLogger("dialogue")
 
-_CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
 _VALUE_QUESTIONS = ("blood_pressure", "glucose", "heart_rate", "weight")
 _MAX_VALUE_TRIES = 3
 _MAX_TRIES = 2
@@ -95,7 +100,7 @@ class FollowupDialogue(FlowDialogue):
         self.phrases.defaults["who"] = "您"
         self.records, self.principal, self.patient_id = records, principal, patient_id
         self.consultation, self.call_id = consultation, call_id
-        self.today = today or datetime.now(_CHINA).date()
+        self.today = today or datetime.now(CHINA_STANDARD_TIME).date()
         self.started = datetime.now(UTC)
         self.history = History()
         self.age: int | None = None
