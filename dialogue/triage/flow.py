@@ -22,6 +22,7 @@ from dialogue.safety import RedFlagHit
 from dialogue.safety_floor import SafetyFloor
 from dialogue.triage.catalogue import DepartmentCatalogue
 from dialogue.triage.decision import TriageDecision, decide
+from dialogue.triage.discriminators import by_id as discriminator_by_id
 from dialogue.triage.slots import (
     TriageSlots,
     complaint,
@@ -41,6 +42,8 @@ _WHO = {"self": "您", "child": "孩子", "elder": "老人", "parent": "老人�
 _ABDOMINAL = {"abdominal_pain", "rlq_pain", "menstrual", "stomach_pain"}
 _ANOTHER = re.compile(r"换一个|换个|别的时间|其他时间|下一个")
 _QUESTION_ORDER = ("age", "onset", "severity", "pregnancy", "associated")
+_DISCRIMINATOR = "discriminator:"  # prefix of a pending discriminator question (see discriminators.json)
+_EXTRA_DISCRIMINATOR_QUESTIONS = 1  # a nurse may ask one more when it decides urgency (~3-4 in all)
 
 
 class TriageDialogue(FlowDialogue):
@@ -222,6 +225,9 @@ class TriageDialogue(FlowDialogue):
         return _WHO.get(self.slots.person.relation, "病人")
 
     def _question(self, slot: str) -> str:
+        if slot.startswith(_DISCRIMINATOR):
+            question = discriminator_by_id(slot.removeprefix(_DISCRIMINATOR)).question
+            return self.phrases.say(question or "ask_associated", who=self._who())
         return self.phrases.say(f"ask_{slot}", who=self._who())
 
     def _needs(self, slot: str) -> bool:
@@ -240,7 +246,21 @@ class TriageDialogue(FlowDialogue):
         return slot == "associated"
 
     async def _next_step(self, ack: bool) -> Turn:
+        confirmed = self._discriminator_flags()
+        if confirmed:  # a discriminator said or answered present raises its red flag (add-only)
+            self.hits = sorted([*self.hits, *confirmed], key=lambda hit: hit.level)
+            return await self.on_red_flag(confirmed)
         budget = int(self.spec.settings.get("max_questions", 3))
+        discriminator = self.slots.assessment.next_question()
+        if discriminator is not None and not self.hits and len(self._asked) < budget + _EXTRA_DISCRIMINATOR_QUESTIONS:
+            slot = f"{_DISCRIMINATOR}{discriminator.id}"
+            self._asked.append(slot)
+            self._pending = slot
+            say = ([self.phrases.say("ack")] if ack else []) + [self._question(slot)]
+            return Turn(say, "clarify", rephrase=(len(say) - 1,))
+        floor = self.slots.assessment.floor()
+        if floor is not None and floor.nurse:  # an unknown that could mean level 1: a nurse re-asks
+            await self._request_handoff(intent="discriminator_unknown")
         already_urgent = decide(self.slots, self.hits, self.catalogue).level <= 2
         if len(self._asked) < budget and not already_urgent:
             for slot in _QUESTION_ORDER:
@@ -252,8 +272,23 @@ class TriageDialogue(FlowDialogue):
         self._pending = None
         return self._decision_turn()
 
+    def _discriminator_flags(self) -> list[RedFlagHit]:
+        """Red flags of discriminators confirmed present that the rules have not raised, as hits."""
+        known = {hit.code for hit in self.hits}
+        rules = {rule.code: rule for rule in self.safety.rules.rules}
+        hits = []
+        for code, level, evidence in self.slots.assessment.flags():
+            rule = rules.get(code)
+            if code in known or rule is None:
+                continue
+            hits.append(RedFlagHit(code, rule.name, min(level, rule.level), rule.action, evidence,
+                                   "dialogue/triage/data/discriminators.json; " + rule.source))
+        return hits
+
     def _read_answer(self, slot: str | None, text: str) -> None:
-        if slot == "severity":
+        if slot is not None and slot.startswith(_DISCRIMINATOR):
+            self.slots.assessment.answer(slot.removeprefix(_DISCRIMINATOR), text, self.slots.person)
+        elif slot == "severity":
             self.slots.record_severity(read_severity(text))
         elif slot == "age" and self.slots.person.age_days is None:
             days = read_age_days(text) or read_age_days(f"孩子{text}")
