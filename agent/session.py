@@ -20,8 +20,7 @@ from agent.config import Settings
 from agent.engines import Engines
 from agent.pipeline import build_pipeline, turn_models
 from backends.interfaces import Principal
-from dialogue import PROGRAMS, create_dialogue
-from dialogue.llm import LLMPlugin, LLMSettings
+from dialogue import PROGRAMS, LLMPlugin, LLMSettings, create_dialogue
 
 logger = logging.getLogger("medvoice.session")
 

@@ -1,11 +1,13 @@
 """Dialogue: flow engine, flows, safety rules, LLM plug-in.
 
-The pipeline builds one :class:`Dialogue` per call with :func:`create_dialogue`.
+The pipeline builds one :class:`Dialogue` per call with :func:`create_dialogue`. The LLM names
+(``LLMPlugin``, ``LLMSettings``) load lazily so that importing the flows does not import the HTTP client.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from backends.interfaces import ConsultationBackend, Principal, RecordsBackend
 from dialogue.base import Dialogue, Reply
@@ -13,12 +15,29 @@ from dialogue.errors import UnknownFlowError
 from dialogue.followup.program import PROGRAMS
 
 if TYPE_CHECKING:
-    from dialogue.llm import LLMPlugin
+    from dialogue.triage.llm import LLMPlugin
 
 FLOWS: tuple[str, ...] = ("triage", "followup", "dictation")
 """Flows this package can build."""
 
-__all__ = ["FLOWS", "PROGRAMS", "Dialogue", "Reply", "UnknownFlowError", "create_dialogue"]
+_LAZY = {"LLMPlugin": "dialogue.triage.llm", "LLMSettings": "dialogue.llm"}
+
+__all__ = [
+    "FLOWS",
+    "PROGRAMS",
+    "Dialogue",
+    "LLMPlugin",
+    "LLMSettings",
+    "Reply",
+    "UnknownFlowError",
+    "create_dialogue",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dialogue' has no attribute {name!r}")
 
 
 def create_dialogue(
@@ -40,7 +59,7 @@ def create_dialogue(
         flow: One of :data:`FLOWS`.
         consultation: Booking / hand-off backend (``None`` = advice only).
         principal: Identity for backend calls (default: the voice-agent service of ``hospital_id``).
-        llm: Optional LLM plug-in (``dialogue.llm.LLMPlugin``); ``None`` = rules only.
+        llm: Optional LLM plug-in (:class:`LLMPlugin`, used by triage); ``None`` = rules only.
         hospital_id: Selects the hospital's department catalogue.
         call_id: Identifies the call in hand-offs; seeds the prompt variety.
         patient_id: The caller's Patient id if known (enables direct booking; else a human books).

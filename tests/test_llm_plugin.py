@@ -16,9 +16,9 @@ import pytest
 
 from dialogue import create_dialogue
 from dialogue.engine import split_sentences
-from dialogue.llm import LLMError, LLMPlugin, LLMSettings, OpenAICompatibleClient, OutputGuard
+from dialogue.llm import LLMError, LLMSettings, OpenAICompatibleClient, OutputGuard
 from dialogue.llm.local_server import LocalServerUnavailable, free_port, local_server
-from dialogue.llm.plugin import validate_proposal
+from dialogue.triage.llm import LLMPlugin, validate_proposal
 
 MODEL_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "models"
 QUESTION = "这种情况是从什么时候开始的？"

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
-from dialogue.llm import LLMPlugin, LLMSettings
+from dialogue import LLMPlugin, LLMSettings
 from dialogue.llm.local_server import LocalServerUnavailable, exit_on_sigterm, local_server
 from evals.triage.metrics import Outcome, confusion, score
 from evals.triage.plots import plot_confusion

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dialogue import create_dialogue
-from dialogue.llm import LLMPlugin
+from dialogue import LLMPlugin, create_dialogue
 from evals.triage.metrics import Outcome
 
 _DONT_KNOW = "不太清楚"

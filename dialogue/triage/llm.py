@@ -1,5 +1,9 @@
-"""What the LLM may do in a call, and the fallbacks when it cannot: re-word a question (streamed,
-first safe sentence spoken as soon as it is complete) and propose slots from free speech.
+"""The triage flow's LLM plug-in: what the LLM may do in a triage call, and the fallbacks when it
+cannot: re-word a question (streamed, first safe sentence spoken as soon as it is complete) and
+propose triage slots from free speech, checked against the triage vocabulary (:mod:`.slots`).
+
+It lives with triage because triage is the only flow that takes one and its slot proposals are
+triage's; the endpoint plumbing it uses (client, output guard, local server) is ``dialogue.llm``.
 
 Every output is checked: a timeout, an HTTP error, an unsafe sentence (diagnosis, drug advice,
 reassurance, not Mandarin), a re-wording that no longer asks the question, or an invalid slot value
