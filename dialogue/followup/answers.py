@@ -17,13 +17,19 @@ ADHERENCE = ("规律", "间断", "不服药")
 _NOT_TAKING = re.compile(
     r"不吃了|没吃了|没在吃|没有在吃|没有吃药|没吃药|不吃药|停了|停药|停掉|不想吃|没去开|没再吃|没开药|断药|没服|不服"
     r"|吃完了[^，。,]{0,4}没|药没了|没药了|早就不吃|很久没吃|好久没吃"
+    r"|药没吃|开的药[^，。,]{0,2}没|改吃保健品|(?:吃|喝)中药|不吃西药|西药不吃|自己停"
+    r"|没吃[^，。,]{0,2}[一二两三四五六七八九十几半]+个?多?(?:月|礼拜|星期|周|天)"
 )
 _INTERMITTENT = re.compile(
     r"有时候?忘|偶尔忘|经常忘|老忘|忘了吃|忘吃|漏吃|漏了|漏服|有时候?就?不吃|有时候?就?没吃|想起来(?:就|才)吃|不太规律|不规律"
     r"|断断续续|隔三差五|时吃时不吃|间断|有一顿没一顿|偶尔漏|偶尔没吃|差不多天天|大部分时候"
+    r"|三天打鱼|两天晒网|也就吃个|就吃了?[一二两三四五六七八九十几来]+天|吃个[一二两三四五六七八九十几来]+天"
+    r"|漏一半|一半(?:的)?时间|时有时无|有时候?吃|想不起来就|有时候?[^，。,]{0,3}没吃"
 )
+_SOMETIMES = re.compile(r"有时候?|偶尔|经常|老是?忘|隔三差五|断断续续")
 _REGULAR = re.compile(
     r"天天|每天|按时|按点|一直在?吃|都吃|规律|准时|从不落|没落下|没漏|没有漏|一顿不落|都按|坚持吃|照常吃|每顿都"
+    r"|一天不落|一天都不落|一次不落|从来不落|没断过|没停过|天天打|每天打|管着呢|看着[^，。,]{0,3}吃"
 )
 _REASONS = {
     "忘记": r"忘",
@@ -69,6 +75,27 @@ def mentioned(pattern: re.Pattern[str] | str, text: str) -> bool:
     return False
 
 
+_PAST = re.compile(r"以前|之前|前阵子|前段时间|前几天|前两天|上个月|上礼拜|上周|上次|去年|过去|那时候|年轻时")
+_OVER = re.compile(r"现在[^，。,；;]{0,3}好了|早(就)?好了|已经好了|就好了|现在没事|现在没有了|没再[^，。,；;]{0,3}(疼|犯|发|出现)|好几年没")
+
+
+def mentioned_now(pattern: re.Pattern[str] | str, text: str) -> bool:
+    """Like :func:`mentioned`, per utterance (``。``-separated), but a symptom told as past and over
+    ("以前胸口疼过，这两年没再疼过", "前两天有点恶心，现在好了") does not count. Without a past-time word
+    it always counts: "刚才胸口疼，现在好了" is still a danger symptom."""
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    for utterance in text.split("。"):
+        if not mentioned(compiled, utterance):
+            continue
+        match = compiled.search(utterance)
+        past = match is not None and _PAST.search(utterance, 0, match.start() + 1) is not None
+        over = match is not None and (_OVER.search(utterance, match.start()) is not None
+                                     or utterance[match.end():match.end() + 1] == "过")
+        if not (past and over):
+            return True
+    return False
+
+
 def is_yes(text: str) -> bool:
     """A confirmation ("对", "是的", "没错"); a denial wins over yes words in the same answer."""
     return not is_no(text) and bool(_YES.search(text.strip()))
@@ -91,10 +118,12 @@ def says_none(text: str) -> bool:
 
 def read_adherence(text: str) -> str | None:
     """规律 / 间断 / 不服药 from the answer, or ``None`` when it does not say."""
-    if _NOT_TAKING.search(text):
+    if _NOT_TAKING.search(text) and not _SOMETIMES.search(text):
         return "不服药"
     if _INTERMITTENT.search(text):
         return "间断"
+    if _NOT_TAKING.search(text):
+        return "不服药"
     if _REGULAR.search(text) and not re.search(r"不(?:是)?(?:天天|每天|按时|规律)", text):
         return "规律"
     return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from dialogue.followup.answers import mentioned
+from dialogue.followup.answers import mentioned_now
 from dialogue.followup.program import Program
 
 SATISFACTORY, UNSATISFACTORY, ADVERSE, COMPLICATION = "控制满意", "控制不满意", "不良反应", "并发症"
@@ -55,10 +55,10 @@ def value_dangers(program: Program, values: dict[str, float]) -> list[Danger]:
 
 
 def symptom_dangers(program: Program, text: str) -> list[Danger]:
-    """Danger symptoms said (not negated) in ``text``."""
+    """Danger symptoms said (not negated, not told as past and over) in ``text``."""
     found = []
     for symptom in program.danger_symptoms:
-        if mentioned(symptom.pattern, text):
+        if mentioned_now(symptom.pattern, text):
             found.append(Danger(symptom.code, symptom.name, "symptom"))
     return found
 

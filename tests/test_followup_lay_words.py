@@ -1,0 +1,56 @@
+"""Follow-up answers in the words patients use: adherence, danger symptoms in lay words, and symptoms
+told as past and over (not a danger) versus recent ones (still a danger)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialogue.followup.answers import mentioned_now, read_adherence
+from dialogue.followup.classify import symptom_dangers
+from dialogue.followup.program import Program
+
+
+@pytest.mark.parametrize(("text", "adherence"), [
+    ("降压药一天不落", "规律"),
+    ("他那药一天不落，我管着呢", "规律"),
+    ("三天打鱼两天晒网", "间断"),
+    ("吃了胃难受，一个月也就吃个十来天", "间断"),
+    ("有时候药没吃", "间断"),
+    ("改吃保健品了，医院开的药没吃", "不服药"),
+    ("感觉好了就停了，没吃一个多月了", "不服药"),
+    ("在喝中药调理，西药不吃了", "不服药"),
+    ("她那药俺也不知道吃没吃", None),
+])
+def test_adherence_in_lay_words(text: str, adherence: str | None) -> None:
+    assert read_adherence(text) == adherence
+
+
+@pytest.mark.parametrize(("program", "text", "code"), [
+    ("hypertension", "夜里憋醒好几回，得垫三个枕头坐着才能睡", "orthopnoea"),
+    ("hypertension", "不太好，心里扑通扑通跳得厉害，慌得很", "palpitation_chest_tightness"),
+    ("hypertension", "鼻子出血，流了半个多钟头都止不住", "bleeding_uncontrolled"),
+    ("hypertension", "最近左边胳膊腿都没劲，走路老往一边偏", "stroke_signs"),
+    ("hypertension", "头疼得像要裂开一样，吃了止疼片也不管用", "severe_headache_dizziness"),
+    ("hypertension", "俺娘这两天迷迷糊糊的，叫她半天才答应", "consciousness"),
+    ("diabetes", "尿多，老想喝水，嘴干得不行", "polydipsia_polyuria_marked"),
+    ("diabetes", "左眼突然看不见了", "sudden_vision_loss"),
+    ("diabetes", "心口闷，疼得往后背窜", "chest_pain"),
+    ("diabetes", "测出来是LO，仪器上就俩字母", "meter_out_of_range"),
+])
+def test_danger_symptoms_in_lay_words(program: str, text: str, code: str) -> None:
+    assert code in {danger.code for danger in symptom_dangers(Program.load(program), text)}
+
+
+@pytest.mark.parametrize("text", [
+    "以前胸口疼过，放了支架，这两年没再疼过",
+    "还好，就是前两天吃坏肚子了有点恶心，现在好了",
+    "上个月有一回，饿着了有点心慌，吃了块糖就好了",
+    "没有心慌，也不胸闷，就是最近睡不太好",
+])
+def test_past_and_over_or_denied_is_not_a_danger(text: str) -> None:
+    assert symptom_dangers(Program.load("hypertension"), text) == []
+
+
+def test_recent_symptom_counts_even_when_it_has_passed() -> None:
+    assert mentioned_now("胸口疼", "刚才胸口疼，现在好了")
+    assert mentioned_now("胸口疼", "没事。刚才胸口疼")
