@@ -25,6 +25,7 @@ from medical_terms.concepts.scope import CLAUSE_BREAK
 
 _FEVER_C = 38.0
 _NEAR_DEFAULT = 12
+_SAME_PRESSURE = 10
 # Categories that count even when said of the past: a known condition stays known.
 _TIMELESS = ("history",)
 
@@ -58,8 +59,11 @@ class _Facts:
         self.vitals = vitals
         self.person = person
         self.current: dict[str, list[Mention]] = defaultdict(list)
+        self.past: dict[str, list[Mention]] = defaultdict(list)
         for mention in mentions:
             if mention.negated or mention.resolved or (mention.past and mention.category not in _TIMELESS):
+                if mention.past:
+                    self.past[mention.concept].append(mention)
                 continue
             self.current[mention.concept].append(mention)
 
@@ -150,21 +154,40 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
     glucose_readings = [m.value for m in facts.of("reading.glucose") if m.value is not None]
     spo2_readings = [m.value for m in facts.of("reading.spo2") if m.value is not None]
     glucose = [v for v in (vitals.glucose, *glucose_readings) if v is not None]
+    systolic = _pressures(facts, vitals.systolic, "reading.bp_systolic")
+    diastolic = _pressures(facts, vitals.diastolic, "reading.bp_diastolic")
+    ages = [m.value for m in facts.of("reading.age_days") if m.value is not None]
+    if person.age_days is not None:
+        ages.append(person.age_days)
     checks = {
-        "systolic_gte": lambda v: vitals.systolic is not None and vitals.systolic >= v,
-        "diastolic_gte": lambda v: vitals.diastolic is not None and vitals.diastolic >= v,
+        "systolic_gte": lambda v: any(p >= v for p in systolic),
+        "diastolic_gte": lambda v: any(p >= v for p in diastolic),
         "glucose_lte": lambda v: any(g <= v for g in glucose),
         "glucose_gte": lambda v: any(g >= v for g in glucose),
         "heart_rate_gte": lambda v: vitals.heart_rate is not None and vitals.heart_rate >= v,
         "heart_rate_lte": lambda v: vitals.heart_rate is not None and vitals.heart_rate <= v,
         "spo2_lt": lambda v: any(s < v for s in spo2_readings),
-        "infant_age_days_lt": lambda v: person.age_days is not None and person.age_days < v,
+        "infant_age_days_lt": lambda v: any(age < v for age in ages),
         "fever": lambda _v: _has_fever(facts),
     }
     unknown = set(vital) - set(checks)
     if unknown:
         raise ValueError(f"red-flag vital condition(s) {sorted(unknown)} unknown; use one of {sorted(checks)}")
     return all(checks[name](value) for name, value in vital.items())
+
+
+def _pressures(facts: _Facts, read: float | None, concept: str) -> list[float]:
+    """Pressures said now: the concept layer's readings, and the value the flow read unless the
+    caller said that value of the past ("血压以前一百八十多，现在一百三")."""
+    current = [m.value for m in facts.of(concept) if m.value is not None]
+    past = [m.value for m in facts.past.get(concept, ()) if m.value is not None]
+
+    def said(values: list[float]) -> bool:  # 一百八十多 is read as 185 here, 180 by the flow
+        return any(abs(value - read) <= _SAME_PRESSURE for value in values)
+
+    if read is not None and (said(current) or not said(past)):
+        current.append(read)
+    return current
 
 
 def _has_fever(facts: _Facts) -> bool:

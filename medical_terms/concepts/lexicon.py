@@ -17,6 +17,9 @@ READER_CONCEPTS = (
     Concept("dur.minutes", "duration", "持续时间（分钟）", source="readers.durations"),
     Concept("reading.spo2", "reading", "血氧饱和度读数", source="readers.device_readings"),
     Concept("reading.glucose", "reading", "血糖仪读数", source="readers.device_readings"),
+    Concept("reading.bp_systolic", "reading", "收缩压读数", source="readers.blood_pressures"),
+    Concept("reading.bp_diastolic", "reading", "舒张压读数", source="readers.blood_pressures"),
+    Concept("reading.age_days", "reading", "小儿年龄（天）", source="readers.ages"),
 )
 
 

@@ -16,8 +16,8 @@ from functools import lru_cache
 from medical_terms.concepts.lexicon import load_concepts
 from medical_terms.concepts.model import Concept, Mention
 from medical_terms.concepts.negation import is_negated
-from medical_terms.concepts.readers import device_readings, durations
-from medical_terms.concepts.scope import CLAUSE_BREAK, is_hedged, is_past, is_resolved
+from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations
+from medical_terms.concepts.scope import CLAUSE_BREAK, is_denied_after, is_hedged, is_past, is_resolved
 from medical_terms.phonetics import fuzzy, is_hanzi, syllables
 
 GAP = r"[^，。,；;！!？?不没无未别]{0,4}"
@@ -27,7 +27,12 @@ _MIN_PINYIN_LENGTH = 3
 _MIN_FUZZY_LENGTH = 4
 # Resolution never undoes these: a sign that is itself a stop (心跳停了) or a value.
 _NEVER_RESOLVED_CATEGORIES = ("reading", "duration", "history", "substance", "intent", "event", "person",
-                              "pregnancy", "device")
+                              "pregnancy", "device", "descriptor")
+
+
+# Findings that "好多年了" after them makes long-standing (not readings: 血糖十年了 is no value).
+_CHRONIC_CATEGORIES = ("symptom", "sign")
+_SPAN_PAST_CATEGORIES = ("reading",)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,10 @@ class ConceptMatcher:
                 raws.extend(_Raw(r.concept, r.start + offset, r.end + offset, r.via, r.value)
                             for r in self._clause_raws(piece))
             offset += len(piece)
+        # Readers see the whole text: a value may sit a clause after what names it (血糖高，测出来十七).
+        for concept_id, start, end, value in (*durations(text), *device_readings(text), *blood_pressures(text),
+                                              *ages(text)):
+            raws.append(_Raw(self._index[concept_id], start, end, "reader", value))
         raws.sort(key=lambda r: (r.start, -r.end))
         people = [r for r in raws if r.concept in self._person]
         people = [p for p in people if not any(o is not p and o.start <= p.start and p.end <= o.end
@@ -100,10 +109,10 @@ class ConceptMatcher:
                     start=raw.start,
                     end=raw.end,
                     surface=text[raw.start:raw.end],
-                    negated=is_negated(text, raw.start),
+                    negated=is_negated(text, raw.start) or is_denied_after(text, raw.end),
                     resolved=(not concept.event and concept.category not in _NEVER_RESOLVED_CATEGORIES
                               and is_resolved(text, raw.end)),
-                    past=is_past(text, raw.start),
+                    past=_past(text, raw, concept.category),
                     uncertain=is_hedged(text, raw.start),
                     subject=subject,
                     via=raw.via,
@@ -123,8 +132,6 @@ class ConceptMatcher:
                     found.append(_Raw(number, position, position + len(form), "form"))
         for number, pattern in self._patterns:
             found.extend(_Raw(number, m.start(), m.end(), "pattern") for m in pattern.finditer(clause) if m.end() > m.start())
-        for concept_id, start, end, value in (*durations(clause), *device_readings(clause)):
-            found.append(_Raw(self._index[concept_id], start, end, "reader", value))
         found = [raw for raw in found if not self._blocked(clause, raw)]
         found.extend(self._misheard(clause, found))
         return tuple(_longest_per_concept(found))
@@ -160,6 +167,12 @@ class ConceptMatcher:
                 for number in self._pinyin.get(key, ()):
                     found.append(_Raw(number, start, end, "pinyin"))
         return [raw for raw in found if not self._blocked(clause, raw)]
+
+
+def _past(text: str, raw: _Raw, category: str) -> bool:
+    if category in _SPAN_PAST_CATEGORIES:
+        return is_past(text, raw.start) or is_past(text, raw.start, raw.end, within_span=True)
+    return is_past(text, raw.start, raw.end if category in _CHRONIC_CATEGORIES else None)
 
 
 def _key(spoken: tuple[str, ...], fuzzy_sounds: bool) -> tuple[str, ...]:

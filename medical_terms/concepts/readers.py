@@ -25,14 +25,20 @@ _SPAN = re.compile(
 # Part-of-day spans and open-ended ones: 一上午, 一整天, 一晚上, 从昨天开始, 好半天, 老半天.
 _WORD_SPANS: tuple[tuple[str, float], ...] = (
     (r"一?整(?:天|宿|夜|晚)", 720), (r"一(?:上午|下午|早上|晚上|夜|宿|天|早晨)", 180),
-    (r"(?:好|老)?半天", 60), (r"好久|老长时间|很久|好长时间|大半天|好一阵子?|老半天", 30),
+    (r"(?:好|老)?半天", 60), (r"一刻钟", 15), (r"三刻钟", 45), (r"好久|老长时间|很久|好长时间|大半天|好一阵子?|老半天", 30),
     (r"从?(?:昨天|昨晚|昨儿|前天|早上|早晨|上午|中午|下午|晚上|半夜|夜里|凌晨)(?:[^，。,；;]{0,6})?(?:开始|起|到现在|就)", 120),
 )
 _WORD_SPAN = re.compile("|".join(f"(?:{pattern})" for pattern, _ in _WORD_SPANS))
 _SPAN_NOT_DURATION = re.compile(r"[前后以之]|岁|大|的(?:孩子|宝宝)")
 
 _SPO2 = re.compile(rf"(?:血氧(?:饱和度)?|氧饱和度|饱和度|氧饱|指夹|测氧|夹手指(?:头)?的(?:那个)?)(?:仪|计)?[^，。,；;0-9{_DIGITS}]{{0,6}}?(?P<num>{_NUM})(?:%|多)?")
-_GLUCOSE = re.compile(rf"(?:血糖|测糖|糖)(?:仪|值)?[^，。,；;0-9{_DIGITS}十]{{0,6}}?(?P<num>{_NUM})(?!\s*(?:年|个月|天|次|岁|周|星期|小时))")
+_COUNTER_AFTER = r"(?!\s*(?:年|个月|月|天|次|回|下|遍|顿|岁|周|星期|小时|分钟|片|粒|斤|块|点钟|个|度|倍))"
+_GLUCOSE = re.compile(rf"(?:血糖|测糖|糖)(?:仪|值)?[^，。,；;0-9{_DIGITS}十]{{0,6}}?(?P<num>{_NUM}){_COUNTER_AFTER}")
+# A value measured without naming it ("测出来十七"), read as glucose when glucose was just spoken of.
+_MEASURED = re.compile(rf"(?:测出来|测了个|测了一下|测的是|测得|测了|显示)(?:是|有|才|只有)?(?P<num>{_NUM}){_COUNTER_AFTER}")
+_GLUCOSE_CONTEXT = re.compile(r"血糖|糖尿病|测糖|胰岛素|降糖|一型糖|二型糖")
+_GLUCOSE_CONTEXT_WINDOW = 24
+_SINGLE_CHINESE_NUMERAL = re.compile(rf"[{_DIGITS}十几半]")
 _GLUCOSE_OFF_SCALE = re.compile(r"(?:血糖|测糖)(?:仪)?[^，。,；;]{0,6}?(?P<what>HI|Hi|hi|LO|Lo|lo|爆表|测不出|测不到|显示不出|读不出|报错|错误|E\d|Err|ERR|乱码|高得测不出|低得测不出)")
 
 
@@ -60,6 +66,79 @@ def number(spoken: str) -> float | None:
         return None
 
 
+_BP_NUM = rf"(?:\d{{2,3}}|[{_DIGITS}]?百[{_DIGITS}十]*|[{_DIGITS}]?十[{_DIGITS}]?)"
+_BP_RANGE = re.compile(r"([一二])百([一二三四五六七八九])([一二三四五六七八九])十")
+_BP_PAIR = re.compile(
+    rf"(?P<hi>{_BP_NUM})(?P<hi_more>多|几|来)?\s*(?:/|／|比|over|，|,|、|\s)\s*(?P<lo>{_BP_NUM})(?P<lo_more>多|几|来)?(?![0-9{_DIGITS}十百])"
+)
+_BP_CONTEXT = re.compile(r"血压|高压|低压|量了|量的|测了|测的|mmHg|毫米汞柱|血压计")
+_BP_SINGLE = re.compile(
+    rf"(?P<kind>血压|高压|收缩压|上压|低压|舒张压|下压)(?:计)?[^，。,；;]{{0,6}}?(?P<num>[一二]百[一二三四五六七八九]{{2}}十|{_BP_NUM})(?P<more>多|几|来)?"
+)
+_AGE_WORD = r"(?:宝宝|孩子|娃儿|娃|小宝贝|小宝|宝贝|婴儿|闺女|儿子|女儿|小孩|孙子|孙女|外孙女|外孙|毛毛|小家伙|新生儿|小娃)"
+_AGE_UNIT = r"(?P<unit>天|周|星期|个月|月)"
+_AGE = re.compile(
+    rf"(?:{_AGE_WORD}(?:才|刚|刚满|刚刚|出生|生下来才?|今年|已经|都)?|(?:才|刚满|出生|生下来才?|满))"
+    rf"(?P<num>{_NUM})个?(?P<half>半)?多?{_AGE_UNIT}(?P<half2>半)?(?=$|[，。,；;\s]|大|了|的)"
+    rf"|(?P<num2>{_NUM})个?(?P<half3>半)?多?(?P<unit2>天|周|星期|个月|月)(?=大|的(?:宝宝|孩子|娃|婴儿|小孩))"
+)
+_AGE_DAYS = {"天": 1, "周": 7, "星期": 7, "个月": 30, "月": 30}
+_PREGNANCY_BEFORE = re.compile(r"(?:怀孕|怀了|怀着|孕)[^，。,；;]{0,3}$")
+
+
+def _bp_value(spoken: str, more: str | None) -> float | None:
+    ranged = _BP_RANGE.fullmatch(spoken)
+    if ranged:
+        hundreds = 100 * (1 if ranged[1] == "一" else 2)
+        low, high = (number(ranged[i]) for i in (2, 3))
+        return None if low is None or high is None else hundreds + 5 * (low + high)
+    value = number(spoken)
+    if value is None:
+        return None
+    return value + 5 if more and value >= 100 else value
+
+
+def blood_pressures(text: str) -> Iterator[tuple[str, int, int, float]]:
+    """Blood pressure said with or without its name: ``reading.bp_systolic`` / ``reading.bp_diastolic``
+    (mmHg) from "一百八十多，一百一十几" after 量了/血压, "血压一直在一百八九十", "低压一百二"."""
+    for match in _BP_SINGLE.finditer(text):
+        value = _bp_value(match["num"], match["more"])
+        kind = "reading.bp_diastolic" if match["kind"] in ("低压", "舒张压", "下压") else "reading.bp_systolic"
+        low, high = (30, 200) if kind == "reading.bp_diastolic" else (60, 300)
+        if value is not None and low <= value <= high:
+            yield kind, match.start(), match.end(), value
+    for match in _BP_PAIR.finditer(text):
+        if not _BP_CONTEXT.search(text, max(0, match.start() - 24), match.start() + 1):
+            continue
+        high, low = _bp_value(match["hi"], match["hi_more"]), _bp_value(match["lo"], match["lo_more"])
+        if high is None or low is None or not (60 <= high <= 300 and 30 <= low <= 200 and high - low >= 10):
+            continue
+        yield "reading.bp_systolic", match.start("hi"), match.end("hi"), high
+        yield "reading.bp_diastolic", match.start("lo"), match.end("lo"), low
+
+
+def ages(text: str) -> Iterator[tuple[str, int, int, float]]:
+    """A young child's age in days, ``reading.age_days``: "小宝七周大", "宝宝才二十天", "生下来才十来天",
+    "孩子一个半月" (not months of pregnancy, not "发烧两天了")."""
+    for match in _AGE.finditer(text):
+        if _PREGNANCY_BEFORE.search(text, 0, match.start()):
+            continue
+        spoken, unit = (match["num"], match["unit"]) if match["num"] else (match["num2"], match["unit2"])
+        value = number(spoken)
+        if value is None:
+            continue
+        half = 0.5 if match["half"] or match["half2"] or match["half3"] else 0.0
+        yield "reading.age_days", match.start(), match.end(), (value + half) * _AGE_DAYS[unit]
+
+
+def _glucose_value(spoken: str) -> float | None:
+    """A glucose value in mmol/L, not a lone 一/两 (血糖一直, 血糖过一回)."""
+    if _SINGLE_CHINESE_NUMERAL.fullmatch(spoken):
+        return None
+    value = number(spoken)
+    return value if value is not None and 0.5 <= value <= 40 else None
+
+
 def durations(text: str) -> Iterator[tuple[str, int, int, float]]:
     """Durations said in ``text`` as ``("dur.minutes", start, end, minutes)``."""
     for match in _SPAN.finditer(text):
@@ -85,9 +164,16 @@ def device_readings(text: str) -> Iterator[tuple[str, int, int, float]]:
         value = number(match["num"])
         if value is not None and 40 <= value <= 100:
             yield "reading.spo2", match.start(), match.end(), value
+    read_until = -1
     for match in _GLUCOSE.finditer(text):
-        value = number(match["num"])
-        if value is not None and 0.5 <= value <= 40:
+        value = _glucose_value(match["num"])
+        if value is not None:
+            read_until = match.end()
+            yield "reading.glucose", match.start(), match.end(), value
+    for match in _MEASURED.finditer(text):
+        context = _GLUCOSE_CONTEXT.search(text, max(0, match.start() - _GLUCOSE_CONTEXT_WINDOW), match.start())
+        value = _glucose_value(match["num"]) if context else None
+        if value is not None and match.start() >= read_until:
             yield "reading.glucose", match.start(), match.end(), value
     for match in _GLUCOSE_OFF_SCALE.finditer(text):
         what = match["what"].upper()

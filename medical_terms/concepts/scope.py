@@ -22,6 +22,10 @@ _PAST = re.compile(
     r"(?<![0-9一二两三四五六七八九十几半钟时天周月年])(?:以前|之前)|去年|前年|小时候|年轻(?:的)?时候|曾经|过去|那年|"
     r"[几好多两三四五六七八九十]+年前|早年|上个月|上上个月|上次|上回|前几年|老毛病|既往|十几年|好多年"
 )
+# Later in the clause: a long-standing finding, not a new one ("嘴有点歪了好多年了，以前中风留下的").
+_CHRONIC_AFTER = re.compile(r"(?:好多|好几|十几|几十|多|几|[两三四五六七八九十]+)年了?|老毛病|留下的|后遗症|一直这样|从小就")
+# A question echoed and denied: "呕血？没有没有".
+_DENIED_AFTER = re.compile(r"\s*[？?]\s*(?:没有|没|不是|不|无|哪有)")
 _HEDGE = re.compile(r"好像|可能|也许|是不是|不知道是不是|怀疑|似乎|像是|说不好|不确定|估计|大概是")
 
 
@@ -35,6 +39,7 @@ def clause_bounds(text: str, index: int) -> tuple[int, int]:
 
 
 _RESOLUTION_CLAUSES = 2
+_RELAPSE = re.compile(r"还是|又开始|又疼|又来了|不管用|没用|但是|可是|今天|这次|这回")
 
 
 def is_resolved(text: str, end: int) -> bool:
@@ -47,13 +52,34 @@ def is_resolved(text: str, end: int) -> bool:
             break
         after = CLAUSE_BREAK.search(text, following.end())
         limit = after.start() if after else len(text)
-    return _RESOLVED.search(text, end, limit) is not None
+    resolution = _RESOLVED.search(text, end, limit)
+    if resolution is None:
+        return False
+    # "平时含个药就好，今天含了三片都不管用": what usually helps did not help this time.
+    return _RELAPSE.search(text, resolution.end(), limit) is None
 
 
-def is_past(text: str, start: int) -> bool:
-    """Whether a past marker stands earlier in the mention's clause."""
-    clause_start = clause_bounds(text, start)[0]
-    return _PAST.search(text, clause_start, start) is not None
+def is_past(text: str, start: int, end: int | None = None, within_span: bool = False) -> bool:
+    """Whether a past marker stands earlier in the mention's clause, or a long-standing one
+    ("好多年了", "留下的") later in it or in the next clause; ``within_span``: inside the mention
+    (a value read as 血压以前一百八十多)."""
+    clause_start, clause_end = clause_bounds(text, start)
+    if within_span:
+        return end is not None and _PAST.search(text, start, end) is not None
+    if _PAST.search(text, clause_start, start) is not None:
+        return True
+    if end is None:
+        return False
+    following = CLAUSE_BREAK.match(text, clause_end)
+    if following is not None and not SENTENCE_BREAK.search(following.group()):
+        after = CLAUSE_BREAK.search(text, following.end())
+        clause_end = after.start() if after else len(text)
+    return _CHRONIC_AFTER.search(text, end, clause_end) is not None
+
+
+def is_denied_after(text: str, end: int) -> bool:
+    """Whether the mention is a question the caller answers no to at once ("呕血？没有")."""
+    return _DENIED_AFTER.match(text, end) is not None
 
 
 def is_hedged(text: str, start: int) -> bool:
