@@ -54,7 +54,9 @@ postgres: system
 	@bash scripts/postgres.sh start
 
 .PHONY: llm-server
-llm-server: install-test  # OpenAI-compatible test LLM on 127.0.0.1:8080 (MEDVOICE_LLM_BASE_URL=http://127.0.0.1:8080/v1)
+# llama.cpp's OpenAI-compatible server (prebuilt xllamacpp wheel) with the pip-shipped Gemma 3 270M on
+# 127.0.0.1:8080; point the agent at it with MEDVOICE_LLM_BASE_URL=http://127.0.0.1:8080/v1
+llm-server: install-test
 	$(BIN)/python -m dialogue.llm.local_server --port 8080 --cache $(MEDVOICE_MODEL_CACHE)
 
 lint:

