@@ -1,16 +1,12 @@
 """The conversation step of a call: caller turns in, the flow's replies out as speech.
 
-``ConversationProcessor`` sits between term correction and TTS. It owns the call's ``Dialogue``:
+``ConversationProcessor`` sits between turn-taking and TTS. It owns the call's ``Dialogue``:
 it asks it for the greeting when the call starts, feeds it each final caller turn, turns each
-``Reply`` into a ``TTSSpeakFrame``, sends transcript and state events to the client, runs the
-silence timer (re-prompt, then a polite goodbye), and ends the call after the last reply plays.
-One turn is handled at a time, in order.
-
-Barge-in: when the caller starts speaking while the agent's audio plays, the ``PlayoutGate``
-pauses it at once; ``BargeInPolicy`` then reads the interim transcript and the speech duration.
-A backchannel (嗯, 对, 好的 ...) or a noise resumes the agent where it paused and is not a turn;
-anything else interrupts: an ``InterruptionFrame`` stops the audio and the TTS, and the dialogue
-reply in flight is cancelled. Interim transcripts become caption events (``final: false``).
+``Reply`` into a ``TTSSpeakFrame``, sends transcript, state and barge-in events to the client,
+runs the silence timer (re-prompt, then a polite goodbye), and ends the call after the last reply
+plays. One turn is handled at a time, in order; an ``InterruptionFrame`` (a barge-in, decided in
+``turntaking``) cancels the reply in flight. Interim transcripts become caption events
+(``final: false``).
 """
 
 from __future__ import annotations
@@ -29,20 +25,18 @@ from pipecat.frames.frames import (
     EndWorkerFrame,
     Frame,
     InterimTranscriptionFrame,
+    InterruptionFrame,
     OutputTransportMessageUrgentFrame,
     StartFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
     VADUserStartedSpeakingFrame,
-    VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from agent.metrics import REGISTRY, TurnTimer
+from agent.metrics import REGISTRY, MetricsRegistry, TurnTimer
 from dialogue.base import Dialogue, Reply
-from dialogue.turntaking import cues
-from dialogue.turntaking.barge_in import BargeInDecision, BargeInPolicy
-from dialogue.turntaking.playout import PlayoutGate
+from turntaking.frames import BackchannelFrame, BargeInFrame, BargeInState, TurnEndedFrame
 
 logger = logging.getLogger("medvoice.call")
 
@@ -58,12 +52,8 @@ class ConversationProcessor(FrameProcessor):
         dialogue: The call's flow instance.
         silence_timeout_s: Caller silence (after the agent stops speaking) that counts as no answer.
         on_event: Optional observer of every event sent to the client (tests, metrics, records).
-        barge_in: The barge-in policy; None = the caller cannot interrupt the agent.
-        gate: The playout gate before the output transport (needed for barge-in).
         timer: The call's per-turn stage timer.
-        vad_start_s: The VAD's start delay, so speech onset = VAD start time - ``vad_start_s``.
-        resume_after_s: After a barge-in candidate goes quiet, resume if no transcript came by then
-            (a safety net: the ASR reports "no words" itself; a loaded box can take seconds).
+        metrics: Where barge-in and backchannel counts go (the service's registry).
     """
 
     def __init__(
@@ -72,34 +62,21 @@ class ConversationProcessor(FrameProcessor):
         *,
         silence_timeout_s: float = 7.0,
         on_event: EventSink | None = None,
-        barge_in: BargeInPolicy | None = None,
-        gate: PlayoutGate | None = None,
         timer: TurnTimer | None = None,
-        vad_start_s: float = 0.2,
-        resume_after_s: float = 4.0,
+        metrics: MetricsRegistry | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if barge_in is not None and gate is None:
-            raise ValueError("barge_in needs the PlayoutGate that pauses agent audio; pass gate=")
-        self._barge_in = barge_in
-        self._gate = gate
-        self._timer = timer or TurnTimer()
-        self._vad_start_s = vad_start_s
-        self._resume_after_s = resume_after_s
-        self._candidate_onset: float | None = None  # caller speech onset of an undecided barge-in
-        self._candidate_end: float | None = None
-        self._turn_during_agent = False  # the caller's current turn began while the agent spoke
-        self._barge_watch: asyncio.Task | None = None
+        self._metrics = metrics or REGISTRY
+        self._timer = timer or TurnTimer(self._metrics)
         self._dialogue = dialogue
         self._silence_timeout_s = silence_timeout_s
         self._on_event = on_event
         self._turns: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self._silence_timer: asyncio.Task | None = None
-        self._ending = False
-        self._bot_speaking = False
-        self._last_caller_speech_end: float | None = None
+        self._ending = False  # the dialogue ended the call
+        self._closed = False  # the pipeline is ending: no new task may start
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -115,32 +92,43 @@ class ConversationProcessor(FrameProcessor):
             if isinstance(frame, CancelFrame) and not self._ending:
                 await self._dialogue.hangup()  # the caller left mid-flow: keep what they answered
         elif isinstance(frame, InterimTranscriptionFrame):
-            await self._on_interim(frame.text)
-            return  # consumed: captions and barge-in only
+            if frame.text:
+                await self._emit({"type": "transcript", "role": "caller", "text": frame.text, "final": False})
+            return  # consumed: captions only
         elif isinstance(frame, TranscriptionFrame):
             await self._on_final(frame.text)
             return  # consumed: the dialogue answers it
-        elif isinstance(frame, VADUserStartedSpeakingFrame):
+        elif isinstance(frame, TurnEndedFrame):
+            self._timer.speech_ended(frame.speech_end)
+            return
+        elif isinstance(frame, BackchannelFrame):
+            self._timer.cancel()
+            self._metrics.count("backchannels_ignored")
+            return
+        elif isinstance(frame, BargeInFrame):
+            await self._on_barge_in(frame)
+            return
+        elif isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
+            await self.push_frame(frame, direction)
+            await self._drop_reply()
+            return
+        elif isinstance(frame, (VADUserStartedSpeakingFrame, BotStartedSpeakingFrame)):
             await self._cancel_silence_timer()
-            await self._on_caller_started()
-        elif isinstance(frame, VADUserStoppedSpeakingFrame):
-            await self._on_caller_stopped()
-        elif isinstance(frame, BotStartedSpeakingFrame):
-            self._bot_speaking = True
-            await self._cancel_silence_timer()
-        elif isinstance(frame, BotStoppedSpeakingFrame):
-            self._bot_speaking = False
-            if direction == FrameDirection.UPSTREAM:
-                await self._arm_silence_timer()
+        elif isinstance(frame, BotStoppedSpeakingFrame) and direction == FrameDirection.UPSTREAM:
+            await self._arm_silence_timer()
         await self.push_frame(frame, direction)
 
     async def _shutdown(self) -> None:
+        self._closed = True
         await self._cancel_silence_timer()
-        await self._cancel_barge_watch()
         self._timer.cancel()
         if self._worker is not None:
             await self.cancel_task(self._worker)
             self._worker = None
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        await self._shutdown()
 
     # -- turns -------------------------------------------------------------------------------
 
@@ -172,104 +160,38 @@ class ConversationProcessor(FrameProcessor):
                 return
         await self._emit({"type": "state", **self._dialogue.snapshot()})
 
-    # -- caller speech, barge-in -------------------------------------------------------------
-
-    def _agent_audible(self) -> bool:
-        return self._bot_speaking or (self._gate is not None and self._gate.holds_audio)
-
-    async def _on_caller_started(self) -> None:
-        self._candidate_end = None
-        if self._candidate_onset is not None:
-            await self._watch_candidate()  # the same candidate speaks on after a short pause
-            return
-        self._turn_during_agent = self._agent_audible()
-        if self._barge_in is None or self._gate is None or not self._turn_during_agent:
-            return
-        onset = time.monotonic() - self._vad_start_s
-        self._gate.pause()
-        REGISTRY.count("bargein_candidates")
-        REGISTRY.observe_bargein(time.monotonic() - onset)
-        self._candidate_onset = onset
-        await self._emit({"type": "barge_in", "state": "paused"})
-        await self._watch_candidate()
-
-    async def _on_caller_stopped(self) -> None:
-        if self._candidate_onset is not None:
-            self._candidate_end = time.monotonic()
-            await self._watch_candidate()
-
-    async def _watch_candidate(self) -> None:
-        await self._cancel_barge_watch()
-        self._barge_watch = self.create_task(self._candidate_timeout())
-
-    async def _candidate_timeout(self) -> None:
-        """Long speech interrupts; silence with no words resumes."""
-        assert self._barge_in is not None and self._candidate_onset is not None
-        if self._candidate_end is None:
-            speech_s = time.monotonic() - self._candidate_onset
-            await asyncio.sleep(max(0.0, self._barge_in.settings.interrupt_after_s - speech_s))
-            self._barge_watch = None
-            await self._decide(self._barge_in.while_speaking(time.monotonic() - self._candidate_onset), "long")
-        else:
-            await asyncio.sleep(self._resume_after_s)
-            self._barge_watch = None
-            await self._decide(BargeInDecision.RESUME, "no_words")
-
-    async def _on_interim(self, text: str) -> None:
-        if text:
-            await self._emit({"type": "transcript", "role": "caller", "text": text, "final": False})
-        if self._candidate_onset is None or self._barge_in is None:
-            return
-        end = self._candidate_end or time.monotonic()
-        await self._decide(self._barge_in.on_transcript(text, end - self._candidate_onset), "words")
-
-    async def _decide(self, decision: BargeInDecision, why: str) -> None:
-        if self._candidate_onset is None or decision == BargeInDecision.WAIT:
-            return
-        await self._cancel_barge_watch()
-        self._candidate_onset = self._candidate_end = None
-        assert self._gate is not None
-        if decision == BargeInDecision.RESUME:
-            self._gate.resume()
-            REGISTRY.count(f"bargein_resumed_{why}")
-            await self._emit({"type": "barge_in", "state": "resumed"})
-            return
-        REGISTRY.count("bargein_interruptions")
-        await self._interrupt()
-        await self._emit({"type": "barge_in", "state": "interrupted"})
-
-    async def _interrupt(self) -> None:
-        """Stop agent audio and TTS, and drop the reply the dialogue is still producing."""
-        await self.broadcast_interruption()
-        if self._worker is not None:
-            await self.cancel_task(self._worker)
-        self._worker = self.create_task(self._run_turns())
+    # -- caller turns, barge-in -------------------------------------------------------------
 
     async def _on_final(self, text: str) -> None:
         if not text.strip():
             return
-        if self._turn_during_agent and cues.is_backchannel(text):
-            self._timer.cancel()
-            REGISTRY.count("backchannels_ignored")
-            return  # feedback while the agent spoke, not a turn
-        if self._candidate_onset is not None:
-            await self._decide(BargeInDecision.INTERRUPT, "final")
-        self._turn_during_agent = False
         await self._cancel_silence_timer()
         self._timer.mark("transcript")
         await self._turns.put((_TURN, text))
 
-    async def _cancel_barge_watch(self) -> None:
-        if self._barge_watch is not None:
-            task, self._barge_watch = self._barge_watch, None
-            if task is not asyncio.current_task():
-                await self.cancel_task(task)
+    async def _on_barge_in(self, frame: BargeInFrame) -> None:
+        if frame.state == BargeInState.PAUSED:
+            self._metrics.count("bargein_candidates")
+            if frame.pause_s is not None:
+                self._metrics.observe_bargein(frame.pause_s)
+        elif frame.state == BargeInState.RESUMED:
+            self._metrics.count(f"bargein_resumed_{frame.reason}")
+        else:
+            self._metrics.count("bargein_interruptions")
+        await self._emit({"type": "barge_in", "state": frame.state.value})
+
+    async def _drop_reply(self) -> None:
+        """The caller interrupted: drop the reply the dialogue is still producing."""
+        if self._worker is not None:
+            await self.cancel_task(self._worker)
+        if not self._closed:
+            self._worker = self.create_task(self._run_turns())
 
     # -- silence -----------------------------------------------------------------------------
 
     async def _arm_silence_timer(self) -> None:
         await self._cancel_silence_timer()
-        if not self._ending:
+        if not self._ending and not self._closed:
             self._silence_timer = self.create_task(self._silence_after_timeout())
 
     async def _cancel_silence_timer(self) -> None:

@@ -1,25 +1,23 @@
-"""Assembles one call's pipeline: transport in -> VAD -> whole-turn ASR -> term correction ->
-conversation -> TTS -> playout gate -> transport out -> playback tracker. The same assembly serves
-the WebSocket endpoint, WebRTC and the CLI.
+"""Assembles one call's pipeline: transport in -> VAD -> end of turn (decoding the turn with the
+ASR) -> term correction -> barge-in -> conversation -> TTS -> playout gate -> transport out ->
+playback tracker. The same assembly serves the WebSocket endpoint, WebRTC and the CLI.
 
-Turn-taking: the VAD closes segments after a short pause (``VAD_STOP_S``) so that transcripts
-arrive while the caller is still mid-turn; ``dialogue.turntaking.EndOfTurnPolicy`` decides from
-the words (and smart-turn) how much silence ends the turn, so comma pauses do not split it.
+Turn-taking lives in ``turntaking``: the VAD closes segments after a short pause so that
+transcripts arrive while the caller is still mid-turn, and ``EndOfTurnPolicy`` decides from the
+words (and smart-turn) how much silence ends the turn, so comma pauses do not split it. The
+playout gate is set from what the transport declares about its output
+(``transport.capabilities``), never from its class.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 from pipecat.audio.vad.silero import SileroVADAnalyzer
-from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.transports.base_transport import BaseTransport
-from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
 from agent.config import Settings
 from agent.conversation import ConversationProcessor, EventSink
@@ -27,33 +25,28 @@ from agent.engines import Engines
 from agent.metrics import StageProbe, TurnTimer
 from agent.term_correction import TermCorrectionProcessor
 from asr.incremental import IncrementalSettings
-from asr.service import WhisperTurnSTT
+from asr.service import TurnDecoder
 from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import WhisperTranscriber
 from dialogue.base import Dialogue
-from dialogue.turntaking import BargeInPolicy, EndOfTurnPolicy
-from dialogue.turntaking.playout import PlayoutGate
-from dialogue.turntaking.smart_turn import SmartTurnModel
 from medical_terms import hotwords, with_answer_hints
-from transport.webrtc_audio import TrackHold, webrtc_output_track
+from transport.capabilities import audio_output
 from tts.playback import PlaybackTracker, SpokenText
 from tts.resample import StreamResampler
 from tts.service import MedvoiceTTSService
-
-# Segments close after this pause; the turn itself ends by EndOfTurnPolicy (0.45-2.2 s).
-VAD_STOP_S = 0.2
-VAD_START_S = 0.1
-# pipecat's default 0.6 gates on loudness over a 400 ms rolling window, smoothed: speech onset was
-# confirmed 320 ms late (barge-in and resumed speech both wait on it); at 0.2 with a 0.1 s start
-# it is 120 ms. Silero's confidence (0.7) still has to agree, so quiet noise does not pass.
-VAD_MIN_VOLUME = 0.2
-
-# How far agent audio may run ahead of real time into the output transport (``PlayoutGate``).
-# A WebRTC track plays out in real time behind a one-chunk queue, so all audio released ahead is
-# still heard after a barge-in pause: at 80 ms the caller heard the agent stop 270 ms after their
-# onset, at 40 ms 215 ms (p50, 4 barge-ins each). The WebSocket client buffers on its side.
-PLAYOUT_LEAD_S = 0.08
-WEBRTC_PLAYOUT_LEAD_S = 0.04
+from turntaking import (
+    VAD_START_S,
+    VAD_STOP_S,
+    BargeInPolicy,
+    BargeInProcessor,
+    EndOfTurnPolicy,
+    EndOfTurnProcessor,
+    PlayoutGate,
+    SmartTurnModel,
+    TurnTiming,
+    call_vad_params,
+    playout_lead_s,
+)
 
 _shared: weakref.WeakKeyDictionary[Engines, tuple[WhisperTranscriber, SmartTurnModel]] = weakref.WeakKeyDictionary()
 
@@ -85,11 +78,6 @@ def _decodes_at_pauses(settings: Settings) -> bool:
     return settings.asr_incremental and settings.asr_decoder == "short_window"
 
 
-def _decide(policy: EndOfTurnPolicy, text: str, probability: Callable[[], float] | None) -> tuple[float, str]:
-    call = policy.decide(text, probability)
-    return call.wait_s, call.reason
-
-
 def build_pipeline(
     engines: Engines,
     transport: BaseTransport,
@@ -105,30 +93,24 @@ def build_pipeline(
     transcriber, smart_turn = turn_models(engines)
     policy = end_of_turn or EndOfTurnPolicy()
     timer = timer or TurnTimer()
-    vad = VADProcessor(
-        vad_analyzer=SileroVADAnalyzer(
-            params=VADParams(start_secs=VAD_START_S, stop_secs=VAD_STOP_S, min_volume=VAD_MIN_VOLUME)
-        )
-    )
+    vad = VADProcessor(vad_analyzer=SileroVADAnalyzer(params=call_vad_params()))
     # Bias Whisper towards the flow's vocabulary: without it "胸口疼" comes out as "胸口腾".
     program = getattr(getattr(dialogue, "program", None), "id", None)  # followup_hypertension ...
     flow_hotwords = hotwords("_".join(filter(None, [dialogue.flow, program])))
-    stt = WhisperTurnSTT(
+    decoder = TurnDecoder(
         transcriber,
         # The open question's answer words first: short answers (没有, 偶尔) need them most.
         hotwords=lambda: with_answer_hints(dialogue.asr_hints(), flow_hotwords),
-        decide=partial(_decide, policy),
-        turn_model=smart_turn.probability,
-        vad_stop_s=VAD_STOP_S,
-        max_turn_s=engines.settings.asr_max_utterance_s,
-        on_turn_end=timer.speech_ended,
         incremental=IncrementalSettings() if _decodes_at_pauses(engines.settings) else None,
     )
-    webrtc = isinstance(transport, SmallWebRTCTransport)
-    gate = (
-        PlayoutGate(lead_s=WEBRTC_PLAYOUT_LEAD_S, output_hold=TrackHold(webrtc_output_track(transport)))
-        if webrtc else PlayoutGate(lead_s=PLAYOUT_LEAD_S)
+    end_of_turn_step = EndOfTurnProcessor(
+        decoder,
+        decide=policy.wait,
+        turn_model=smart_turn.submit,
+        timing=TurnTiming(vad_stop_s=VAD_STOP_S, max_turn_s=engines.settings.asr_max_utterance_s),
     )
+    output = audio_output(transport)
+    gate = PlayoutGate(lead_s=playout_lead_s(output.realtime), output_hold=output.queued)
     tts = MedvoiceTTSService(
         engines.voice, sample_rate=engines.settings.output_sample_rate, cache=engines.speech_cache
     )
@@ -143,17 +125,15 @@ def build_pipeline(
         dialogue,
         silence_timeout_s=silence_timeout_s,
         on_event=on_event,
-        barge_in=barge_in or BargeInPolicy(),
-        gate=gate,
         timer=timer,
-        vad_start_s=VAD_START_S,
     )
     return Pipeline(
         [
             transport.input(),
             vad,
-            stt,
+            end_of_turn_step,
             TermCorrectionProcessor(engines.correct_text),
+            BargeInProcessor(barge_in or BargeInPolicy(), vad_start_s=VAD_START_S),
             conversation,
             tts,
             StageProbe(timer, "tts_audio"),

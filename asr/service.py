@@ -1,371 +1,81 @@
-"""The pipecat STT processors: VAD-segmented caller speech -> ``WhisperTranscriber`` -> transcripts.
+"""What the call pipeline asks of speech recognition: the text of one caller turn, as it grows.
 
-``WhisperTurnSTT`` (the call pipeline's) transcribes the caller's whole turn, with interim
-transcripts at every pause and an injected end-of-turn policy; ``WhisperSegmentedSTT`` is the
-simple one-final-per-VAD-segment service. For the latter, audio between the VAD's speech start and stop is buffered by pipecat's ``SegmentedSTTService``;
-each segment is transcribed off the event loop. An empty result (silence, noise, a hallucination
-caught by the transcriber's guards) produces no ``TranscriptionFrame``: downstream, the dialogue's
-silence timer handles a caller who said nothing intelligible.
+``TurnDecoder`` holds the shared Whisper decoder, the flow's hotwords and whether a turn is
+decoded at the caller's pauses (``asr.incremental``). Turn-taking (``turntaking.end_of_turn_processor``)
+decides when a turn starts, pauses and ends; at each of those moments it asks the turn's
+``TurnDecoding`` for text. Every method blocks (run it off the event loop) and takes the whole
+turn so far (float32 16 kHz). An empty text means no words (silence, noise, or a hallucination
+caught by the transcriber's guards).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections import deque
-from collections.abc import AsyncGenerator, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 
 import numpy as np
-from pipecat.frames.frames import (
-    CancelFrame,
-    EndFrame,
-    Frame,
-    InputAudioRawFrame,
-    InterimTranscriptionFrame,
-    TranscriptionFrame,
-    VADUserStartedSpeakingFrame,
-    VADUserStoppedSpeakingFrame,
-)
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.services.settings import STTSettings
-from pipecat.services.stt_service import SegmentedSTTService
-from pipecat.transcriptions.language import Language
-from pipecat.utils.time import time_now_iso8601
 
 from asr.incremental import IncrementalSettings, IncrementalTranscript
 from asr.transcriber import SAMPLE_RATE, Transcript, WhisperTranscriber
-from asr.voicing import VoicingClock
 
-logger = logging.getLogger("medvoice.asr")
+__all__ = ["SAMPLE_RATE", "IncrementalSettings", "Transcript", "TurnDecoder", "TurnDecoding"]
 
 
-class WhisperSegmentedSTT(SegmentedSTTService):
-    """Transcribes each VAD segment with the shared Whisper model.
+class TurnDecoding:
+    """The decodes of one caller turn (made by ``TurnDecoder.start``)."""
 
-    Args:
-        transcriber: The loaded model (shared by all calls; CTranslate2 is thread-safe).
-        hotwords: Returns the current hotword string (the flow's context), or None.
-    """
-
-    def __init__(
-        self,
-        transcriber: WhisperTranscriber,
-        *,
-        hotwords: Callable[[], str | None] | None = None,
-        **kwargs,
-    ) -> None:
-        kwargs.setdefault("settings", STTSettings(model=str(transcriber.settings.model_dir), language=Language.ZH))
-        super().__init__(sample_rate=SAMPLE_RATE, trailing_silence_secs=0.2, **kwargs)
-        self._transcriber = transcriber
-        self._hotwords = hotwords or (lambda: None)
+    def __init__(self, decoder: TurnDecoder) -> None:
+        self._decoder = decoder
+        settings = decoder.incremental
+        self._incremental = (IncrementalTranscript(decoder.transcriber, settings, decoder.hotwords())
+                             if settings is not None else None)
 
     @property
-    def wants_wav_segments(self) -> bool:
-        return False
+    def reused(self) -> bool:
+        """Whether the last ``finish`` returned the pause decode."""
+        return self._incremental is not None and self._incremental.reused
 
-    def can_generate_metrics(self) -> bool:
-        return True
+    def pause(self, audio: np.ndarray) -> str:
+        """The caller went quiet at the end of ``audio``: decode now, kept for ``finish``; the text."""
+        assert self._incremental is not None, "pause decodes need IncrementalSettings"
+        return self._incremental.pause(audio)
 
-    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
-        samples = np.frombuffer(audio, dtype=np.int16).astype(np.float32) / 32768.0
-        await self.start_processing_metrics()
-        transcript = await asyncio.to_thread(self._transcriber.transcribe, samples, self._hotwords())
-        await self.stop_processing_metrics()
-        logger.debug("segment %.2fs -> %d chars", transcript.audio_s, len(transcript.text))
-        if transcript.text:
-            yield TranscriptionFrame(
-                transcript.text, self._user_id, time_now_iso8601(), Language.ZH, result=transcript
-            )
+    def update(self, audio: np.ndarray) -> str:
+        """The caller is still speaking: the text of the turn so far (an interim)."""
+        assert self._incremental is not None, "interim decodes need IncrementalSettings"
+        return self._incremental.update(audio)
 
-
-# -- whole-turn transcription with interim results ---------------------------------------------
-
-CALLER = "caller"
-_FRAME_S = 0.02
-_AUDIBLE_SPEECH_S = 0.06  # voiced this long after the end of speech: the caller goes on
-
-TurnDecider = Callable[[str, Callable[[], float] | None], tuple[float, str]]
-"""Blocking: (transcript so far, the turn model's P(complete) for the turn audio, or None without
-a turn model) -> (silence in seconds after end of speech that ends the turn, reason). The
-probability is a callable so a decider that the words settle need not wait for it. Injected by
-the pipeline (``dialogue.turntaking``)."""
-
-# Turn-model runs, side by side with the final decode (the model serialises its own runs).
-_TURN_MODEL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn-model")
+    def finish(self, audio: np.ndarray) -> Transcript:
+        """The transcript of the whole turn ``audio``."""
+        if self._incremental is not None:
+            return self._incremental.finish(audio)
+        return self._decoder.transcriber.transcribe(audio, self._decoder.hotwords())
 
 
-def _fixed_wait(wait_s: float) -> TurnDecider:
-    return lambda _text, _probability: (wait_s, "fixed")
-
-
-class WhisperTurnSTT(FrameProcessor):
-    """Transcribes the caller's whole turn: interim transcripts at every pause, one final at its end.
-
-    The VAD closes a segment after a short pause (``vad_stop_s``). At each close the turn's audio
-    so far is transcribed off the event loop and pushed as an ``InterimTranscriptionFrame``
-    (captions, barge-in); ``decide`` then says how much silence after the end of speech ends the
-    turn. If the caller speaks again first, the turn goes on and is transcribed again at the next
-    pause; otherwise the text is pushed as one ``TranscriptionFrame``. Each transcription carries
-    the turn's version, so a result that arrives late (the caller spoke again, or the turn already
-    ended) never becomes a final and never leaks into the next turn.
+class TurnDecoder:
+    """Decodes caller turns with the shared decoder, biased towards the flow's words.
 
     Args:
         transcriber: The shared Whisper decoder (a ``ShortWindowTranscriber`` for speed).
-        decide: The end-of-turn policy; default: a fixed 0.7 s.
-        turn_model: Scores the turn's audio, P(the caller is done) (smart-turn), for ``decide``.
-            It runs alongside the final decode, not after it: on this 2-core box it takes
-            60-130 ms, which used to come on top of the transcript.
-        vad_stop_s: The VAD's stop delay, so end of speech = VAD stop time - ``vad_stop_s``.
-        preroll_s: Audio kept from before the VAD's speech start (its start delay plus margin).
-        max_turn_s: A turn this long is ended at the next pause whatever ``decide`` says.
-        on_turn_end: Called with the end-of-speech time (``time.monotonic()``) before each final.
         hotwords: Returns the current hotword string, or None.
-        resume_grace_s: When the turn is due but the caller has been audible again since the end
-            of speech (the VAD has not confirmed it yet), wait up to this long for the VAD before
-            ending the turn, so a caller resuming after a long pause is not cut in two.
-        resume_speech_grace_s: The same wait once the caller has been audible for 60 ms or more
-            (speech, not a click). Silero confirms a soft onset late: 有点头晕 after a 1.5 s
-            pause was confirmed 0.58 s after it began, and the turn was cut in two.
-        late_audio_s: The wait is counted in audio received after the end of speech, not in time
-            passed: when the caller's audio arrives late (WebRTC jitter, a loaded event loop),
-            the turn waits for it, up to this long past the wall-clock wait, so a clause pause
-            that merely looks longer is not taken for the end of the turn.
-        incremental: Decode the turn before the VAD reports a stop (``asr.incremental``): when the
-            caller has been quiet for ``quiet_s``, and every ``interim_every_s`` of speech when
-            set; each of these pushes its text as an interim transcript, and the final reuses the
-            pause decode when nothing was voiced after it. None: decode at the VAD's stop only.
-
-    End of speech is the last frame loud enough to be speech (``asr.voicing``), not the VAD's
-    stop time minus its delay, so the policy's wait is counted from what the caller did.
+        incremental: Decode the turn at the caller's pauses (and, when set, every
+            ``interim_every_s`` of speech), so the final is ready before the VAD's stop. None:
+            decode at the end of the turn only.
     """
 
     def __init__(
         self,
         transcriber: WhisperTranscriber,
         *,
-        decide: TurnDecider | None = None,
-        turn_model: Callable[[np.ndarray], float] | None = None,
-        vad_stop_s: float = 0.2,
-        preroll_s: float = 0.4,
-        max_turn_s: float = 60.0,
-        on_turn_end: Callable[[float], None] | None = None,
         hotwords: Callable[[], str | None] | None = None,
-        resume_grace_s: float = 0.2,
-        resume_speech_grace_s: float = 0.6,
-        late_audio_s: float = 0.3,
         incremental: IncrementalSettings | None = None,
-        **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
-        if not 0 <= resume_grace_s <= resume_speech_grace_s <= 1:
-            raise ValueError("need 0 <= resume_grace_s <= resume_speech_grace_s <= 1 s, got "
-                             f"{resume_grace_s}, {resume_speech_grace_s}")
-        if not 0 <= late_audio_s <= 1:
-            raise ValueError(f"late_audio_s must be within 0-1 s, got {late_audio_s}")
-        self._transcriber = transcriber
-        self._decide = decide or _fixed_wait(0.7)
-        self._turn_model = turn_model
-        self._vad_stop_s = vad_stop_s
-        self._preroll = deque(maxlen=max(1, int(preroll_s * 50)))  # 20 ms frames
-        self._max_turn_bytes = int(max_turn_s * SAMPLE_RATE) * 2
-        self._on_turn_end = on_turn_end
+        self.transcriber = transcriber
+        self.incremental = incremental
         self._hotwords = hotwords or (lambda: None)
-        self._resume_grace_s = resume_grace_s
-        self._resume_speech_grace_s = resume_speech_grace_s
-        self._late_audio_s = late_audio_s
-        self._voicing = VoicingClock()
-        self._turn: bytearray | None = None
-        self._speaking = False
-        self._version = 0
-        self._speech_end = 0.0
-        self._speech_end_heard_s = 0.0
-        self._commit_task: asyncio.Task | None = None
-        self._tasks: set[asyncio.Task] = set()
-        self._incremental_settings = incremental
-        self._incremental: IncrementalTranscript | None = None
-        self._early_decode: asyncio.Task | None = None
-        self._turn_opened = 0.0
-        self._paused_at: float | None = None
-        self._next_interim_bytes = 0
 
-    @property
-    def turn_open(self) -> bool:
-        return self._turn is not None
+    def hotwords(self) -> str | None:
+        return self._hotwords()
 
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame):
-            self._add_audio(frame)
-            return  # caller audio stops here: nothing downstream plays it
-        if isinstance(frame, VADUserStartedSpeakingFrame):
-            await self._speech_started()
-        elif isinstance(frame, VADUserStoppedSpeakingFrame):
-            self._speech_stopped()
-        elif isinstance(frame, (EndFrame, CancelFrame)):
-            await self._close_turn()
-        await self.push_frame(frame, direction)
-
-    def _add_audio(self, frame: InputAudioRawFrame) -> None:
-        self._voicing.add(frame.audio, time.monotonic(), in_speech=self._speaking, sample_rate=frame.sample_rate)
-        if self._turn is None:
-            self._preroll.append(frame.audio)
-        else:
-            self._turn.extend(frame.audio)
-            self._decode_early()
-
-    def _decode_early(self) -> None:
-        """Start a pause or interim decode of the turn so far, while the VAD still says speaking."""
-        incremental = self._incremental
-        if incremental is None or self._turn is None or not self._speaking or self._early_decode is not None:
-            return
-        last_voiced = self._voicing.last_voiced
-        settings = incremental.settings
-        if (last_voiced is not None and last_voiced > self._turn_opened and last_voiced != self._paused_at
-                and time.monotonic() - last_voiced >= settings.quiet_s):
-            self._paused_at = last_voiced
-            decode = incremental.pause
-        elif settings.interim_every_s and len(self._turn) >= self._next_interim_bytes:
-            self._schedule_interim()
-            decode = incremental.update
-        else:
-            return
-        audio = self._turn_audio()
-        self._early_decode = self.create_task(self._run_early_decode(decode, audio, self._turn))
-        self._tasks.add(self._early_decode)
-        self._early_decode.add_done_callback(self._tasks.discard)
-
-    def _turn_audio(self) -> np.ndarray:
-        assert self._turn is not None
-        return np.frombuffer(bytes(self._turn), dtype=np.int16).astype(np.float32) / 32768.0
-
-    def _schedule_interim(self) -> None:
-        """The next interim decode is due after ``interim_every_s`` more of the turn's audio."""
-        assert self._turn is not None and self._incremental_settings is not None
-        every = self._incremental_settings.interim_every_s
-        self._next_interim_bytes = len(self._turn) + int(every * SAMPLE_RATE) * 2
-
-    async def _run_early_decode(self, decode: Callable[[np.ndarray], str], audio: np.ndarray,
-                                turn: bytearray) -> None:
-        try:
-            text = await asyncio.to_thread(decode, audio)
-        finally:
-            self._early_decode = None
-        if text and self._turn is turn:
-            await self.push_frame(InterimTranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
-
-    async def _speech_started(self) -> None:
-        self._speaking = True
-        self._version += 1  # the turn so far may not end now: its pending final is off
-        await self._cancel_commit()
-        if self._turn is None:
-            self._turn = bytearray(b"".join(self._preroll))
-            self._preroll.clear()
-            self._turn_opened = time.monotonic()
-            if self._incremental_settings is not None:
-                self._incremental = IncrementalTranscript(self._transcriber, self._incremental_settings,
-                                                          self._hotwords())
-                self._schedule_interim()
-
-    def _speech_stopped(self) -> None:
-        if self._turn is None:
-            return
-        self._speaking = False
-        self._version += 1
-        self._speech_end, self._speech_end_heard_s = self._voicing.speech_end(time.monotonic(), self._vad_stop_s)
-        audio = self._turn_audio()
-        too_long = len(self._turn) >= self._max_turn_bytes
-        task = self.create_task(self._transcribe_and_wait(self._version, audio, too_long, self._incremental))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _transcribe_and_wait(self, version: int, audio: np.ndarray, too_long: bool,
-                                   incremental: IncrementalTranscript | None) -> None:
-        turn = self._turn
-        await self.start_processing_metrics()
-        text, wait_s, reason = await asyncio.to_thread(self._analyse, audio, too_long, incremental)
-        ready_s = time.monotonic() - self._speech_end
-        await self.stop_processing_metrics()
-        if turn is None or self._turn is not turn:
-            return  # the turn ended meanwhile: a late transcript never reaches the next one
-        if text:
-            await self.push_frame(InterimTranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
-        if version != self._version:
-            return  # the caller spoke again: the turn goes on
-        if not text:
-            self._end_turn()  # noise or silence: no turn
-            await self.push_frame(InterimTranscriptionFrame("", CALLER, time_now_iso8601(), Language.ZH))
-            return
-        self._commit_task = asyncio.current_task()
-        await asyncio.sleep(max(0.0, self._speech_end + wait_s - time.monotonic()))
-        await self._await_late_audio(wait_s)
-        await self._await_unconfirmed_speech()
-        self._commit_task = None
-        if version != self._version:
-            return
-        self._version += 1
-        self._end_turn()
-        logger.debug("turn ended (%s, wait %.2fs, transcript ready %.2fs and turn ended %.2fs after speech)",
-                     reason, wait_s, ready_s, time.monotonic() - self._speech_end)
-        if self._on_turn_end is not None:
-            self._on_turn_end(self._speech_end)
-        await self.push_frame(TranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
-
-    async def _await_late_audio(self, wait_s: float) -> None:
-        """Hold the commit until ``wait_s`` of audio after the end of speech has arrived, or
-        ``late_audio_s`` longer: the caller may have resumed in audio still in transit. The whole
-        pause must be heard: a clause that resumes 0.60 s after the end of speech is in the frame
-        that completes a 0.62 s wait."""
-        heard_by = self._speech_end_heard_s + wait_s - 1e-3  # sums of 20 ms frames are inexact
-        deadline = self._speech_end + wait_s + self._late_audio_s
-        while self._voicing.heard_s < heard_by and time.monotonic() < deadline:
-            await asyncio.sleep(_FRAME_S / 2)
-
-    async def _await_unconfirmed_speech(self) -> None:
-        """Hold the commit while the caller is audible again but the VAD has not said so yet
-        (a confirmed start cancels this task)."""
-        since = self._speech_end + _FRAME_S
-        due = time.monotonic()
-        while self._voicing.voiced_since(since):
-            speech = self._voicing.voiced_s_since(since) >= _AUDIBLE_SPEECH_S
-            if time.monotonic() >= due + (self._resume_speech_grace_s if speech else self._resume_grace_s):
-                return
-            await asyncio.sleep(_FRAME_S)
-
-    def _end_turn(self) -> None:
-        self._turn = None
-        self._incremental = None
-
-    def _analyse(self, audio: np.ndarray, too_long: bool,
-                 incremental: IncrementalTranscript | None) -> tuple[str, float, str]:
-        started = time.monotonic()
-        score = None if self._turn_model is None or too_long else _TURN_MODEL_POOL.submit(self._turn_model, audio)
-        transcript: Transcript = (incremental.finish(audio) if incremental is not None
-                                  else self._transcriber.transcribe(audio, self._hotwords()))
-        if not transcript.text:
-            if score is not None:
-                score.cancel()
-            return "", 0.0, "no_words"
-        if too_long:
-            return transcript.text, 0.0, "max_turn"
-        decoded = time.monotonic()
-        wait_s, reason = self._decide(transcript.text, None if score is None else score.result)
-        logger.debug("final of %.2fs: decode %.3fs (%s), decide %.3fs: %s, wait %.2fs", len(audio) / SAMPLE_RATE,
-                     decoded - started, "pause decode reused" if incremental and incremental.reused else "decoded",
-                     time.monotonic() - decoded, reason, wait_s)
-        return transcript.text, wait_s, reason
-
-    async def _cancel_commit(self) -> None:
-        if self._commit_task is not None:
-            task, self._commit_task = self._commit_task, None
-            if task is not asyncio.current_task():
-                await self.cancel_task(task)
-
-    async def _close_turn(self) -> None:
-        self._version += 1
-        self._end_turn()
-        for task in list(self._tasks):
-            await self.cancel_task(task)
-        self._tasks.clear()
-        self._commit_task = None
+    def start(self) -> TurnDecoding:
+        """A new turn (the incremental decodes take the hotwords of this moment)."""
+        return TurnDecoding(self)

@@ -95,9 +95,10 @@ def _audio_frames(pcm: np.ndarray) -> list[InputAudioRawFrame]:
 
 
 async def test_the_service_transcribes_at_the_pause_before_the_vad_stops(fast: WhisperTranscriber, speak) -> None:
-    from asr.service import WhisperTurnSTT
+    from asr.service import TurnDecoder
+    from turntaking import EndOfTurnProcessor
 
-    stt = WhisperTurnSTT(fast, decide=lambda _text, _audio: (0.3, "test"), incremental=IncrementalSettings())
+    stt = EndOfTurnProcessor(TurnDecoder(fast, incremental=IncrementalSettings()), decide=lambda _text, _audio: (0.3, "test"))
     speech = speak("患者否认胸痛。")
     silence = np.zeros(RATE // 10, np.int16)
     frames = [

@@ -1,7 +1,9 @@
-"""Barge-in: the policy, the playout gate, and the conversation's pause/resume/interrupt timeline.
+"""Barge-in: the policy, the playout gate, and the pause/resume/interrupt timeline of a call's
+barge-in processor, conversation and playout gate, coordinated only through frames.
 
-The conversation tests script frames with ``run_test``; the dialogue there is a two-line test
-flow (a real ``Dialogue`` subclass) so that what it is asked to answer can be checked exactly.
+The timeline tests script frames with ``run_test`` through the three processors as the pipeline
+orders them; the dialogue there is a two-line test flow (a real ``Dialogue`` subclass) so that
+what it is asked to answer can be checked exactly.
 """
 
 from __future__ import annotations
@@ -19,12 +21,20 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
+from pipecat.pipeline.pipeline import Pipeline
 from pipecat.tests.utils import SleepFrame, run_test
 
 from agent.conversation import ConversationProcessor
 from dialogue.base import Dialogue, Reply
-from dialogue.turntaking import BargeInDecision, BargeInPolicy
-from dialogue.turntaking.playout import PlayoutGate
+from turntaking import (
+    BargeInDecision,
+    BargeInPolicy,
+    BargeInProcessor,
+    PausePlayoutFrame,
+    PlayoutPendingFrame,
+    ResumePlayoutFrame,
+)
+from turntaking.playout import PlayoutGate
 
 
 def test_policy_backchannels_and_noise_resume():
@@ -59,10 +69,21 @@ async def test_paused_gate_holds_audio_and_an_interruption_drops_it():
     gate = PlayoutGate()
     gate.pause()
     frames = [*_audio(5), SleepFrame(sleep=0.3), InterruptionFrame(), SleepFrame(sleep=0.2)]
-    down, _ = await run_test(gate, frames_to_send=frames)
+    down, up = await run_test(gate, frames_to_send=frames)
     assert not any(isinstance(f, TTSAudioRawFrame) for f in down)
     assert any(isinstance(f, InterruptionFrame) for f in down)
     assert not gate.paused and not gate.holds_audio
+    # Upstream, the gate said when agent audio started and stopped waiting in it.
+    assert [f.pending for f in up if isinstance(f, PlayoutPendingFrame)] == [True, False]
+
+
+async def test_gate_pauses_and_resumes_on_frames():
+    paused = [PausePlayoutFrame(), *_audio(3), SleepFrame(sleep=0.3)]
+    down, _ = await run_test(PlayoutGate(), frames_to_send=[*paused, InterruptionFrame(), SleepFrame(sleep=0.2)])
+    assert not any(isinstance(f, TTSAudioRawFrame) for f in down)  # held, then dropped
+    paused = [PausePlayoutFrame(), *_audio(3), SleepFrame(sleep=0.3)]
+    down, _ = await run_test(PlayoutGate(), frames_to_send=[*paused, ResumePlayoutFrame(), SleepFrame(sleep=0.3)])
+    assert [type(f) for f in down] == [TTSAudioRawFrame] * 3  # held, then played on resume
 
 
 class _TwoLineFlow(Dialogue):
@@ -86,12 +107,14 @@ class _TwoLineFlow(Dialogue):
         self.heard_calls.append((spoken, played))
 
 
-def _conversation(dialogue: Dialogue, events: list[dict]) -> tuple[ConversationProcessor, PlayoutGate]:
+def _conversation(dialogue: Dialogue, events: list[dict]) -> tuple[Pipeline, PlayoutGate]:
     gate = PlayoutGate()
-    processor = ConversationProcessor(
-        dialogue, on_event=events.append, barge_in=BargeInPolicy(), gate=gate, resume_after_s=0.3
-    )
-    return processor, gate
+    steps = Pipeline([
+        BargeInProcessor(BargeInPolicy(), resume_after_s=0.3),
+        ConversationProcessor(dialogue, on_event=events.append),
+        gate,
+    ])
+    return steps, gate
 
 
 async def test_backchannel_during_agent_speech_resumes_and_is_not_a_turn():
@@ -155,6 +178,21 @@ async def test_speech_when_the_agent_is_silent_is_a_plain_turn():
     assert not [e for e in events if e["type"] == "barge_in"]
     assert dialogue.handled == ["嗯"]  # an answer to a question, not a backchannel
     assert not gate.paused
+
+
+async def test_speech_while_agent_audio_waits_in_the_gate_is_a_candidate():
+    # The transport has not said the bot speaks, but the gate says agent audio waits to play: the
+    # caller would hear it, so their speech pauses it like any barge-in.
+    dialogue, events = _TwoLineFlow(), []
+    processor, gate = _conversation(dialogue, events)
+    frames = [
+        SleepFrame(sleep=0.1), PlayoutPendingFrame(True),
+        VADUserStartedSpeakingFrame(), SleepFrame(sleep=0.1), VADUserStoppedSpeakingFrame(),
+        SleepFrame(sleep=0.6),
+    ]
+    await run_test(processor, frames_to_send=frames)
+    assert [e["state"] for e in events if e["type"] == "barge_in"] == ["paused", "resumed"]
+    assert not gate.paused and dialogue.handled == []
 
 
 async def test_a_candidate_that_speaks_on_after_a_clause_pause_interrupts():

@@ -1,19 +1,20 @@
-"""What ``agent.pipeline.build_pipeline`` wires per call: the playout lead by transport, and the
-hotwords Whisper gets (the flow's list, plus the open follow-up question's answer words)."""
+"""What ``agent.pipeline.build_pipeline`` wires per call: the playout lead and hold by what the
+transport declares about its output, and the hotwords Whisper gets (the flow's list, plus the open
+follow-up question's answer words)."""
 
 from __future__ import annotations
 
-from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
-from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
-from agent.pipeline import PLAYOUT_LEAD_S, WEBRTC_PLAYOUT_LEAD_S, _decodes_at_pauses, build_pipeline
-from asr.service import WhisperTurnSTT
+from agent.pipeline import _decodes_at_pauses, build_pipeline
 from dialogue.followup.flow import FollowupDialogue
 from dialogue.triage.flow import TriageDialogue
-from dialogue.turntaking.playout import PlayoutGate
+from transport.capabilities import AudioOutput, declare_audio_output
+from transport.webrtc import webrtc_call_transport
 from transport.webrtc_audio import TrackHold
+from turntaking import EndOfTurnProcessor, PlayoutGate
+from turntaking.playout import BUFFERED_PLAYOUT_LEAD_S, REALTIME_PLAYOUT_LEAD_S
 
 
 class _IdleSocket:
@@ -34,39 +35,56 @@ def _only(pipeline, kind):
 
 def test_webrtc_calls_release_less_audio_ahead_than_websocket_calls(engines):
     # A WebRTC track plays out in real time, so audio released ahead is still heard after a pause.
-    assert WEBRTC_PLAYOUT_LEAD_S < PLAYOUT_LEAD_S
-    rtc = SmallWebRTCTransport(SmallWebRTCConnection(), TransportParams(audio_in_enabled=True, audio_out_enabled=True))
+    assert REALTIME_PLAYOUT_LEAD_S < BUFFERED_PLAYOUT_LEAD_S
+    rtc = webrtc_call_transport(SmallWebRTCConnection(), output_sample_rate=16000)
     rtc_gate = _only(build_pipeline(engines, rtc, TriageDialogue()), PlayoutGate)
-    assert rtc_gate.lead_s == WEBRTC_PLAYOUT_LEAD_S
+    assert rtc_gate.lead_s == REALTIME_PLAYOUT_LEAD_S
     # ... and what the WebRTC track has queued is held with the gate (a WebSocket has no such queue).
     assert isinstance(rtc_gate.output_hold, TrackHold)
     ws_gate = _only(build_pipeline(engines, _websocket(), TriageDialogue()), PlayoutGate)
-    assert ws_gate.lead_s == PLAYOUT_LEAD_S and ws_gate.output_hold is None
+    assert ws_gate.lead_s == BUFFERED_PLAYOUT_LEAD_S and ws_gate.output_hold is None
+
+
+class _PhoneLineHold:
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def drop(self) -> None: ...
+
+
+def test_the_gate_follows_what_any_transport_declares_not_its_class(engines):
+    # A new transport (a SIP line, say) needs no change in the pipeline or in turntaking: it
+    # declares a real-time output with a queue, and the gate is set from that.
+    hold = _PhoneLineHold()
+    phone = declare_audio_output(_websocket(), AudioOutput(realtime=True, queued=hold))
+    gate = _only(build_pipeline(engines, phone, TriageDialogue()), PlayoutGate)
+    assert gate.lead_s == REALTIME_PLAYOUT_LEAD_S and gate.output_hold is hold
 
 
 def test_followup_call_hears_the_open_questions_answer_words(engines):
     dialogue = FollowupDialogue(program="diabetes")
-    stt = _only(build_pipeline(engines, _websocket(), dialogue), WhisperTurnSTT)
+    decoder = _only(build_pipeline(engines, _websocket(), dialogue), EndOfTurnProcessor).decoder
     dialogue.question = "hypoglycemia"
-    words = stt._hotwords().split()
+    words = decoder.hotwords().split()
     assert words[:3] == ["没有", "偶尔", "经常"]  # the answer words come first
     assert "血糖" in words and "二甲双胍" in words  # then the diabetes programme's list
     dialogue.state = "confirm"
-    assert stt._hotwords().split()[:3] == ["对", "是的", "不对"]
+    assert decoder.hotwords().split()[:3] == ["对", "是的", "不对"]
 
 
 def test_call_decodes_at_the_callers_pauses_with_the_short_window_decoder(engines):
-    stt = _only(build_pipeline(engines, _websocket(), TriageDialogue()), WhisperTurnSTT)
+    decoder = _only(build_pipeline(engines, _websocket(), TriageDialogue()), EndOfTurnProcessor).decoder
     assert engines.settings.asr_decoder == "short_window" and engines.settings.asr_incremental
-    assert stt._incremental_settings is not None
+    assert decoder.incremental is not None
     stock = type(engines.settings)(_env_file=None, asr_decoder="stock")
     assert not _decodes_at_pauses(stock)
 
 
 def test_triage_call_hears_the_flow_hotwords_only(engines):
-    stt = _only(build_pipeline(engines, _websocket(), TriageDialogue()), WhisperTurnSTT)
-    assert "胸痛" in stt._hotwords()
-    assert "偶尔" not in stt._hotwords()
+    decoder = _only(build_pipeline(engines, _websocket(), TriageDialogue()), EndOfTurnProcessor).decoder
+    assert "胸痛" in decoder.hotwords()
+    assert "偶尔" not in decoder.hotwords()
 
 
 def test_every_followup_question_has_answer_words():

@@ -9,8 +9,8 @@ from pipecat.frames.frames import InterruptionFrame, TTSAudioRawFrame
 from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.transports.smallwebrtc.transport import RawAudioTrack
 
-from dialogue.turntaking.playout import PlayoutGate
 from transport.webrtc_audio import TrackHold
+from turntaking.playout import PlayoutGate
 
 RATE = 16000
 CHUNK_SAMPLES = RATE // 100

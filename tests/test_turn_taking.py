@@ -13,7 +13,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.tests.utils import SleepFrame, run_test
 
-from dialogue.turntaking import EndOfTurnPolicy, EndOfTurnSettings, cues
+from turntaking import EndOfTurnPolicy, EndOfTurnSettings, cues
 
 
 @pytest.mark.parametrize("text", ["嗯", "嗯。", "对对对", "好的", "是的。", "哦", "啊", "嗯嗯，好的", "对，是的",
@@ -109,7 +109,7 @@ def test_default_wait_outlasts_a_clause_pause():
 
 
 def test_voicing_clock_times_the_end_of_speech_and_notices_unconfirmed_speech():
-    from asr.voicing import VoicingClock
+    from turntaking.voicing import VoicingClock
 
     clock = VoicingClock()
     speech = (np.sin(np.arange(320) / 3) * 6000).astype(np.int16).tobytes()
@@ -134,7 +134,7 @@ def test_voicing_clock_hears_speech_in_part_of_a_frame():
     # A frame that holds 5 ms of speech (a syllable's tail, the next clause's onset) is quieter as
     # a whole than the threshold; by whole-frame RMS, a clause resuming late in a frame 0.60 s
     # after the end of speech went unseen at the 0.62 s wait and the turn was split.
-    from asr.voicing import VoicingClock
+    from turntaking.voicing import VoicingClock
 
     clock = VoicingClock()
     speech = (np.sin(np.arange(320) / 3) * 6000).astype(np.int16)
@@ -180,9 +180,10 @@ async def _count_finals(stt, frames) -> int:
 
 async def test_a_turn_due_while_the_caller_resumes_unconfirmed_waits_for_the_vad():
     # The decode finishes between the caller's audible restart and the VAD's confirmation of it.
-    from asr.service import WhisperTurnSTT
+    from asr.service import TurnDecoder
+    from turntaking import EndOfTurnProcessor
 
-    stt = WhisperTurnSTT(_FixedTranscriber(delay_s=0.5), decide=lambda _text, _audio: (0.0, "test"))
+    stt = EndOfTurnProcessor(TurnDecoder(_FixedTranscriber(delay_s=0.5)), decide=lambda _text, _audio: (0.0, "test"))
     frames = [
         VADUserStartedSpeakingFrame(), *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(),
         SleepFrame(sleep=0.4), *_audio_frames(_TONE[:1600]),  # audible again at 0.4 s ...
@@ -193,7 +194,8 @@ async def test_a_turn_due_while_the_caller_resumes_unconfirmed_waits_for_the_vad
 
 
 async def test_a_pause_that_only_looks_long_because_audio_came_late_does_not_end_the_turn():
-    from asr.service import WhisperTurnSTT
+    from asr.service import TurnDecoder
+    from turntaking import EndOfTurnProcessor, TurnTiming
 
     quiet = np.zeros(320 * 10, np.int16)  # the caller's 0.2 s pause ...
     frames = [
@@ -204,13 +206,14 @@ async def test_a_pause_that_only_looks_long_because_audio_came_late_does_not_end
         SleepFrame(sleep=1.2),
     ]
     for late_audio_s, finals in ((0.3, 1), (0.0, 2)):  # 0: counted in wall time, the turn splits
-        stt = WhisperTurnSTT(_FixedTranscriber(), decide=lambda _text, _audio: (0.4, "test"),
-                             late_audio_s=late_audio_s)
+        stt = EndOfTurnProcessor(TurnDecoder(_FixedTranscriber()), decide=lambda _text, _audio: (0.4, "test"),
+                                 timing=TurnTiming(late_audio_s=late_audio_s))
         assert await _count_finals(stt, frames) == finals, late_audio_s
 
 
 async def test_a_soft_restart_the_vad_confirms_late_does_not_split_the_turn():
-    from asr.service import WhisperTurnSTT
+    from asr.service import TurnDecoder
+    from turntaking import EndOfTurnProcessor, TurnTiming
 
     frames = [
         VADUserStartedSpeakingFrame(), *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(),
@@ -219,19 +222,39 @@ async def test_a_soft_restart_the_vad_confirms_late_does_not_split_the_turn():
         *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.2),
     ]
     for speech_grace_s, finals in ((0.6, 1), (0.2, 2)):
-        stt = WhisperTurnSTT(_FixedTranscriber("我血压一百八十多"), decide=lambda _text, _probability: (0.3, "test"),
-                             resume_speech_grace_s=speech_grace_s, late_audio_s=0.0)
+        stt = EndOfTurnProcessor(TurnDecoder(_FixedTranscriber("我血压一百八十多")),
+                                 decide=lambda _text, _probability: (0.3, "test"),
+                                 timing=TurnTiming(resume_speech_grace_s=speech_grace_s, late_audio_s=0.0))
         assert await _count_finals(stt, frames) == finals, speech_grace_s
 
 
+async def test_the_final_is_preceded_by_when_the_caller_stopped_speaking():
+    import time
+
+    from asr.service import TurnDecoder
+    from turntaking import EndOfTurnProcessor, TurnEndedFrame
+
+    stt = EndOfTurnProcessor(TurnDecoder(_FixedTranscriber()), decide=lambda _text, _audio: (0.3, "test"))
+    started = time.monotonic()
+    frames = [VADUserStartedSpeakingFrame(), *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.0)]
+    down, _ = await run_test(stt, frames_to_send=frames)
+    kinds = [type(f) for f in down if isinstance(f, (TurnEndedFrame, TranscriptionFrame))]
+    assert kinds == [TurnEndedFrame, TranscriptionFrame]
+    ended = next(f for f in down if isinstance(f, TurnEndedFrame))
+    assert (ended.wait_s, ended.reason) == (0.3, "test")
+    assert started < ended.speech_end < time.monotonic() - 0.3
+
+
 def test_smart_turn_model_scores_real_speech(locator, speak):
-    from dialogue.turntaking.smart_turn import SmartTurnModel
+    from turntaking.smart_turn import SmartTurnModel
 
     model = SmartTurnModel(locator.smart_turn())
     audio = speak("我头疼了三天，晚上睡不好觉。").astype(np.float32) / 32768
     probability = model.probability(audio)
     assert 0.0 <= probability <= 1.0
     assert model.probability(np.zeros(16000, np.float32)) != probability
+    assert model.submit(audio).result() == pytest.approx(probability)  # beside the final decode
+    model.close()
 
 
 # -- whole-turn transcription (real Whisper, rendered speech) -------------------------------------
@@ -242,9 +265,10 @@ def _audio_frames(pcm: np.ndarray) -> list[InputAudioRawFrame]:
 
 
 async def test_a_clause_pause_does_not_split_the_turn_and_a_late_transcript_does_not_leak(engines, speak):
-    from asr.service import WhisperTurnSTT
+    from asr.service import TurnDecoder
+    from turntaking import EndOfTurnProcessor
 
-    stt = WhisperTurnSTT(engines.transcriber, decide=lambda _text, _audio: (0.7, "test"))
+    stt = EndOfTurnProcessor(TurnDecoder(engines.transcriber), decide=lambda _text, _audio: (0.7, "test"))
     first, second = speak("我孩子发烧三十九度"), speak("已经吃过退烧药了")
     frames = [
         VADUserStartedSpeakingFrame(), *_audio_frames(first), VADUserStoppedSpeakingFrame(),
@@ -262,9 +286,10 @@ async def test_a_clause_pause_does_not_split_the_turn_and_a_late_transcript_does
 
 
 async def test_two_turns_stay_apart(engines, speak):
-    from asr.service import WhisperTurnSTT
+    from asr.service import TurnDecoder
+    from turntaking import EndOfTurnProcessor
 
-    stt = WhisperTurnSTT(engines.transcriber, decide=lambda _text, _audio: (0.3, "test"))
+    stt = EndOfTurnProcessor(TurnDecoder(engines.transcriber), decide=lambda _text, _audio: (0.3, "test"))
     frames = [
         VADUserStartedSpeakingFrame(), *_audio_frames(speak("我头疼")), VADUserStoppedSpeakingFrame(),
         SleepFrame(sleep=12.0),

@@ -24,8 +24,9 @@ from pipecat.transports.base_transport import BaseTransport, TransportParams
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
+from transport.capabilities import declare_audio_output
 from transport.jitter import use_loss_tolerant_audio
-from transport.webrtc_audio import release_audio_writes_when_peer_leaves
+from transport.webrtc_audio import release_audio_writes_when_peer_leaves, webrtc_audio_output
 
 logger = logging.getLogger("medvoice.webrtc")
 
@@ -105,6 +106,23 @@ class SlidingWindowLimiter:
         for stale in [k for k, v in self._events.items() if not v]:
             del self._events[stale]
         return None
+
+
+def webrtc_call_transport(connection: SmallWebRTCConnection, *, output_sample_rate: int) -> SmallWebRTCTransport:
+    """The pipecat transport of one WebRTC call, with its output declared (a real-time track whose
+    queue can be held) and its pending audio writes released when the peer leaves."""
+    transport = SmallWebRTCTransport(
+        connection,
+        TransportParams(
+            audio_in_enabled=True,
+            audio_in_sample_rate=INPUT_SAMPLE_RATE,
+            audio_out_enabled=True,
+            audio_out_sample_rate=output_sample_rate,
+            audio_out_end_silence_secs=0,
+        ),
+    )
+    release_audio_writes_when_peer_leaves(transport)
+    return declare_audio_output(transport, webrtc_audio_output(transport))
 
 
 def check_offer_sdp(sdp: str, sdp_type: str) -> None:
@@ -290,17 +308,7 @@ class WebRTCCalls:
 
     async def _run(self, peer: _Peer) -> None:
         connection = peer.connection
-        transport = SmallWebRTCTransport(
-            connection,
-            TransportParams(
-                audio_in_enabled=True,
-                audio_in_sample_rate=INPUT_SAMPLE_RATE,
-                audio_out_enabled=True,
-                audio_out_sample_rate=self.config.output_sample_rate,
-                audio_out_end_silence_secs=0,
-            ),
-        )
-        release_audio_writes_when_peer_leaves(transport)
+        transport = webrtc_call_transport(connection, output_sample_rate=self.config.output_sample_rate)
         call = asyncio.current_task()
 
         @transport.event_handler("on_client_disconnected")

@@ -4,7 +4,7 @@ pipecat's ``RawAudioTrack`` queues what the output transport writes and plays it
 ``add_audio_bytes`` returns a future that only the track's ``recv()`` resolves, and only aiortc's
 RTP sender calls ``recv()``. Two things follow:
 
-* When ``PlayoutGate`` pauses the agent for a barge-in, the audio already in the track still
+* When the playout gate pauses the agent for a barge-in, the audio already in the track still
   plays: 25-55 ms of speech after the pause (4 barge-ins, measured at the track). ``TrackHold``
   keeps the unplayed chunks in a stash while the track plays silence (what the writer adds
   joins the stash); ``resume`` puts them back in front, so a false interruption goes on with no
@@ -27,6 +27,8 @@ from typing import Any
 
 from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
 from pipecat.transports.smallwebrtc.transport import RawAudioTrack, SmallWebRTCTransport
+
+from transport.capabilities import AudioOutput
 
 Chunk = tuple[bytes, Any]  # (10 ms of audio, the asyncio.Future its writer awaits, or None)
 
@@ -135,3 +137,8 @@ def webrtc_output_track(transport: SmallWebRTCTransport) -> Callable[[], RawAudi
     """The output track of a ``SmallWebRTCTransport`` as it is now (it is made once the peer
     connects, and again after a reconnect)."""
     return lambda: getattr(getattr(transport, "_client", None), "_audio_output_track", None)
+
+
+def webrtc_audio_output(transport: SmallWebRTCTransport) -> AudioOutput:
+    """A WebRTC call's output: a track played in real time, whose queue ``TrackHold`` can hold."""
+    return AudioOutput(realtime=True, queued=TrackHold(webrtc_output_track(transport)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from dialogue.turntaking import cues
+from turntaking import cues
 
 
 class BargeInDecision(enum.Enum):

@@ -1,6 +1,6 @@
 """When the caller's turn is over: how long a silence to wait after the caller stops speaking.
 
-The ASR closes a segment after a short VAD pause and transcribes the turn so far; this policy
+The VAD closes a segment after a short pause and the turn so far is transcribed; this policy
 reads that transcript (and optionally the smart-turn probability) and answers how much silence,
 counted from the caller's end of speech, ends the turn:
 
@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dialogue.turntaking import cues
+from turntaking import cues
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,8 @@ class EndOfTurnPolicy:
         if probability < s.model_unfinished and not final_words:
             return TurnCall(s.hesitant_s, "model_unfinished")
         return TurnCall(s.default_s, "default")
+
+    def wait(self, text: str, complete_probability: Callable[[], float] | None = None) -> tuple[float, str]:
+        """``decide`` as (wait seconds, reason): the end-of-turn processor's ``TurnDecider``."""
+        call = self.decide(text, complete_probability)
+        return call.wait_s, call.reason

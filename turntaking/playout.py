@@ -3,11 +3,13 @@
 TTS makes audio faster than real time and the output transport queues whatever it gets, so a
 stop decided upstream would come only after seconds of queued speech. ``PlayoutGate`` sits just
 before ``transport.output()`` and lets audio through no more than ``lead_s`` ahead of the wall
-clock: ``pause()`` silences the agent within about ``lead_s``, ``resume()`` goes on from the next
-unplayed chunk, and an ``InterruptionFrame`` drops what is left. Other downstream frames keep
-their place behind the audio (a reply's TTSStoppedFrame leaves after its last chunk). A transport
-that queues audio itself (WebRTC's output track) can be held with the gate (``output_hold``),
-so that a pause silences the agent at once instead of within ``lead_s``.
+clock: a ``PausePlayoutFrame`` silences the agent within about ``lead_s``, a
+``ResumePlayoutFrame`` goes on from the next unplayed chunk, and an ``InterruptionFrame`` drops
+what is left. Other downstream frames keep their place behind the audio (a reply's
+TTSStoppedFrame leaves after its last chunk). Upstream, a ``PlayoutPendingFrame`` says whenever
+agent audio starts or stops waiting here. A transport that queues audio itself (WebRTC's output
+track) can be held with the gate (``output_hold``), so that a pause silences the agent at once
+instead of within ``lead_s``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,24 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from turntaking.frames import PausePlayoutFrame, PlayoutPendingFrame, ResumePlayoutFrame
+
+# How far agent audio may run ahead of real time into the output transport. A track that plays
+# out in real time behind a one-chunk queue (WebRTC) still plays all audio released ahead after a
+# barge-in pause: at 80 ms the caller heard the agent stop 270 ms after their onset, at 40 ms
+# 215 ms (p50, 4 barge-ins each). A far end that buffers on its side (the WebSocket client) gets 80.
+BUFFERED_PLAYOUT_LEAD_S = 0.08
+REALTIME_PLAYOUT_LEAD_S = 0.04
+
+
+def playout_lead_s(realtime: bool) -> float:
+    """The gate's lead for an output that plays in real time, or one whose far end buffers."""
+    return REALTIME_PLAYOUT_LEAD_S if realtime else BUFFERED_PLAYOUT_LEAD_S
+
 
 class OutputHold(Protocol):
     """Audio the output transport has taken but not played: held on pause, played on resume,
-    discarded on an interruption (``transport.webrtc_audio.TrackHold``)."""
+    discarded on an interruption (a transport declares it: WebRTC's ``TrackHold``)."""
 
     def pause(self) -> None: ...
 
@@ -48,7 +64,7 @@ class PlayoutGate(FrameProcessor):
         output_hold: Holds what the output transport has queued, with the gate.
     """
 
-    def __init__(self, *, lead_s: float = 0.08, output_hold: OutputHold | None = None, **kwargs) -> None:
+    def __init__(self, *, lead_s: float = BUFFERED_PLAYOUT_LEAD_S, output_hold: OutputHold | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if not 0 <= lead_s <= 1:
             raise ValueError(f"lead_s must be within 0-1 s, got {lead_s}")
@@ -61,6 +77,7 @@ class PlayoutGate(FrameProcessor):
         self._audio_end: float | None = None
         self._task: asyncio.Task | None = None
         self._ending = False
+        self._reported_pending = False
 
     @property
     def lead_s(self) -> float:
@@ -102,6 +119,12 @@ class PlayoutGate(FrameProcessor):
         if direction != FrameDirection.DOWNSTREAM:
             await self.push_frame(frame, direction)
             return
+        if isinstance(frame, PausePlayoutFrame):
+            self.pause()
+            return
+        if isinstance(frame, ResumePlayoutFrame):
+            self.resume()
+            return
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
             self._task = self.create_task(self._release())
@@ -112,6 +135,7 @@ class PlayoutGate(FrameProcessor):
             self._open.set()
             self._drop_held_output()
             await self.push_frame(frame, direction)
+            await self._report_pending()
             return
         if isinstance(frame, CancelFrame):
             await self._stop()
@@ -126,6 +150,14 @@ class PlayoutGate(FrameProcessor):
             self.resume()
         self._held.append(frame)
         self._wake.set()
+        await self._report_pending()
+
+    async def _report_pending(self) -> None:
+        """Tell the processors upstream when agent audio starts or stops waiting here."""
+        pending = self.holds_audio
+        if pending != self._reported_pending:
+            self._reported_pending = pending
+            await self.push_frame(PlayoutPendingFrame(pending), FrameDirection.UPSTREAM)
 
     async def _release(self) -> None:
         while True:
@@ -146,6 +178,7 @@ class PlayoutGate(FrameProcessor):
             else:
                 self._held.popleft()
             await self.push_frame(frame)
+            await self._report_pending()
             if isinstance(frame, EndFrame):
                 return
 

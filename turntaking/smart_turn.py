@@ -9,6 +9,7 @@ to shorten the wait when the transcript's words agree.
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,8 @@ _WINDOW_S = 8
 
 
 class SmartTurnModel:
-    """One ONNX session, shared by all calls (runs are serialised; each takes ~20-60 ms on CPU).
+    """One ONNX session, shared by all calls (runs are serialised; each takes ~20-60 ms on CPU),
+    and the threads that run it beside the final decode (``submit``); ``close`` stops them.
 
     Args:
         model_path: ``ModelLocator(...).smart_turn()``.
@@ -36,6 +38,8 @@ class SmartTurnModel:
         options.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(model_path), sess_options=options)
         self._lock = threading.Lock()
+        # Runs beside the final decode; the lock serialises the runs themselves.
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn-model")
 
     def probability(self, audio: np.ndarray) -> float:
         """P(turn complete) for the turn audio ending now (blocking: run it off the event loop)."""
@@ -47,3 +51,11 @@ class SmartTurnModel:
         with self._lock:
             output = self._session.run(None, {"input_features": features})
         return float(np.asarray(output[0]).reshape(-1)[0])
+
+    def submit(self, audio: np.ndarray) -> Future:
+        """Start ``probability(audio)`` in the model's threads; the future holds the result."""
+        return self._pool.submit(self.probability, audio)
+
+    def close(self) -> None:
+        """Stop the model's threads (runs not yet started are cancelled)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -2,7 +2,7 @@
 at end of speech.
 
 The audio arrives in 20 ms frames on a simulated clock. End of speech is where the live call
-learns of it: the last voiced frame (``asr.voicing.VoicingClock``, the call's own rule) plus the
+learns of it: the last voiced frame (``turntaking.voicing.VoicingClock``, the call's own rule) plus the
 VAD's stop delay; the decoder never sees audio after that moment. Every ``interim_every_s`` of
 new audio, when no decode is running, an interim decode runs on the audio that has arrived; its
 measured duration keeps the decoder busy on the simulated clock, while audio keeps arriving.
@@ -21,7 +21,7 @@ import numpy as np
 from asr.incremental import IncrementalSettings, IncrementalTranscript
 from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import SAMPLE_RATE, Transcript
-from asr.voicing import VoicingClock
+from turntaking.voicing import VoicingClock
 
 FRAME = SAMPLE_RATE // 50
 VAD_STOP_S = 0.2
