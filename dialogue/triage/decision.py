@@ -16,6 +16,7 @@ from dialogue.triage.slots import Complaint, TriageSlots
 
 LEVEL_NAMES = {1: "一级（急危）", 2: "二级（急重）", 3: "三级（急症）", 4: "四级（非急症）"}
 _ABDOMINAL = {"abdominal_pain", "rlq_pain", "stomach_pain", "renal_colic"}
+_GLUCOSE_REVIEW_GTE = 10.0  # mmol/L: well above the 7.0 target, below the 16.7 danger line (DOMAIN.md §2.2)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,9 @@ def _escalations(slots: TriageSlots) -> list[str]:
         found.append(f"疼痛评分{slots.severity}分（4-6分为中度疼痛）")
     if slots.person.age_group == "elderly" and any(c.id in _ABDOMINAL for c in slots.complaints):
         found.append("65岁以上老人腹痛")
+    glucose = slots.vitals.glucose
+    if glucose is not None and glucose >= _GLUCOSE_REVIEW_GTE:
+        found.append(f"血糖偏高（{glucose:g}）")
     if _raised_blood_pressure(slots):
         found.append(f"血压偏高（{slots.vitals.systolic or 0:g}/{slots.vitals.diastolic or 0:g}）并有症状")
     return found

@@ -31,6 +31,8 @@ _STATED_SCORE = re.compile(rf"(?:疼|痛|评分|打)[^，。,]{{0,6}}?({NUMERAL}
 _YES = re.compile(r"^(?:(?!不)(?:好|行|可以|要|是|对|嗯|预约|约|麻烦|需要|帮我|成|没问题|ok|OK))")
 _NO = re.compile(r"不用|不要|不需要|算了|没有|不是|不了|先不|不必|别")
 _HUMAN = re.compile(r"转人工|人工|真人|护士|医生接|找人|工作人员|客服")
+_DENIED_CLAUSE = re.compile(r"^(?:也|都|基本|倒是|好像|最近)?(?:没有|没|无|不|从来没有?|一直没有?)(?!事|什么事|停|断|止|住|行|舒服|对劲|好|少|了)")
+_TURNS_POSITIVE = re.compile(r"有点|有些|就是|只是|但是|但|可是|还是有|倒是有")
 _UNKNOWN = re.compile(r"不知道|不清楚|说不好|记不清|不确定|不太清楚|没注意")
 
 
@@ -128,15 +130,24 @@ def _as_complaint(concept: dict[str, Any], position: int) -> Complaint:
 
 
 def find_complaints(text: str) -> list[Complaint]:
-    """Every non-negated complaint concept in ``text``, in order of mention."""
+    """Every non-negated complaint concept in ``text``, in order of mention ("没有头疼头晕" negates both)."""
     found = []
     for concept in _lexicon()["concepts"]:
         for pattern in concept["compiled"]:
-            match = next((m for m in pattern.finditer(text) if not is_negated(text, m.start())), None)
+            match = next((m for m in pattern.finditer(text)
+                          if not is_negated(text, m.start()) and not _in_denied_clause(text, m.start())), None)
             if match is not None:
                 found.append(_as_complaint(concept, match.start()))
                 break
     return sorted(found, key=lambda c: c.position)
+
+
+def _in_denied_clause(text: str, start: int) -> bool:
+    """The match sits in a clause that opens with a denial and never turns positive ("没有头疼头晕")."""
+    clause_start = max(text.rfind(mark, 0, start) for mark in "，,。；;！!？?") + 1
+    ends = [i for i in (text.find(mark, start) for mark in "，,。；;！!？?") if i >= 0]
+    clause = text[clause_start:min(ends) if ends else len(text)].strip()
+    return bool(_DENIED_CLAUSE.match(clause)) and not _TURNS_POSITIVE.search(clause)
 
 
 def read_onset(text: str) -> str | None:
