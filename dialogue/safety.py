@@ -26,6 +26,7 @@ from medical_terms.concepts.scope import CLAUSE_BREAK
 _FEVER_C = 38.0
 _NEAR_DEFAULT = 12
 _SAME_PRESSURE = 10
+_LONE_NUMERAL = 2.0
 # Categories that count even when said of the past: a known condition stays known.
 _TIMELESS = ("history",)
 
@@ -153,7 +154,10 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
     vitals, person = facts.vitals, facts.person
     glucose_readings = [m.value for m in facts.of("reading.glucose") if m.value is not None]
     spo2_readings = [m.value for m in facts.of("reading.spo2") if m.value is not None]
-    glucose = [v for v in (vitals.glucose, *glucose_readings) if v is not None]
+    glucose = list(glucose_readings)
+    # The flow's reader takes 血糖一直… as a glucose of 1; a lone 一/两 is a word unless a reading agrees.
+    if vitals.glucose is not None and (vitals.glucose > _LONE_NUMERAL or glucose_readings):
+        glucose.append(vitals.glucose)
     systolic = _pressures(facts, vitals.systolic, "reading.bp_systolic")
     diastolic = _pressures(facts, vitals.diastolic, "reading.bp_diastolic")
     ages = [m.value for m in facts.of("reading.age_days") if m.value is not None]

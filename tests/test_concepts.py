@@ -148,3 +148,77 @@ def test_matching_a_growing_transcript_is_fast() -> None:
         MATCHER.find(transcript)
         times.append((time.perf_counter() - started) * 1000)
     assert statistics.median(times) < 20
+
+
+@pytest.mark.parametrize(
+    ("heard", "concept"),
+    [("他吐雪了", "sign.hematemesis"), ("孩子抽疯了", "sign.seizure"), ("老人婚迷了", "sign.unresponsive")],
+)
+def test_two_character_terms_misheard_with_the_same_sound(heard: str, concept: str) -> None:
+    assert concept in _all(heard)
+
+
+@pytest.mark.parametrize("text", ["症状相似", "指甲疼", "我想轻声说"])
+def test_common_words_that_sound_like_a_term_stay_themselves(text: str) -> None:
+    assert not {m.concept for m in MATCHER.find(text) if m.via == "pinyin"}
+
+
+@pytest.mark.parametrize(
+    ("text", "systolic", "diastolic"),
+    [
+        ("我测了三遍，都是一百八十多，一百一十几", 185, 115),
+        ("血压一直在一百八九十", 185, None),
+        ("高压一百九十，低压一百一十五", 190, 115),
+    ],
+)
+def test_blood_pressure_readings(text: str, systolic: float, diastolic: float | None) -> None:
+    found = {m.concept: m.value for m in MATCHER.find(text) if m.concept.startswith("reading.bp")}
+    assert found.get("reading.bp_systolic") == systolic
+    assert found.get("reading.bp_diastolic") == diastolic
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [("我家小宝七周大", 49), ("小宝贝五十多天，发烧", 50), ("我家宝宝生下来才十来天", 10), ("孩子一个半月，体温", 45)],
+)
+def test_infant_ages(text: str, days: float) -> None:
+    assert [m.value for m in MATCHER.find(text) if m.concept == "reading.age_days"] == [days]
+
+
+@pytest.mark.parametrize("text", ["怀孕七个月", "孩子发烧两天了", "孩子三天没拉"])
+def test_pregnancy_months_and_durations_are_not_ages(text: str) -> None:
+    assert "reading.age_days" not in _all(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("俺爹血糖高，测出来十七", "reading.glucose"),
+        ("我闺女一型糖尿病，今早测出来一点八", "reading.glucose"),
+    ],
+)
+def test_a_value_said_after_glucose_was_named(text: str, concept: str) -> None:
+    assert concept in _all(text)
+
+
+def test_a_lone_numeral_after_glucose_is_no_value() -> None:
+    assert "reading.glucose" not in _all("我血糖一直控制不好") | _all("前两天低血糖过一回")
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("呕血？没有没有，就是胃镜复查", "sign.hematemesis"),  # a question answered no
+        ("老太太嘴有点歪了好多年了，以前中风留下的", "sign.face_droop"),  # long-standing
+        ("我儿子没说过想死", "intent.ideation"),
+        ("血压以前一百八十多", "reading.bp_systolic"),
+    ],
+)
+def test_denied_chronic_and_past_findings_are_not_current(text: str, concept: str) -> None:
+    assert concept in _all(text)
+    assert concept not in _current(text)
+
+
+def test_what_usually_helps_and_did_not_today_is_no_resolution() -> None:
+    assert "desc.persistent" in _current("平时含个药五分钟就好，今天含了三片都不管用")
+    assert "sym.pain" in _current("心口疼，平时歇会就好，这次还是疼")

@@ -4,6 +4,7 @@ numbers (blood pressure, glucose, infant fever with age); who is affected; stick
 from __future__ import annotations
 
 import csv
+import json
 from importlib import resources
 
 import pytest
@@ -161,3 +162,93 @@ def test_every_rule_fires_on_each_of_its_examples_even_with_profanity_and_filler
     for example in rule.examples:
         for wrapper in _WRAPPERS:
             assert rule.code in _codes(wrapper.format(example)), wrapper.format(example)
+
+
+# How callers really say it (issue 17): relatives describing signs, metaphors, durations in words,
+# product names, intent without the word, devices, context, dialect, misheard spellings.
+GENERALISES: list[tuple[str, str]] = [
+    ("cardiac_arrest", "叫他眼睛都不睁，一下一下地倒气"),
+    ("cardiac_arrest", "孩子吃果冻噎住了，脸憋紫了，现在软了，不动也不喘"),
+    ("cardiac_arrest", "他刚才还说话呢，一下就趴桌上了，我摸他手腕没跳了"),
+    ("unconscious", "老人摔了一跤以后一直犯困"),
+    ("unconscious", "俺爷这会子咋叫都不吱声"),
+    ("chest_pain_acs", "心里头像火烧一样，出了一身冷汗"),
+    ("chest_pain_acs", "前胸闷了快半个钟头了"),
+    ("chest_pain_acs", "心绞痛又犯了，平时含个药五分钟就好，今天含了三片都不管用"),
+    ("chest_pain_acs", "凶口疼，出冷寒"),
+    ("stroke", "俺娘一边胳膊腿都不听使唤了"),
+    ("stroke", "我同事突然听不懂我们说啥了，自己说的话也乱七八糟"),
+    ("stroke", "我妈说看东西一半看不见了"),
+    ("severe_dyspnea", "血氧仪才八十几"),
+    ("severe_dyspnea", "刚做完手术，腿肿了，还喘"),
+    ("severe_dyspnea", "传不上气了"),
+    ("anaphylaxis", "吃了个腰果，现在嗓子眼像被掐住了一样"),
+    ("major_bleeding", "吐了小半盆血"),
+    ("major_bleeding", "孩子鼻子流血流了四十分钟"),
+    ("major_bleeding", "他吐雪了"),
+    ("suicidal", "我不想再拖累家里了"),
+    ("suicidal", "跟家里人都交代好了"),
+    ("suicidal", "我已经站在阳台上了"),
+    ("suicidal", "我妈说她死了就不用花钱治病了，今天把金镯子都分给我们了"),
+    ("seizure", "嘴边有白沫，手脚一抽一抽的"),
+    ("severe_abdominal_pain", "肚子像拧麻花一样疼，疼得直打滚"),
+    ("severe_abdominal_pain", "妈的肚子疼了四个小时了，一动都不敢动，十分的话十分"),
+    ("severe_headache", "头像要炸开"),
+    ("severe_headache", "发烧，脖子硬，身上有出血点"),
+    ("severe_headache", "我在吃华法林，今天早上突然头疼得很厉害，一直恶心"),
+    ("hypertensive_crisis", "我测了三遍，都是一百八十多，一百一十几"),
+    ("hypoglycemia", "血糖仪显示二点几"),
+    ("hyperglycemia_severe", "血糖仪显示HI"),
+    ("infant_fever", "我家小宝七周大，体温计显示三十九度"),
+    ("pregnancy_emergency", "怀孕三十八周了，孩子从昨晚就没怎么动"),
+    ("poisoning", "吃了老鼠药"),
+    ("poisoning", "屋里生着炉子，一家人都头疼恶心"),
+    ("poisoning", "喝了假酒，眼睛看不清"),
+    ("poisoning", "我爷爷打农药的时候没戴口罩，回来就头晕流汗，瞳孔很小"),
+    ("major_trauma", "俺兄弟叫牛顶了，胸口塌下去一块，喘气疼"),
+    ("major_trauma", "从两米多高的台子上跳下来，腰疼得直不起来"),
+]
+
+LOOK_ALIKES = [
+    "偶尔胸口闷，一会儿就好了",
+    "胸口有点闷，活动以后更明显，休息一会就好了，这两周开始的",
+    "吃了海鲜身上起了几块风团，很痒，嘴唇不肿，喘气也正常",
+    "我儿子不爱出门，没说过想死",
+    "血压以前一百八十多，现在吃药控制在一百三左右，来开药",
+    "呕血？没有没有，就是胃镜复查",
+    "老太太嘴有点歪了好多年了，以前中风留下的，没变化",
+    "怀孕十六周，感冒发烧三十八度，肚子不疼不出血",
+    "嘴没歪，说话也清楚，就是右手小指头有点麻，一个多月了",
+    "我不想活动，腿疼",
+    "手腕割了个小口子，已经贴了创可贴",
+    "我血糖一直控制不好，今天六点八",
+    "孩子的哮喘这半年都没犯，想问问要不要继续喷药",
+    "想开点降压药和降糖药，都吃了好多年了",
+    "症状相似，指甲疼",
+    "用了煤气了，做饭呢",
+    "嗓子哑了，说话费劲",
+    "流鼻血，一会儿就止住了",
+]
+
+
+@pytest.mark.parametrize(("code", "text"), GENERALISES, ids=[t for _, t in GENERALISES])
+def test_emergencies_however_they_are_said(code: str, text: str) -> None:
+    assert code in _codes(text)
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_negated_resolved_past_and_look_alike_phrasings_raise_nothing(text: str) -> None:
+    assert _codes(text) == set()
+
+
+def test_every_rule_names_known_concepts_and_keeps_its_source() -> None:
+    raw = json.loads(resources.files("dialogue.data").joinpath("red_flags.json").read_text("utf-8"))
+    assert [rule["code"] for rule in raw["rules"]] == list(RULES.codes)
+    assert all(rule["source"] and rule["patterns"] for rule in raw["rules"])
+
+
+def test_an_unknown_concept_in_a_rule_is_an_error() -> None:
+    from dialogue.safety import _compile
+
+    with pytest.raises(ValueError, match="unknown concept"):
+        _compile({"any": ["sym.no_such_thing"]}, {"sym.pain"})

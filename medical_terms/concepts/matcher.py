@@ -12,13 +12,14 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import product
 
 from medical_terms.concepts.lexicon import load_concepts
 from medical_terms.concepts.model import Concept, Mention
 from medical_terms.concepts.negation import is_negated
 from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations
 from medical_terms.concepts.scope import CLAUSE_BREAK, is_denied_after, is_hedged, is_past, is_resolved
-from medical_terms.phonetics import fuzzy, is_hanzi, syllables
+from medical_terms.phonetics import fuzzy, is_hanzi, readings, syllables
 
 GAP = r"[^，。,；;！!？?不没无未别]{0,4}"
 """What ``~`` stands for in a regex form: a short gap with no negation or punctuation."""
@@ -60,7 +61,8 @@ class ConceptMatcher:
                 self._forms[form[0]].append((form, number))
                 long_enough = len(form) >= _MIN_PINYIN_LENGTH or form in concept.pinyin_forms
                 if concept.pinyin and long_enough and all(is_hanzi(char) for char in form):
-                    self._pinyin[_key(syllables(form), len(form) >= _MIN_FUZZY_LENGTH)].append(number)
+                    for spoken in _spoken_forms(form):
+                        self._pinyin[_key(spoken, len(form) >= _MIN_FUZZY_LENGTH)].append(number)
             if concept.patterns:
                 joined = "|".join(f"(?:{pattern.replace('~', GAP)})" for pattern in concept.patterns)
                 self._patterns.append((number, re.compile(joined)))
@@ -149,10 +151,13 @@ class ConceptMatcher:
         """Forms heard as homophones (传不上气 for 喘不上气), only where nothing literal matched."""
         if not self._pinyin:
             return []
+        # A literal word of two or more characters is what was said (煤气 is not a misheard 没气);
+        # a single-character form (吐, 胸) may be part of a misheard word (吐雪 for 吐血).
         covered = [False] * len(clause)
         for raw in literal:
-            for index in range(raw.start, raw.end):
-                covered[index] = True
+            if raw.end - raw.start >= 2:
+                for index in range(raw.start, raw.end):
+                    covered[index] = True
         exact = syllables(clause)
         keys = {True: ["~" + fuzzy(s) for s in exact], False: list(exact)}
         found = []
@@ -173,6 +178,21 @@ def _past(text: str, raw: _Raw, category: str) -> bool:
     if category in _SPAN_PAST_CATEGORIES:
         return is_past(text, raw.start) or is_past(text, raw.start, raw.end, within_span=True)
     return is_past(text, raw.start, raw.end if category in _CHRONIC_CATEGORIES else None)
+
+
+_MAX_READINGS = 8
+
+
+def _spoken_forms(form: str) -> list[tuple[str, ...]]:
+    """The ways a form may be said: its contextual reading first, then other readings of its
+    characters (吐血 is tu xie in context and tu xue in careful speech), at most a few."""
+    spoken = [syllables(form)]
+    for options in product(*readings(form)):
+        if len(spoken) >= _MAX_READINGS:
+            break
+        if options not in spoken:
+            spoken.append(options)
+    return spoken
 
 
 def _key(spoken: tuple[str, ...], fuzzy_sounds: bool) -> tuple[str, ...]:
