@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from agent.config import Settings
-from backends.interfaces import ROLES, Principal
+from backends import ROLES, Principal
 
 EXIT_INTACT, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
 
@@ -49,7 +49,7 @@ def add_audit_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
 
 
 def run_audit_verify(args: argparse.Namespace) -> int:
-    from backends.embedded import verify_audit_log
+    from backends import verify_audit_log
 
     database_url = args.database_url or Settings().database_url
     try:
@@ -62,8 +62,7 @@ def run_audit_verify(args: argparse.Namespace) -> int:
 
 
 def run_issue_token(args: argparse.Namespace) -> int:
-    from backends.crypto import KeyRing
-    from backends.tokens import TokenSigner
+    from backends import KeyRing, TokenSigner
 
     if args.role in ("department", "doctor") and not args.department:
         print(f"medvoice records token: role {args.role!r} needs --department", file=sys.stderr)
@@ -81,7 +80,7 @@ def run_issue_token(args: argparse.Namespace) -> int:
 
 
 def run_rotate_key(args: argparse.Namespace) -> int:
-    from backends.embedded import open_store
+    from backends import open_store
 
     settings = Settings()
     store = open_store(

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from backends.interfaces import CHINA_STANDARD_TIME, Principal, RecordsBackend
-from dialogue.followup.program import PROGRAMS, Program
-from dialogue.followup.records import EXT
+from backends import CHINA_STANDARD_TIME, Principal, RecordsBackend
+from dialogue import PROGRAMS, Program, followup_extension
 
 ACTION_ORDER = ("urgent_referral", "referral", "recall_2w", "measure_and_recall", "routine")
 
@@ -105,13 +104,6 @@ class CallResult:
 Dialer = Callable[[ScheduledCall], Awaitable[CallResult]]
 
 
-def _ext(resource: dict[str, Any], name: str) -> Any:
-    for extension in resource.get("extension", []):
-        if extension.get("url") == EXT + name:
-            return next((v for k, v in extension.items() if k.startswith("value")), None)
-    return None
-
-
 async def due_patients(records: RecordsBackend, principal: Principal, today: date,
                        programs: tuple[str, ...] = PROGRAMS) -> list[tuple[str, str, date]]:
     """(patient id, programme, due date) for every enrolled patient whose next follow-up is due by ``today``."""
@@ -133,11 +125,12 @@ async def due_patients(records: RecordsBackend, principal: Principal, today: dat
 
 async def _next_due(records: RecordsBackend, principal: Principal, patient_id: str, program: str) -> date | None:
     encounters = await records.search(principal, "Encounter", {"patient": patient_id})
-    completed = [e for e in encounters if _ext(e, "program") == program and _ext(e, "outcome") == "completed"]
+    completed = [e for e in encounters
+                 if followup_extension(e, "program") == program and followup_extension(e, "outcome") == "completed"]
     if not completed:
         return None
     last = max(completed, key=lambda e: e.get("period", {}).get("start", ""))
-    value = _ext(last, "next-due")
+    value = followup_extension(last, "next-due")
     return date.fromisoformat(value) if value else None
 
 

@@ -28,8 +28,7 @@ from pydantic import BaseModel, Field
 
 from agent.campaign import CallResult, Campaign, CampaignSettings
 from agent.records_api import OUTCOME_RESPONSES, ApiError, OutcomeRoute
-from backends.interfaces import Principal, RecordsBackend
-from backends.tokens import TokenError, TokenSigner
+from backends import Principal, RecordsBackend, TokenError, TokenSigner
 
 
 class AttemptIn(BaseModel):

@@ -19,7 +19,7 @@ from pipecat.workers.runner import WorkerRunner
 from agent.config import Settings
 from agent.engines import Engines
 from agent.pipeline import build_pipeline, turn_models
-from backends.interfaces import Principal
+from backends import Principal
 from dialogue import PROGRAMS, LLMPlugin, LLMSettings, create_dialogue
 
 logger = logging.getLogger("medvoice.session")

@@ -1,1 +1,70 @@
-"""Records (FHIR R4) and consultation backends, and the embedded store."""
+"""Records (FHIR R4) and consultation backends, and the embedded store.
+
+The interfaces load at once (every flow uses them); the store, the key ring, the tokens and the
+FHIR models load lazily, so that importing the interfaces does not import SQLAlchemy or pydantic's
+FHIR models.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from backends.interfaces import (
+    CHINA_STANDARD_TIME,
+    ROLES,
+    AccessDeniedError,
+    BackendError,
+    ConsultationBackend,
+    HandoffRequest,
+    HandoffTicket,
+    InvalidResourceError,
+    NotFoundError,
+    Principal,
+    RecordsBackend,
+    ResourceIssue,
+    Slot,
+    SlotUnavailableError,
+    TamperedDataError,
+)
+
+_LAZY = {
+    "EmbeddedStore": "backends.embedded",
+    "KeyRing": "backends.crypto",
+    "RESOURCE_TYPES": "backends.fhir",
+    "TokenError": "backends.tokens",
+    "TokenSigner": "backends.tokens",
+    "open_store": "backends.embedded",
+    "verify_audit_log": "backends.embedded",
+}
+
+__all__ = [
+    "CHINA_STANDARD_TIME",
+    "RESOURCE_TYPES",
+    "ROLES",
+    "AccessDeniedError",
+    "BackendError",
+    "ConsultationBackend",
+    "EmbeddedStore",
+    "HandoffRequest",
+    "HandoffTicket",
+    "InvalidResourceError",
+    "KeyRing",
+    "NotFoundError",
+    "Principal",
+    "RecordsBackend",
+    "ResourceIssue",
+    "Slot",
+    "SlotUnavailableError",
+    "TamperedDataError",
+    "TokenError",
+    "TokenSigner",
+    "open_store",
+    "verify_audit_log",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'backends' has no attribute {name!r}")

