@@ -82,7 +82,7 @@ def test_a_yes_answer_feeds_the_red_flag() -> None:
 
 
 def test_question_polarity_follows_the_question() -> None:
-    assessment = _assessed("鼻子一直在流血")
+    assessment = _assessed("鼻子流血了，流了好多")
     assert assessment.answer("bleeding_ongoing", "止住了") == ABSENT
     assessment = _assessed("刚才吐血了")
     assert assessment.answer("bleeding_ongoing", "没有，还在吐") == PRESENT
@@ -169,3 +169,15 @@ def test_each_discriminator_question_is_one_short_question() -> None:
         for discriminator in presentation.discriminators:
             for wording in prompts.get(discriminator.question or "", []):
                 assert wording.count("？") == 1 and len(wording) <= 30, wording
+
+
+@pytest.mark.parametrize(("text", "presentation"), [
+    ("我传不上气了", "breathing"),  # misheard 喘 (the concept layer's pinyin forms)
+    ("他吃了大半瓶阿普唑仑", "poisoning"),
+])
+def test_concept_rules_open_presentations_the_regexes_miss(text: str, presentation: str) -> None:
+    assert presentation in _assessed(text).touched
+
+
+def test_concept_rules_need_their_concepts_close_together() -> None:
+    assert "chest" not in _assessed("没有胸痛，就是想查查心脏，我爸有心脏病").touched

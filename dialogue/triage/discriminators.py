@@ -17,11 +17,13 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from itertools import product
 from typing import Any
 
 from dialogue.negation import is_negated
 from dialogue.people import Person, infant_fever_age_days
 from medical_terms import NUMERAL, parse_number
+from medical_terms.concepts import ConceptMatcher, Mention
 
 PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
 
@@ -32,6 +34,9 @@ _RANGE = re.compile(r"([一二三四五六七八九])([两二三四五六七八�
 _PART_OF_DAY = re.compile(r"一上午|一下午|一晚上|一整晚|一宿|一整天|一早上|一夜|大半天|半天|一刻钟|好几个(?:小时|钟头)")
 _PART_MINUTES = {"一刻钟": 15, "半天": 240, "大半天": 360}
 _DENIAL = "不没无未"
+_RULE_SPAN = 12  # characters one concept rule may span, within one clause
+_CLAUSE_BREAK = re.compile(r"[，,。；;！!？?]")
+_EPISODE_MINUTES_LT = 24 * 60  # "这两周开始的" dates a pattern of episodes, not how long this one lasts
 _VAGUE = {"几": 5, "十几": 15, "二十几": 25, "半": 30}
 
 
@@ -50,6 +55,7 @@ class Discriminator:
     unknown_level: int
     minutes_gte: int | None
     flag: str | None
+    present_concepts: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,8 @@ class Presentation:
     touch: tuple[re.Pattern[str], ...]
     low_risk: tuple[re.Pattern[str], ...]
     discriminators: tuple[Discriminator, ...]
+    touch_concepts: tuple[tuple[str, ...], ...] = ()
+    who_concepts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,14 +98,16 @@ class Assessment:
     def observe(self, text: str, person: Person | None = None) -> None:
         """Fold one caller turn in: presentations touched, low-risk context, discriminators said."""
         person = person or Person()
+        mentions = _mentions(text)
         for presentation in table():
-            if (presentation.id not in self.touched and _applies(presentation, person, text)
-                    and _positive(presentation.touch, text) is not None):
+            if (presentation.id not in self.touched and _applies(presentation, person, text, mentions)
+                    and (_positive(presentation.touch, text) is not None
+                         or _concept_rule(presentation.touch_concepts, mentions, text) is not None)):
                 self.touched.append(presentation.id)
             if presentation.id in self.touched and _positive(presentation.low_risk, text) is not None:
                 self.low_risk.add(presentation.id)
             for discriminator in presentation.discriminators:
-                self._read(discriminator, text, reply=False)
+                self._read(discriminator, text, mentions, reply=False)
 
     def answer(self, discriminator_id: str, text: str, person: Person | None = None) -> str:
         """Read the reply to the question about ``discriminator_id``; returns the state recorded.
@@ -105,7 +115,7 @@ class Assessment:
         An unclear reply counts as unknown: a discriminator that was asked and not ruled out stays open.
         """
         discriminator = by_id(discriminator_id)
-        state = self._read(discriminator, text, reply=True) or UNKNOWN
+        state = self._read(discriminator, text, _mentions(text), reply=True) or UNKNOWN
         if self.states.get(discriminator.id) != PRESENT:
             self.states[discriminator.id] = state
         self.observe(text, person)
@@ -169,17 +179,22 @@ class Assessment:
     def _active(self) -> list[Presentation]:
         return [p for p in table() if p.id in self.touched and p.id not in self.low_risk]
 
-    def _read(self, discriminator: Discriminator, text: str, reply: bool) -> str | None:
-        """Present/absent from ``text``; with ``reply`` also a bare yes/no/unknown to its own question."""
+    def _read(self, discriminator: Discriminator, text: str, mentions: list[Mention], reply: bool) -> str | None:
+        """Present/absent from ``text`` (regexes and concept rules); with ``reply`` also a bare
+        yes/no/unknown to its own question."""
         if self.states.get(discriminator.id) == PRESENT:
             return PRESENT
         said = _positive(discriminator.present, text)
-        minutes = read_minutes(text) if discriminator.minutes_gte is not None else None
-        if said is not None or (minutes is not None and minutes >= (discriminator.minutes_gte or 0)):
+        concept = _concept_rule(discriminator.present_concepts, mentions, text)
+        minutes = _spoken_minutes(text, mentions) if discriminator.minutes_gte is not None else None
+        if said is not None or concept is not None or (
+                minutes is not None and minutes >= (discriminator.minutes_gte or 0)):
             self.states[discriminator.id] = PRESENT
-            self.evidence[discriminator.id] = said.group() if said is not None else text.strip()[:12]
+            words = said.group() if said is not None else concept.surface if concept is not None else text.strip()
+            self.evidence[discriminator.id] = words[:12]
             return PRESENT
-        if _positive(discriminator.absent, text) is not None or minutes is not None:
+        if (_positive(discriminator.absent, text) is not None or minutes is not None
+                or _denied(discriminator.present_concepts, mentions)):
             self.states[discriminator.id] = ABSENT
             return ABSENT
         if not reply:
@@ -196,6 +211,13 @@ class Assessment:
                 self.evidence[discriminator.id] = f"问{discriminator.name}，答“{stripped[:8]}”"
             return state
         return None
+
+
+def _spoken_minutes(text: str, mentions: list[Mention]) -> float | None:
+    """The longest duration under a day the concept layer read, else this module's reader."""
+    values = [m.value for m in mentions if m.concept == "dur.minutes" and m.value is not None and not m.negated
+              and m.value < _EPISODE_MINUTES_LT]
+    return max(values) if values else read_minutes(text)
 
 
 def read_minutes(text: str) -> float | None:
@@ -234,8 +256,9 @@ def by_id(discriminator_id: str) -> Discriminator:
     raise KeyError(f"discriminator {discriminator_id!r} unknown; known: {known}")
 
 
-def _applies(presentation: Presentation, person: Person, text: str) -> bool:
-    said = presentation.who is not None and presentation.who.search(text) is not None
+def _applies(presentation: Presentation, person: Person, text: str, mentions: list[Mention]) -> bool:
+    said = (presentation.who is not None and presentation.who.search(text) is not None) or any(
+        m.concept in presentation.who_concepts and not m.negated for m in mentions)
     if presentation.requires == "pregnant":
         return person.pregnant is True or (person.pregnant is None and said)
     if presentation.requires == "young_infant":
@@ -252,6 +275,40 @@ def _positive(patterns: tuple[re.Pattern[str], ...], text: str) -> re.Match[str]
             if not directly_denied and not is_negated(text, match.start()):
                 return match
     return None
+
+
+def _mentions(text: str) -> list[Mention]:
+    return _matcher().find(text) if text.strip() else []
+
+
+def _said_now(mention: Mention, wanted: str) -> bool:
+    """``mention`` is ``wanted`` (an id or ``prefix.*``) and said as present now (history: whenever said)."""
+    hit = mention.concept.startswith(wanted[:-1]) if wanted.endswith("*") else mention.concept == wanted
+    return hit and (mention.current or (mention.category == "history" and not mention.negated))
+
+
+def _concept_rule(rules: tuple[tuple[str, ...], ...], mentions: list[Mention], text: str) -> Mention | None:
+    """A mention of the first rule whose concepts are all said as present now, close together (胸 of
+    "没有胸痛" and 心脏 of "想查查心脏" are not one chest pain), else ``None``."""
+    for rule in rules:
+        candidates = [[m for m in mentions if _said_now(m, wanted)] for wanted in rule]
+        for combination in product(*candidates):
+            start, end = min(m.start for m in combination), max(m.end for m in combination)
+            if end - start <= _RULE_SPAN and not _CLAUSE_BREAK.search(text, start, end):
+                return combination[-1]
+    return None
+
+
+def _denied(rules: tuple[tuple[str, ...], ...], mentions: list[Mention]) -> bool:
+    """A single-concept rule said negated ("没有出冷汗") and none said present."""
+    singles = {rule[0] for rule in rules if len(rule) == 1}
+    return (any(m.negated and m.concept in singles for m in mentions)
+            and not any(_said_now(m, concept) for m in mentions for concept in singles))
+
+
+@cache
+def _matcher() -> ConceptMatcher:
+    return ConceptMatcher.load()
 
 
 def _answers() -> dict[str, re.Pattern[str]]:
@@ -271,12 +328,15 @@ def _load() -> tuple[tuple[Presentation, ...], dict[str, re.Pattern[str]]]:
                 yes_means=d.get("yes_means", PRESENT), present=_compile(d["present"]), absent=_compile(d["absent"]),
                 level=d["level"], unknown_level=d.get("unknown_level", d["level"]),
                 minutes_gte=d.get("minutes_gte"), flag=d.get("flag"),
+                present_concepts=tuple(tuple(rule) for rule in d.get("present_concepts", [])),
             )
             for d in raw["discriminators"]
         )
         who = re.compile(raw["who_words"]) if "who_words" in raw else None
         presentations.append(Presentation(raw["id"], raw["name"], raw["level"], raw["flag"], raw.get("requires"), who,
-                                          _compile(raw["touch"]), _compile(raw["low_risk"]), discriminators))
+                                          _compile(raw["touch"]), _compile(raw["low_risk"]), discriminators,
+                                          tuple(tuple(rule) for rule in raw.get("touch_concepts", [])),
+                                          tuple(raw.get("who_concepts", []))))
     answers = {key: re.compile(data[key]) for key in ("unknown", "yes", "no")}
     return tuple(presentations), answers
 
