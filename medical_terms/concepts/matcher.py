@@ -31,6 +31,8 @@ _NEVER_RESOLVED_CATEGORIES = ("reading", "duration", "history", "substance", "in
                               "pregnancy", "device", "descriptor")
 
 
+# A low glucose treated at once ("三点八，吃了饼干马上就好了") is over; a pressure is not.
+_RESOLVABLE_READINGS = ("reading.glucose",)
 # Findings that "好多年了" after them makes long-standing (not readings: 血糖十年了 is no value).
 _CHRONIC_CATEGORIES = ("symptom", "sign")
 _SPAN_PAST_CATEGORIES = ("reading",)
@@ -112,7 +114,8 @@ class ConceptMatcher:
                     end=raw.end,
                     surface=text[raw.start:raw.end],
                     negated=is_negated(text, raw.start) or is_denied_after(text, raw.end),
-                    resolved=(not concept.event and concept.category not in _NEVER_RESOLVED_CATEGORIES
+                    resolved=(not concept.event and (concept.category not in _NEVER_RESOLVED_CATEGORIES
+                                                     or concept.id in _RESOLVABLE_READINGS)
                               and is_resolved(text, raw.end)),
                     past=_past(text, raw, concept.category),
                     uncertain=is_hedged(text, raw.start),

@@ -35,6 +35,8 @@ _SPO2 = re.compile(rf"(?:血氧(?:饱和度)?|氧饱和度|饱和度|氧饱|指�
 _COUNTER_AFTER = r"(?!\s*(?:年|个月|月|天|次|回|下|遍|顿|岁|周|星期|小时|分钟|片|粒|斤|块|点钟|个|度|倍))"
 _GLUCOSE = re.compile(rf"(?:血糖|测糖|糖)(?:仪|值)?[^，。,；;0-9{_DIGITS}十]{{0,6}}?(?P<num>{_NUM}){_COUNTER_AFTER}")
 # A value measured without naming it ("测出来十七"), read as glucose when glucose was just spoken of.
+# The name, a pause, then the value: "测了一下血糖，三点六".
+_GLUCOSE_NEXT = re.compile(rf"(?:血糖|测糖)(?:仪)?[^，。,；;]{{0,6}}[，,]\s*(?:是|有|才|大概)?(?P<num>{_NUM})(?=$|[，。,；;\s]|左右|多|吧|啊)")
 _MEASURED = re.compile(rf"(?:测出来|测了个|测了一下|测的是|测得|测了|显示)(?:是|有|才|只有)?(?P<num>{_NUM}){_COUNTER_AFTER}")
 _GLUCOSE_CONTEXT = re.compile(r"血糖|糖尿病|测糖|胰岛素|降糖|一型糖|二型糖")
 _GLUCOSE_CONTEXT_WINDOW = 24
@@ -168,6 +170,11 @@ def device_readings(text: str) -> Iterator[tuple[str, int, int, float]]:
     for match in _GLUCOSE.finditer(text):
         value = _glucose_value(match["num"])
         if value is not None:
+            read_until = match.end()
+            yield "reading.glucose", match.start(), match.end(), value
+    for match in _GLUCOSE_NEXT.finditer(text):
+        value = _glucose_value(match["num"])
+        if value is not None and match.start("num") >= read_until:
             read_until = match.end()
             yield "reading.glucose", match.start(), match.end(), value
     for match in _MEASURED.finditer(text):

@@ -39,7 +39,7 @@ def clause_bounds(text: str, index: int) -> tuple[int, int]:
 
 
 _RESOLUTION_CLAUSES = 2
-_RELAPSE = re.compile(r"还是|又开始|又疼|又来了|不管用|没用|但是|可是|今天|这次|这回")
+_RELAPSE = re.compile(r"还是|又开始|又疼|又痛|又来了|又犯|不管用|没用|不见效|不行了")
 
 
 def is_resolved(text: str, end: int) -> bool:
