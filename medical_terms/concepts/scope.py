@@ -29,13 +29,18 @@ _DENIED_AFTER = re.compile(r"\s*[？?]\s*(?:没有|没|不是|不|无|哪有)")
 _HEDGE = re.compile(r"好像|可能|也许|是不是|不知道是不是|怀疑|似乎|像是|说不好|不确定|估计|大概是")
 
 
+_BREAK_CHARS = frozenset("，,；;：:、。！!？?\n…")
+
+
 def clause_bounds(text: str, index: int) -> tuple[int, int]:
-    """(start, end) of the clause holding ``text[index]``."""
-    start = 0
-    for match in CLAUSE_BREAK.finditer(text, 0, index):
-        start = match.end()
-    following = CLAUSE_BREAK.search(text, index)
-    return start, following.start() if following else len(text)
+    """(start, end) of the clause holding ``text[index]`` (a scan of that clause only)."""
+    start = index
+    while start > 0 and text[start - 1] not in _BREAK_CHARS:
+        start -= 1
+    end = index
+    while end < len(text) and text[end] not in _BREAK_CHARS:
+        end += 1
+    return start, end
 
 
 _RESOLUTION_CLAUSES = 2
