@@ -181,3 +181,10 @@ def test_concept_rules_open_presentations_the_regexes_miss(text: str, presentati
 
 def test_concept_rules_need_their_concepts_close_together() -> None:
     assert "chest" not in _assessed("没有胸痛，就是想查查心脏，我爸有心脏病").touched
+
+
+def test_complaints_are_also_read_through_the_concept_layer() -> None:
+    from dialogue.triage.slots import find_complaints
+
+    assert "wheeze" in {c.id for c in find_complaints("我传不上气了")}  # misheard 喘, no phrasing matches
+    assert "dizziness" not in {c.id for c in find_complaints("血压一百四十五，没有头疼头晕")}

@@ -277,6 +277,16 @@ def _positive(patterns: tuple[re.Pattern[str], ...], text: str) -> re.Match[str]
     return None
 
 
+def concept_mentions(text: str) -> list[Mention]:
+    """The shared concept layer's mentions in ``text`` (one matcher per process)."""
+    return _mentions(text)
+
+
+def concept_rule(rules: tuple[tuple[str, ...], ...], mentions: list[Mention], text: str) -> Mention | None:
+    """A mention of the first rule (concept ids, all said as present now, close together in one clause)."""
+    return _concept_rule(rules, mentions, text)
+
+
 def _mentions(text: str) -> list[Mention]:
     return _matcher().find(text) if text.strip() else []
 

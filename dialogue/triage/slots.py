@@ -16,7 +16,7 @@ from typing import Any
 from dialogue.facts import Vitals
 from dialogue.negation import is_negated
 from dialogue.people import Person
-from dialogue.triage.discriminators import Assessment
+from dialogue.triage.discriminators import Assessment, concept_mentions, concept_rule
 from medical_terms import NUMERAL, parse_number
 
 _ONSET = re.compile(
@@ -130,15 +130,19 @@ def _as_complaint(concept: dict[str, Any], position: int) -> Complaint:
 
 
 def find_complaints(text: str) -> list[Complaint]:
-    """Every non-negated complaint concept in ``text``, in order of mention ("没有头疼头晕" negates both)."""
+    """Every non-negated complaint concept in ``text``, in order of mention ("没有头疼头晕" negates both):
+    by the lexicon's phrasings or by its rules over the shared concept layer (``concepts``)."""
     found = []
+    mentions = concept_mentions(text)
     for concept in _lexicon()["concepts"]:
-        for pattern in concept["compiled"]:
-            match = next((m for m in pattern.finditer(text)
-                          if not is_negated(text, m.start()) and not _in_denied_clause(text, m.start())), None)
-            if match is not None:
-                found.append(_as_complaint(concept, match.start()))
-                break
+        position = next((match.start() for pattern in concept["compiled"] for match in pattern.finditer(text)
+                         if not is_negated(text, match.start()) and not _in_denied_clause(text, match.start())), None)
+        if position is None and concept["concept_rules"]:
+            mention = concept_rule(concept["concept_rules"], mentions, text)
+            if mention is not None and not _in_denied_clause(text, mention.start):
+                position = mention.start
+        if position is not None:
+            found.append(_as_complaint(concept, position))
     return sorted(found, key=lambda c: c.position)
 
 
@@ -205,4 +209,5 @@ def _lexicon() -> dict[str, Any]:
     data = json.loads(resources.files("dialogue.data").joinpath("complaints.json").read_text("utf-8"))
     for concept in data["concepts"]:
         concept["compiled"] = [re.compile(p) for p in concept["patterns"]]
+        concept["concept_rules"] = tuple(tuple(rule) for rule in concept.get("concepts", []))
     return data
