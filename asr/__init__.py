@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import Any
 
 _LAZY = {
+    "SAMPLE_RATE": "asr.transcriber",
     "IncrementalSettings": "asr.incremental",
     "ShortWindowSettings": "asr.short_window",
     "ShortWindowTranscriber": "asr.short_window",
