@@ -54,3 +54,9 @@ def test_past_and_over_or_denied_is_not_a_danger(text: str) -> None:
 def test_recent_symptom_counts_even_when_it_has_passed() -> None:
     assert mentioned_now("胸口疼", "刚才胸口疼，现在好了")
     assert mentioned_now("胸口疼", "没事。刚才胸口疼")
+
+
+def test_danger_symptoms_also_through_the_concept_layer_but_not_in_a_denied_clause() -> None:
+    program = Program.load("hypertension")
+    assert "orthopnoea" in {d.code for d in symptom_dangers(program, "我传不上气")}  # misheard 喘
+    assert symptom_dangers(program, "没有什么反应") == []

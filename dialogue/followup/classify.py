@@ -9,11 +9,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
+from importlib import resources
 
-from dialogue.followup.answers import mentioned_now
+from dialogue.followup.answers import mentioned, mentioned_now
 from dialogue.followup.program import Program
+from dialogue.triage.discriminators import concept_mentions, concept_rule
 
 SATISFACTORY, UNSATISFACTORY, ADVERSE, COMPLICATION = "控制满意", "控制不满意", "不良反应", "并发症"
 VISIT_CLASSES = (SATISFACTORY, UNSATISFACTORY, ADVERSE, COMPLICATION)
@@ -55,12 +60,32 @@ def value_dangers(program: Program, values: dict[str, float]) -> list[Danger]:
 
 
 def symptom_dangers(program: Program, text: str) -> list[Danger]:
-    """Danger symptoms said (not negated, not told as past and over) in ``text``."""
+    """Danger symptoms said (not negated, not told as past and over) in ``text``: by the programme's
+    phrasings or by its rules over the shared concept layer (``concepts`` in programs.json)."""
     found = []
+    rules = _concept_rules(program.id)
+    utterances = [part for part in text.split("。") if part.strip()]
     for symptom in program.danger_symptoms:
-        if mentioned_now(symptom.pattern, text):
+        said = mentioned_now(symptom.pattern, text) or any(
+            _concept_said(rules.get(symptom.code, ()), part) for part in utterances
+        )
+        if said:
             found.append(Danger(symptom.code, symptom.name, "symptom"))
     return found
+
+
+def _concept_said(rules: tuple[tuple[str, ...], ...], utterance: str) -> bool:
+    """A concept rule holds and its words are not inside a denied clause ("没有什么反应")."""
+    mention = concept_rule(rules, concept_mentions(utterance), utterance) if rules else None
+    return mention is not None and mentioned(re.escape(mention.surface), utterance)
+
+
+@cache
+def _concept_rules(program_id: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Danger-symptom code -> its concept rules, from the packaged programme data."""
+    data = json.loads(resources.files("dialogue.followup.data").joinpath("programs.json").read_text("utf-8"))
+    symptoms = data.get(program_id, {}).get("danger", {}).get("symptoms", [])
+    return {s["code"]: tuple(tuple(rule) for rule in s.get("concepts", [])) for s in symptoms}
 
 
 def classify_visit(
