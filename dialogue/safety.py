@@ -21,7 +21,7 @@ from typing import Any
 from dialogue.facts import Vitals
 from dialogue.people import Person, infant_fever_age_days
 from medical_terms.concepts import ConceptMatcher, Mention
-from medical_terms.concepts.scope import CLAUSE_BREAK
+from medical_terms.concepts.scope import CLAUSE_BREAK, SENTENCE_BREAK, clause_bounds
 
 _FEVER_C = 38.0
 _NEAR_DEFAULT = 12
@@ -61,6 +61,7 @@ class _Facts:
         self.person = person
         self.current: dict[str, list[Mention]] = defaultdict(list)
         self.past: dict[str, list[Mention]] = defaultdict(list)
+        self.site_starts = [mention.start for mention in mentions if mention.category == "site"]
         for mention in mentions:
             if mention.negated or mention.resolved or (mention.past and mention.category not in _TIMELESS):
                 if mention.past:
@@ -133,7 +134,7 @@ def _near(node: _Node, facts: _Facts) -> Evidence:
     for anchor in first.mentions(facts):
         chosen = [anchor]
         for term in others:
-            partner = next((m for m in term.mentions(facts) if _close(anchor, m, node, facts.text)), None)
+            partner = next((m for m in term.mentions(facts) if _close(anchor, m, node, facts)), None)
             if partner is None:
                 break
             chosen.append(partner)
@@ -142,12 +143,29 @@ def _near(node: _Node, facts: _Facts) -> Evidence:
     return None
 
 
-def _close(a: Mention, b: Mention, node: _Node, text: str) -> bool:
+def _close(a: Mention, b: Mention, node: _Node, facts: _Facts) -> bool:
     low, high = (a, b) if a.start <= b.start else (b, a)
     gap = max(0, high.start - low.end)
     if gap > node.within:
         return False
-    return not (node.clause and CLAUSE_BREAK.search(text, low.end, max(low.end, high.start)))
+    if not node.clause:
+        return True
+    between = facts.text[low.end:max(low.end, high.start)]
+    if not CLAUSE_BREAK.search(between):
+        return True
+    return _continues_site(low, high, between, facts)
+
+
+def _continues_site(site: Mention, finding: Mention, between: str, facts: _Facts) -> bool:
+    """A finding in the clause right after a site, in a clause naming no other site, is about that
+    site ("肚子这块儿呢，疼得要命")."""
+    if site.category != "site" or finding.category == "site":
+        return False
+    breaks = list(CLAUSE_BREAK.finditer(between))
+    if len(breaks) != 1 or SENTENCE_BREAK.search(breaks[0].group()):
+        return False
+    clause_start, clause_end = clause_bounds(facts.text, finding.start)
+    return not any(clause_start <= start < clause_end for start in facts.site_starts)
 
 
 def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:

@@ -252,3 +252,17 @@ def test_an_unknown_concept_in_a_rule_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="unknown concept"):
         _compile({"any": ["sym.no_such_thing"]}, {"sym.pain"})
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "fires"),
+    [
+        ("肚子胀得像鼓，疼得受不了", "severe_abdominal_pain", True),
+        ("胸口这块儿呢，疼得要命", "chest_pain_acs", True),
+        ("肚子不疼，头疼得要命", "severe_abdominal_pain", False),
+        ("胸口没事，疼的是肚子", "chest_pain_acs", False),
+        ("胸口还好，腿疼得要命", "chest_pain_acs", False),
+    ],
+)
+def test_a_finding_in_the_next_clause_belongs_to_the_site_before_it(text: str, code: str, fires: bool) -> None:
+    assert (code in _codes(text)) is fires
