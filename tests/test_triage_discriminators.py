@@ -188,3 +188,16 @@ def test_complaints_are_also_read_through_the_concept_layer() -> None:
 
     assert "wheeze" in {c.id for c in find_complaints("我传不上气了")}  # misheard 喘, no phrasing matches
     assert "dizziness" not in {c.id for c in find_complaints("血压一百四十五，没有头疼头晕")}
+
+
+def test_an_accidental_cut_is_bleeding_not_self_harm() -> None:
+    assessment = _assessed("我手上割了个口子，血一直往外冒")
+    assert "self_harm" not in assessment.touched
+    assert [code for code, _, _ in assessment.flags()] == ["major_bleeding"]
+    assert "self_harm" in _assessed("我弟把自己手腕割了，地上一摊血").touched
+
+
+def test_history_alone_does_not_flag_a_low_risk_presentation() -> None:
+    assert _assessed("以前放过支架，偶尔胸口有点闷，一会儿就好").flags() == []
+    assert _assessed("我有糖尿病十七年了").flags() == []
+    assert [code for code, _, _ in _assessed("我有冠心病，今天胸口疼").flags()] == ["chest_pain_acs"]

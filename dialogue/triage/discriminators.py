@@ -56,6 +56,7 @@ class Discriminator:
     minutes_gte: int | None
     flag: str | None
     present_concepts: tuple[tuple[str, ...], ...] = ()
+    context: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ class Assessment:
             open_ones = []
             for discriminator in presentation.discriminators:
                 state = self.states.get(discriminator.id)
+                if discriminator.context and presentation_id in self.low_risk:
+                    continue
                 if state == PRESENT:
                     candidates.append((discriminator.level, f"{presentation.name}：{discriminator.name}"))
                 elif state == UNKNOWN:
@@ -169,6 +172,8 @@ class Assessment:
             if presentation.id not in self.touched:
                 continue
             for discriminator in presentation.discriminators:
+                if discriminator.context and presentation.id in self.low_risk:
+                    continue
                 if self.states.get(discriminator.id) == PRESENT and discriminator.flag:
                     code = discriminator.flag
                     evidence = self.evidence.get(discriminator.id, discriminator.name)
@@ -339,6 +344,7 @@ def _load() -> tuple[tuple[Presentation, ...], dict[str, re.Pattern[str]]]:
                 level=d["level"], unknown_level=d.get("unknown_level", d["level"]),
                 minutes_gte=d.get("minutes_gte"), flag=d.get("flag"),
                 present_concepts=tuple(tuple(rule) for rule in d.get("present_concepts", [])),
+                context=d.get("context", False),
             )
             for d in raw["discriminators"]
         )
