@@ -119,6 +119,9 @@ def blood_pressures(text: str) -> Iterator[tuple[str, int, int, float]]:
         yield "reading.bp_diastolic", match.start("lo"), match.end("lo"), low
 
 
+_UNDER_A_MONTH = re.compile(r"满月没几天|没满月|还没满月|不到满月|刚满月|月子里的(?:娃|孩子|宝宝)|新生儿|刚出生")
+
+
 def ages(text: str) -> Iterator[tuple[str, int, int, float]]:
     """A young child's age in days, ``reading.age_days``: "小宝七周大", "宝宝才二十天", "生下来才十来天",
     "孩子一个半月" (not months of pregnancy, not "发烧两天了")."""
@@ -131,6 +134,8 @@ def ages(text: str) -> Iterator[tuple[str, int, int, float]]:
             continue
         half = 0.5 if match["half"] or match["half2"] or match["half3"] else 0.0
         yield "reading.age_days", match.start(), match.end(), (value + half) * _AGE_DAYS[unit]
+    for match in _UNDER_A_MONTH.finditer(text):
+        yield "reading.age_days", match.start(), match.end(), 30.0
 
 
 def _glucose_value(spoken: str) -> float | None:
