@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import cn2an
 
 _DIGITS = "零〇一二两三四五六七八九"
-_NUM = rf"(?:\d+(?:\.\d+)?|[{_DIGITS}十]*几十?|[{_DIGITS}十百]+(?:点[{_DIGITS}几]+)?|二十来|十来|小半|大半|好几|半)"
+_NUM = rf"(?:\d+(?:\.\d+)?|[{_DIGITS}十]*几十?|[{_DIGITS}十百]+(?:点[{_DIGITS}几]+)?|[一二三四五六七八九]?十来|小半|大半|好几|半)"
 _MINUTES_PER = {"分钟": 1, "分": 1, "钟头": 60, "个钟": 60, "小时": 60, "点钟": 60, "天": 1440, "日": 1440,
                 "宿": 720, "夜": 720, "周": 10080, "星期": 10080, "礼拜": 10080, "月": 43200, "年": 525600}
 _SPAN = re.compile(
@@ -49,6 +49,8 @@ def number(spoken: str) -> float | None:
     special = {"半": 0.5, "小半": 0.4, "大半": 0.7, "好几": 4.0, "十来": 10.0, "二十来": 20.0, "几": 3.0}
     if spoken in special:
         return special[spoken]
+    if spoken.endswith("来") and len(spoken) > 1:  # 五十来 (about fifty)
+        return number(spoken[:-1])
     if re.fullmatch(r"\d+(?:\.\d+)?", spoken):
         return float(spoken)
     if spoken.endswith("点几"):
