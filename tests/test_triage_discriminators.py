@@ -201,3 +201,14 @@ def test_history_alone_does_not_flag_a_low_risk_presentation() -> None:
     assert _assessed("以前放过支架，偶尔胸口有点闷，一会儿就好").flags() == []
     assert _assessed("我有糖尿病十七年了").flags() == []
     assert [code for code, _, _ in _assessed("我有冠心病，今天胸口疼").flags()] == ["chest_pain_acs"]
+
+
+@pytest.mark.parametrize("text", ["刚做完手术，腿肿，喘得厉害", "发烧，脖子硬，身上有出血点", "我在化疗，今天发烧三十八度五",
+                                  "我爸有心衰，今天喘得比平时厉害"])
+def test_context_makes_a_common_symptom_urgent(text: str) -> None:
+    floor = _assessed(text).floor()
+    assert floor is not None and floor.level <= 2
+
+
+def test_fever_alone_is_not_urgent() -> None:
+    assert _assessed("孩子五岁，发烧三十八度八，咳嗽流鼻涕，精神还可以").floor() is None
