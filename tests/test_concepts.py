@@ -222,3 +222,18 @@ def test_denied_chronic_and_past_findings_are_not_current(text: str, concept: st
 def test_what_usually_helps_and_did_not_today_is_no_resolution() -> None:
     assert "desc.persistent" in _current("平时含个药五分钟就好，今天含了三片都不管用")
     assert "sym.pain" in _current("心口疼，平时歇会就好，这次还是疼")
+
+
+@pytest.mark.parametrize(
+    ("text", "concept", "current"),
+    [
+        ("没有胸闷胸痛", "sym.pain", False),
+        ("没有胸闷、胸痛", "sym.pain", False),
+        ("没有吐血、黑便", "sign.melena", False),
+        ("没发烧头疼得要命", "sym.pain", True),  # no joiner, no shared site: a new complaint
+        ("头不晕头疼得要命", "sym.pain", True),
+        ("没有胸闷，胸痛得厉害", "sym.pain", True),
+    ],
+)
+def test_one_negation_covers_a_list_and_nothing_after_it(text: str, concept: str, current: bool) -> None:
+    assert (concept in _current(text)) is current

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import product
 
@@ -124,7 +124,7 @@ class ConceptMatcher:
                     value=raw.value,
                 )
             )
-        return mentions
+        return _negate_lists(text, mentions)
 
     def _clause_raws(self, clause: str) -> tuple[_Raw, ...]:
         return _cached_raws(self, clause)
@@ -175,6 +175,37 @@ class ConceptMatcher:
                 for number in self._pinyin.get(key, ()):
                     found.append(_Raw(number, start, end, "pinyin"))
         return [raw for raw in found if not self._blocked(clause, raw)]
+
+
+_FINDINGS = ("symptom", "sign")
+_LIST_JOINER = re.compile(r"[、和或及与跟/]*")
+
+
+def _negate_lists(text: str, mentions: list[Mention]) -> list[Mention]:
+    """One negation covers a list: "没有胸闷、胸痛", "没有胸闷胸痛" (the second finding names the same
+    site inside the first). Without a joiner or a shared site it does not ("没发烧头疼" is a headache)."""
+    result = list(mentions)
+    previous: Mention | None = None
+    for index, mention in enumerate(result):
+        if mention.category not in _FINDINGS:
+            continue
+        if previous is not None and previous.negated and not mention.negated and previous.end <= mention.start:
+            between = text[previous.end:mention.start]
+            sites = [m for m in result if m.category == "site" and previous.end <= m.start and m.end <= mention.start]
+            shared = bool(sites) and all(
+                any(s.concept == inner.concept and previous.start <= inner.start and inner.end <= previous.end
+                    for inner in result if inner.category == "site")
+                for s in sites
+            )
+            joiner = between
+            for site in sorted(sites, key=lambda m: -m.start):
+                joiner = joiner[:site.start - previous.end] + joiner[site.end - previous.end:]
+            if _LIST_JOINER.fullmatch(joiner) and (joiner or shared or not sites):
+                result[index] = replace(mention, negated=True)
+                for site in sites:
+                    result[result.index(site)] = replace(site, negated=True)
+        previous = result[index]
+    return result
 
 
 def _past(text: str, raw: _Raw, category: str) -> bool:
