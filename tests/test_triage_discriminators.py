@@ -212,3 +212,14 @@ def test_context_makes_a_common_symptom_urgent(text: str) -> None:
 
 def test_fever_alone_is_not_urgent() -> None:
     assert _assessed("孩子五岁，发烧三十八度八，咳嗽流鼻涕，精神还可以").floor() is None
+
+
+@pytest.mark.parametrize("text", [
+    "咳嗽的时候胸口有点疼，感冒一个礼拜了", "跑步以后有点喘，歇一会就好了", "月经量比平时多一点，没什么不舒服",
+    "刷牙牙龈出血", "大便干，有点带血，痔疮又犯了", "孩子磕了一下额头，起了个包，哭完就好了",
+    "胃有点烧，吃完饭就这样", "嗓子疼，喉咙有点肿，吞东西疼", "以前晕倒过一次，查了没事，最近挺好",
+    "我有冠心病，想来开点药", "我胸口长了个痘",
+])
+def test_everyday_complaints_open_no_urgent_presentation(text: str) -> None:
+    assessment = _assessed(text)
+    assert assessment.floor() is None and assessment.flags() == []
