@@ -62,6 +62,10 @@ class _Facts:
         self.current: dict[str, list[Mention]] = defaultdict(list)
         self.past: dict[str, list[Mention]] = defaultdict(list)
         self.site_starts = [mention.start for mention in mentions if mention.category == "site"]
+        self.said: dict[str, list[Mention]] = defaultdict(list)
+        for mention in mentions:
+            if not mention.negated and not (mention.past and mention.category not in _TIMELESS):
+                self.said[mention.concept].append(mention)
         for mention in mentions:
             if mention.negated or mention.resolved or (mention.past and mention.category not in _TIMELESS):
                 if mention.past:
@@ -70,6 +74,8 @@ class _Facts:
             self.current[mention.concept].append(mention)
 
     def of(self, concept: str) -> list[Mention]:
+        if concept.startswith("~"):  # said now, even if it has eased since
+            return self.said.get(concept[1:], [])
         if concept.endswith(".*"):
             prefix = concept[:-1]
             return [m for key, found in self.current.items() if key.startswith(prefix) for m in found]
@@ -309,7 +315,8 @@ class SafetyRules:
 
 
 def _compile(raw: Any, known: set[str]) -> _Node:
-    """One expression of the data file: a concept id, a list (any), or a dict of conditions (all)."""
+    """One expression of the data file: a concept id, a list (any), or a dict of conditions (all). A
+    concept id may start with ``~``: said, even if it has eased since."""
     if isinstance(raw, str):
         return _Node("term", (_term(raw, known),))
     if isinstance(raw, list):
@@ -344,6 +351,7 @@ def _term(raw: Any, known: set[str]) -> _Term:
     spans = [item for item in items if isinstance(item, dict)]
     concepts = tuple(item for item in items if isinstance(item, str))
     for concept in concepts:
+        concept = concept.removeprefix("~")
         if not (concept in known or (concept.endswith(".*") and any(k.startswith(concept[:-1]) for k in known))):
             raise ValueError(f"red-flag rule names unknown concept {concept!r}")
     if not spans:

@@ -1,7 +1,7 @@
 """What a mention's context says about it: resolved now, in the past, hedged, and about whom.
 
 Negation lives in :mod:`medical_terms.concepts.negation`. Here: a resolution ("一会儿就好了",
-"血已经止住了") in the same or the next clause marks a symptom as over; a past marker earlier in the
+"血已经止住了"; not a mere improvement: 好多了, 缓解了) in the same or the next clause marks a symptom as over; a past marker earlier in the
 clause ("以前", "去年", "上个月") marks it as history; a hedge ("好像", "可能") marks it uncertain but
 keeps it (over-triage is the safe side). Clause boundaries are punctuation; a sentence ends at 。！？.
 """
@@ -14,7 +14,7 @@ CLAUSE_BREAK = re.compile(r"[，,；;：:、。！!？?\n…]+|\s{2,}")
 SENTENCE_BREAK = re.compile(r"[。！!？?\n]")
 
 _RESOLVED = re.compile(
-    r"(?<![没不未还备攒代说想弄收排])(?:好了|好多了|好些了|就好|缓过来|缓解了|没事了|停了|停下来了|止住了|过去了|消了|"
+    r"(?<![没不未还备攒代说想弄收排])(?:好了|就好|缓过来|没事了|停了|停下来了|止住了|过去了|消了|"
     r"消下去了|退了|退下去了|恢复了|正常了|缓过劲|没感觉了)|(?:已经|现在|后来|就|又)(?:不疼了|不痛了|不闷了|不喘了|没那么[疼痛]了)"
 )
 # 以前/之前 right after a time span is recent ("十分钟以前"), not history.
