@@ -13,7 +13,7 @@ from medical_terms.concepts.lexicon import load_concepts
 from medical_terms.concepts.matcher import GAP, ConceptMatcher
 from medical_terms.concepts.model import CATEGORIES, Concept, Mention
 from medical_terms.concepts.negation import is_negated
-from medical_terms.concepts.readers import device_readings, durations, number
+from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations, number
 
 __all__ = [
     "CATEGORIES",
@@ -21,6 +21,8 @@ __all__ = [
     "Concept",
     "ConceptMatcher",
     "Mention",
+    "ages",
+    "blood_pressures",
     "device_readings",
     "durations",
     "is_negated",
