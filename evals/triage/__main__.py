@@ -1,8 +1,12 @@
-"""``python -m evals.triage --data FILE --mode rules|llm --out DIR``: the triage benchmark.
+"""``python -m evals.triage --data FILE --mode rules|llm [--detector on] --out DIR``: the triage benchmark.
 
-Prints a table, writes ``results.json`` (flat metrics), ``cases.jsonl`` (per vignette, ids and labels
-only) and ``confusion_<mode>.png``. ``--mode llm`` uses ``--llm-base-url`` when given, else starts the
-local llama.cpp server with the pip-shipped Gemma 3 270M. Exits 0 whenever it ran, whatever the scores.
+Prints a table, writes ``results.json`` (flat metrics), ``cases_<mode>.jsonl`` (per vignette, ids and
+labels only), ``confusion_<mode>.png`` and ``scores_<mode>.png``. ``--mode llm`` uses ``--llm-base-url``
+when given, else starts the local llama.cpp server with the pip-shipped Gemma 3 270M. ``--detector on``
+also runs the learned red-flag detector (``dialogue.detector``) on each vignette's text and reports the
+rules, the model alone (``model_*``) and their union (``union_*``) separately, with the detector's cost
+(``detector_*``: ms per utterance with one thread, load time, RSS growth). Exits 0 whenever it ran,
+whatever the scores.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from pathlib import Path
 
 from dialogue import LLMPlugin, LLMSettings
 from dialogue.llm.local_server import LocalServerUnavailable, exit_on_sigterm, local_server
-from evals.triage.metrics import Outcome, confusion, score
-from evals.triage.plots import plot_confusion
-from evals.triage.runner import load_vignettes, run_case
+from evals.triage.metrics import FLAG_METRICS, Outcome, confusion, learned_outcome, score, with_learned
+from evals.triage.plots import plot_confusion, plot_scores
+from evals.triage.runner import DetectorRun, load_vignettes, run_case, run_detector
 
 DEFAULT_DATA = "triage_vignettes.jsonl"
 
@@ -34,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-timeout-s", type=float, default=3.0)
     parser.add_argument("--model-cache", type=Path, default=Path(".cache/models"))
     parser.add_argument("--limit", type=int, help="only the first N vignettes")
+    parser.add_argument("--detector", choices=("off", "on"), default="off",
+                        help="also score the learned red-flag detector: rules, model and union (default off)")
     args = parser.parse_args(argv)
 
     data = args.data or Path(str(resources.files("evals.triage.data").joinpath(DEFAULT_DATA)))
@@ -58,15 +64,35 @@ def main(argv: list[str] | None = None) -> int:
 
     metrics = score(outcomes, aliases)
     metrics.update({f"llm_{name}": float(count) for name, count in sorted(llm_stats.items())})
-    results = {"mode": args.mode, "data": str(data), **metrics}
+    rows = {"rules": dict(metrics)}
+    learned: list[dict[str, int]] = [{} for _ in outcomes]
+    if args.detector == "on":
+        run = run_detector(cases)
+        learned = run.learned
+        rows["model"] = _learned_metrics(outcomes, run, aliases)
+        union = [with_learned(o, codes) for o, codes in zip(outcomes, learned, strict=True)]
+        rows["union"] = {k: v for k, v in score(union, aliases).items() if not k.startswith(("turn", "cases"))}
+        plot_confusion(confusion(union), args.out / f"confusion_{args.mode}_union.png",
+                       title=f"triage ({args.mode} + learned detector)")
+        metrics.update({k if k.startswith("detector_") else f"model_{k}": v for k, v in rows["model"].items()})
+        metrics.update({f"union_{k}": v for k, v in rows["union"].items()})
+    results = {"mode": args.mode, "detector": args.detector, "data": str(data), **metrics}
     (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
     with (args.out / f"cases_{args.mode}.jsonl").open("w", encoding="utf-8") as handle:
-        for outcome in outcomes:
+        for outcome, codes in zip(outcomes, learned, strict=True):
             row = {k: v for k, v in asdict(outcome).items() if k != "turn_ms"}
+            if args.detector == "on":
+                row["learned_red_flags"] = sorted(codes)
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     plot_confusion(confusion(outcomes), args.out / f"confusion_{args.mode}.png", title=f"triage ({args.mode})")
-    _print_table(args.mode, metrics)
+    plot_scores(rows, args.out / f"scores_{args.mode}.png", title=f"triage ({args.mode}): {data.name}")
+    _print_table(args.mode, rows)
     return 0
+
+
+def _learned_metrics(outcomes: list[Outcome], run: DetectorRun, aliases: dict[str, str]) -> dict[str, float]:
+    alone = score([learned_outcome(o, codes) for o, codes in zip(outcomes, run.learned, strict=True)], aliases)
+    return {**{k: alone[k] for k in FLAG_METRICS}, **run.cost()}
 
 
 async def _run(cases: list[dict], llm: LLMPlugin | None) -> list[Outcome]:
@@ -89,12 +115,18 @@ def _aliases() -> dict[str, str]:
     return {k: v for k, v in raw.items() if not k.startswith("_")}
 
 
-def _print_table(mode: str, metrics: dict[str, float]) -> None:
+def _print_table(mode: str, rows: dict[str, dict[str, float]]) -> None:
+    """One column per row (``rules``; ``model`` and ``union`` with the detector); rules' names as keys."""
     print(f"triage benchmark ({mode})")
-    print(f"{'metric':34} value")
-    for name, value in metrics.items():
-        shown = f"{value:.1f}" if name.endswith("_ms_median") or "_ms_" in name or name == "cases" else f"{value:.3f}"
-        print(f"{name:34} {shown}")
+    print(f"{'metric':34} " + " ".join(f"{name:>8}" for name in rows))
+    names = list(dict.fromkeys(name for metrics in rows.values() for name in metrics))
+    for name in names:
+        cells = []
+        for metrics in rows.values():
+            value = metrics.get(name)
+            plain = "_ms_" in name or name.endswith(("_mb", "_s")) or name == "cases"
+            cells.append(f"{'':>8}" if value is None else f"{value:8.1f}" if plain else f"{value:8.3f}")
+        print(f"{name:34} " + " ".join(cells))
 
 
 if __name__ == "__main__":

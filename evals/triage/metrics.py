@@ -1,13 +1,21 @@
 """Scores for triage outcomes: red-flag sensitivity/specificity, under/over-triage, level and
 department accuracy. Pure functions over (gold, predicted) pairs so tests can check them by hand.
+
+With the learned detector (``--detector on``) the same scores are taken three ways: the rules (the
+dialogue's own decision), the model alone (:func:`learned_outcome`) and their union
+(:func:`with_learned`), which is what the engine does when it adds the detector's hits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import median
 
 LEVELS = (1, 2, 3, 4)
+EMERGENCY_DEPARTMENT = "急诊科"
+"""Where any red flag sends the caller (``dialogue/triage/decision.py``: 有红旗征，转急诊科)."""
+FLAG_METRICS = ("red_flag_sensitivity", "red_flag_specificity", "red_flag_code_recall")
+"""The scores that mean something for the learned detector alone (it decides no level)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,30 @@ def score(outcomes: list[Outcome], aliases: dict[str, str]) -> dict[str, float]:
         "turn_ms_median": median(times) if times else 0.0,
         "turn_ms_p95": times[min(len(times) - 1, int(0.95 * len(times)))] if times else 0.0,
     }
+
+
+def with_learned(outcome: Outcome, learned: dict[str, int]) -> Outcome:
+    """``outcome`` with the learned detector's codes added (code -> the level its rule forces): the
+    union never loses a rule flag; a new flag raises the level to the flag's and routes to the
+    emergency department, as a rule flag would."""
+    new = {code: level for code, level in learned.items() if code not in outcome.red_flags}
+    if not new:
+        return outcome
+    level = min(new.values()) if outcome.level is None else min(outcome.level, *new.values())
+    return replace(
+        outcome, red_flags=outcome.red_flags + tuple(sorted(new)), level=level, department=EMERGENCY_DEPARTMENT
+    )
+
+
+def learned_outcome(outcome: Outcome, learned: dict[str, int]) -> Outcome:
+    """The learned detector alone for this vignette: its codes and, when it raised any, their most
+    urgent level and the emergency department; otherwise no decision."""
+    return replace(
+        outcome,
+        red_flags=tuple(sorted(learned)),
+        level=min(learned.values()) if learned else None,
+        department=EMERGENCY_DEPARTMENT if learned else None,
+    )
 
 
 def confusion(outcomes: list[Outcome]) -> list[list[int]]:

@@ -1,11 +1,15 @@
 """Run vignettes through the real triage dialogue, answering follow-up questions like a caller who
-does not know more ("不太清楚"), and collect the decision of each call."""
+does not know more ("不太清楚"), and collect the decision of each call; and, for ``--detector on``,
+run the learned red-flag detector on each vignette's text and measure what it costs."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from dialogue import LLMPlugin, create_dialogue
@@ -66,3 +70,56 @@ async def run_case(case: dict[str, Any], llm: LLMPlugin | None) -> Outcome:
         turn_ms=tuple(turn_ms),
         turns=turns,
     )
+
+
+@dataclass(frozen=True)
+class DetectorRun:
+    """The learned detector over a vignette set.
+
+    Parameters:
+        learned: Per vignette, the codes raised (code -> level its rule forces).
+        detect_ms: Per vignette, the time of one ``detect_hits`` call.
+        load_s: Time to import and load the detector (bank, both embedders, warm-up).
+        rss_growth_mb: Resident memory added by importing, loading and running it.
+    """
+
+    learned: list[dict[str, int]]
+    detect_ms: list[float]
+    load_s: float
+    rss_growth_mb: float
+
+    def cost(self) -> dict[str, float]:
+        """``detector_ms_median``, ``detector_ms_p95``, ``detector_load_s``, ``detector_rss_mb``."""
+        times = sorted(self.detect_ms)
+        return {
+            "detector_ms_median": median(times) if times else 0.0,
+            "detector_ms_p95": times[min(len(times) - 1, int(0.95 * len(times)))] if times else 0.0,
+            "detector_load_s": self.load_s,
+            "detector_rss_mb": self.rss_growth_mb,
+        }
+
+
+def run_detector(cases: list[dict[str, Any]]) -> DetectorRun:
+    """Load :class:`dialogue.detector.LearnedRedFlagDetector` and run it once on each vignette's text."""
+    before = _rss_mb()
+    started = time.perf_counter()
+    from dialogue.detector import LearnedRedFlagDetector  # imported here: its libraries count in the cost
+
+    detector = LearnedRedFlagDetector.load()
+    load_s = time.perf_counter() - started
+    learned, detect_ms = [], []
+    for case in cases:
+        started = time.perf_counter()
+        hits = detector.detect_hits(case["text"])
+        detect_ms.append((time.perf_counter() - started) * 1000)
+        learned.append({hit.code: hit.level for hit in hits})
+    return DetectorRun(learned, detect_ms, load_s, _rss_mb() - before)
+
+
+def _rss_mb() -> float:
+    """This process's resident memory (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return 0.0
+    return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
