@@ -9,7 +9,7 @@ from importlib import resources
 from medical_terms.concepts.model import CATEGORIES, Concept
 
 DATA_FILES = (
-    "body_sites.json", "symptoms.json", "signs.json", "descriptors.json", "substances.json", "events.json",
+    "body_sites.json", "symptoms.json", "signs.json", "diagnoses.json", "descriptors.json", "substances.json", "events.json",
     "devices.json", "people.json", "pregnancy.json", "history.json", "intent.json",
 )
 # Concepts produced by readers (code), listed so rules can be checked against known ids.

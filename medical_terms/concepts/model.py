@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 CATEGORIES = (
-    "site", "symptom", "sign", "descriptor", "duration", "substance", "event", "device", "reading",
+    "site", "symptom", "sign", "diagnosis", "descriptor", "duration", "substance", "event", "device", "reading",
     "person", "pregnancy", "history", "intent",
 )
 """Concept categories; a concept id starts with its category's short prefix (``sym.pain``, ``site.chest``)."""
