@@ -165,7 +165,7 @@ class ConceptMatcher:
         keys = {True: ["~" + fuzzy(s) for s in exact], False: list(exact)}
         found = []
         for start in range(len(clause)):
-            if not is_hanzi(clause[start]):
+            if not is_hanzi(clause[start]) or clause[start] in _PARTICLES:
                 continue
             for length in self._pinyin_lengths:
                 end = start + length
@@ -215,6 +215,8 @@ def _past(text: str, raw: _Raw, category: str) -> bool:
 
 
 _MAX_READINGS = 8
+# A misheard term does not start on a particle (么反应 is 什么反应, not 没反应).
+_PARTICLES = frozenset("的地得了着么吗呢吧啊呀哦个这那哪和都还为就也又")
 
 
 def _spoken_forms(form: str) -> list[tuple[str, ...]]:
