@@ -40,11 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="only the first N vignettes")
     parser.add_argument("--detector", choices=("off", "on"), default="off",
                         help="also score the learned red-flag detector: rules, model and union (default off)")
+    parser.add_argument("--detector-bank", type=Path, help="a bank built with python -m dialogue.detector.build "
+                        "--out DIR (default: the packaged one), e.g. one built without this --data for a dev check")
     args = parser.parse_args(argv)
 
     data = args.data or Path(str(resources.files("evals.triage.data").joinpath(DEFAULT_DATA)))
     if not data.is_file():
         parser.error(f"--data {data} does not exist; pass a JSONL file in the dev set's format")
+    if args.detector_bank and not (args.detector_bank / "bank.npz").is_file():
+        parser.error(f"--detector-bank {args.detector_bank} has no bank.npz; build one with "
+                     "python -m dialogue.detector.build --out DIR")
     cases = load_vignettes(data)[: args.limit]
     aliases = _aliases()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = {"rules": dict(metrics)}
     learned: list[dict[str, int]] = [{} for _ in outcomes]
     if args.detector == "on":
-        run = run_detector(cases)
+        run = run_detector(cases, args.detector_bank)
         learned = run.learned
         rows["model"] = _learned_metrics(outcomes, run, aliases)
         union = [with_learned(o, codes) for o, codes in zip(outcomes, learned, strict=True)]

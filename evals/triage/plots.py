@@ -57,7 +57,7 @@ def plot_scores(rows: dict[str, dict[str, float]], path: Path, title: str) -> No
     axes.set_ylim(0, 1.1)
     axes.set_ylabel("rate")
     axes.set_title(title)
-    axes.legend(fontsize=7, loc="upper right")
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

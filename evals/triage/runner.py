@@ -99,13 +99,18 @@ class DetectorRun:
         }
 
 
-def run_detector(cases: list[dict[str, Any]]) -> DetectorRun:
-    """Load :class:`dialogue.detector.LearnedRedFlagDetector` and run it once on each vignette's text."""
+def run_detector(cases: list[dict[str, Any]], bank_dir: Path | None = None) -> DetectorRun:
+    """Load :class:`dialogue.detector.LearnedRedFlagDetector` (the packaged bank, or ``bank.npz`` and
+    ``thresholds.json`` from ``bank_dir``, as ``python -m dialogue.detector.build --out`` writes them)
+    and run it once on each vignette's text."""
     before = _rss_mb()
     started = time.perf_counter()
     from dialogue.detector import LearnedRedFlagDetector  # imported here: its libraries count in the cost
 
-    detector = LearnedRedFlagDetector.load()
+    if bank_dir is None:
+        detector = LearnedRedFlagDetector.load()
+    else:
+        detector = LearnedRedFlagDetector.load(bank_dir / "bank.npz", bank_dir / "thresholds.json")
     load_s = time.perf_counter() - started
     learned, detect_ms = [], []
     for case in cases:
