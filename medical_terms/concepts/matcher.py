@@ -19,7 +19,7 @@ from medical_terms.concepts.model import Concept, Mention
 from medical_terms.concepts.negation import is_negated
 from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations
 from medical_terms.concepts.scope import CLAUSE_BREAK, is_denied_after, is_hedged, is_past, is_resolved
-from medical_terms.phonetics import fuzzy, is_hanzi, readings, syllables
+from medical_terms.phonetics import fuzzy, is_hanzi, syllables
 
 GAP = r"[^，。,；;！!？?不没无未别]{0,4}"
 """What ``~`` stands for in a regex form: a short gap with no negation or punctuation."""
@@ -215,15 +215,17 @@ def _past(text: str, raw: _Raw, category: str) -> bool:
 
 
 _MAX_READINGS = 8
+_SPOKEN_VARIANTS = {"血": ("xue", "xie"), "咯": ("ka", "ge", "luo"), "晕": ("yun",), "抽": ("chou",)}
 # A misheard term does not start on a particle (么反应 is 什么反应, not 没反应).
 _PARTICLES = frozenset("的地得了着么吗呢吧啊呀哦个这那哪和都还为就也又")
 
 
 def _spoken_forms(form: str) -> list[tuple[str, ...]]:
-    """The ways a form may be said: its contextual reading first, then other readings of its
-    characters (吐血 is tu xie in context and tu xue in careful speech), at most a few."""
+    """The ways a form may be said: its contextual reading, and the other everyday reading of a
+    character whose two readings are both common in speech (血: xie in 吐血, xue in careful speech).
+    Other heteronyms are left out: 便 read pian would make 一片雪花 a 便血."""
     spoken = [syllables(form)]
-    for options in product(*readings(form)):
+    for options in product(*(_SPOKEN_VARIANTS.get(char, (syllable,)) for char, syllable in zip(form, spoken[0], strict=True))):
         if len(spoken) >= _MAX_READINGS:
             break
         if options not in spoken:
