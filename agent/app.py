@@ -1,20 +1,23 @@
 """The FastAPI application: health, readiness, flows, the WebSocket and WebRTC call endpoints,
 the browser page at ``/`` and the Prometheus ``/metrics``.
 
-``create_app(settings)`` loads the models at start-up (lifespan); tests pass ready ``Engines`` to
-share one set of loaded models.
+``create_app(settings)`` opens the records store and, at start-up (lifespan), loads the models;
+at shutdown it closes what it opened: WebRTC peers, the models' threads and the store. Tests pass
+ready ``Engines`` and a store to share them; those stay the caller's to close. Whether a call is
+admitted is decided in one place (``CallAdmission``) for every transport.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -24,20 +27,29 @@ from agent.engines import Engines
 from agent.records_api import build_records_router
 from agent.session import CallOptions, CallSessions
 from dialogue import UnknownFlowError
-from transport.signalling import build_signalling_router
-from transport.static import STATIC_DIR
-from transport.webrtc import IceServerConfig, SignallingError, WebRTCCalls, WebRTCConfig
-from transport.websocket import websocket_transport
-from transport.ws_protocol import ProtocolError, parse_start
+from transport import (
+    STATIC_DIR,
+    IceServerConfig,
+    ProtocolError,
+    SignallingError,
+    WebRTCCalls,
+    WebRTCConfig,
+    build_signalling_router,
+    parse_start,
+    websocket_transport,
+)
 
 logger = logging.getLogger("medvoice.app")
 
 HANDSHAKE_TIMEOUT_S = 10.0
+# At shutdown, calls still on WebRTC get this long to close their peer connections (aiortc can
+# wait on a dead transport); the service must be gone within 2 s of SIGTERM.
+WEBRTC_CLOSE_AT_SHUTDOWN_S = 0.5
 
 
 def open_records(settings: Settings):
     """The records + consultation store named by the settings (migrated and seeded on first use)."""
-    from backends.embedded import open_store
+    from backends import open_store
 
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -47,115 +59,196 @@ def open_records(settings: Settings):
 
 def create_app(settings: Settings | None = None, *, engines: Engines | None = None, store=None) -> FastAPI:
     settings = settings or Settings()
-    store = store if store is not None else open_records(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if app.state.sessions is None:
-            loaded = await asyncio.to_thread(Engines, settings)
-            app.state.sessions = CallSessions(loaded, store=store)
-        yield
-        await app.state.webrtc.close()
-
+    owned_store = None if store is not None else open_records(settings)
+    store = store if store is not None else owned_store
     app = FastAPI(
         title="medvoice",
         version="0.1.0",
         description="Self-hosted Mandarin voice agent for hospitals (offline).",
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, owned_store),
     )
     app.state.settings = settings
     app.state.store = store
     app.state.sessions = CallSessions(engines, store=store) if engines is not None else None
-    app.include_router(build_records_router(store))
-    app.include_router(build_campaign_router(store))
+    admission = CallAdmission(app, settings, store)
 
     async def run_webrtc_call(flow: str, transport, options: CallOptions | None) -> None:
         await app.state.sessions.run_call(
             flow, transport, silence_timeout_s=settings.silence_timeout_s, options=options
         )
 
-    def admit_call(flow: str, query: dict[str, str]) -> CallOptions:
-        sessions: CallSessions | None = app.state.sessions
-        if sessions is None:
-            raise SignallingError(503, "not_ready", "the models are still loading; retry in a few seconds")
+    app.state.webrtc = WebRTCCalls(webrtc_config(settings), run_webrtc_call)
+    app.include_router(build_records_router(store))
+    app.include_router(build_campaign_router(store))
+    app.include_router(build_signalling_router(app.state.webrtc, admission.admit_webrtc))
+    app.include_router(_service_router())
+    app.include_router(_websocket_router(settings, admission))
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def _lifespan(settings: Settings, owned_store):
+    """Load the models at start-up unless they were given; close what the app opened at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded: Engines | None = None
+        if app.state.sessions is None:
+            loaded = await asyncio.to_thread(Engines, settings)
+            app.state.sessions = CallSessions(loaded, store=app.state.store)
         try:
-            options = CallOptions.from_query(query, getattr(store, "tokens", None))
+            yield
+        finally:
+            try:
+                await asyncio.wait_for(app.state.webrtc.close(), WEBRTC_CLOSE_AT_SHUTDOWN_S)
+            except TimeoutError:
+                logger.warning("WebRTC peers still closing after %.1f s at shutdown; left", WEBRTC_CLOSE_AT_SHUTDOWN_S)
+            if loaded is not None:
+                loaded.close()
+            if owned_store is not None:
+                owned_store.close()
+
+    return lifespan
+
+
+# -- admission -------------------------------------------------------------------------------
+
+
+@dataclass
+class CallRefused(Exception):
+    """A new call is refused: ``code`` is machine-readable, ``http_status`` is WebRTC's answer and
+    ``close_code`` the WebSocket's."""
+
+    code: str
+    message: str
+    http_status: int
+    close_code: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CallAdmission:
+    """Whether the service takes a new call of ``flow``, with which options: the models are
+    loaded, the flow and its options are valid, and a call slot is free."""
+
+    def __init__(self, app: FastAPI, settings: Settings, store) -> None:
+        self._app = app
+        self._settings = settings
+        self._tokens = getattr(store, "tokens", None)
+
+    def admit(self, flow: str, query: Mapping[str, str]) -> CallOptions:
+        """The call's options; raises ``CallRefused``."""
+        sessions: CallSessions | None = self._app.state.sessions
+        if sessions is None:
+            raise CallRefused("not_ready", "the models are still loading; retry in a few seconds", 503, 1013)
+        try:
+            options = CallOptions.from_query(query, self._tokens)
             sessions.new_dialogue(flow, "probe", options)
         except UnknownFlowError as exc:
-            raise SignallingError(400, "unknown_flow", f"{exc}; choose one of {', '.join(FLOWS)}") from exc
+            raise CallRefused("unknown_flow", str(exc), 400, 1008, {"flows": list(FLOWS)}) from exc
         except ValueError as exc:  # e.g. dictation without a doctor's token
-            raise SignallingError(400, "bad_call_options", str(exc)) from exc
-        if sessions.active >= settings.max_calls:
-            raise SignallingError(503, "busy", f"all {settings.max_calls} call slots are busy; try again later")
+            raise CallRefused("bad_call_options", str(exc), 400, 1008) from exc
+        if sessions.active >= self._settings.max_calls:
+            raise CallRefused("busy", f"all {self._settings.max_calls} call slots are busy; try again later",
+                              503, 1013)
         return options
 
-    app.state.webrtc = WebRTCCalls(webrtc_config(settings), run_webrtc_call)
-    app.include_router(build_signalling_router(app.state.webrtc, admit_call))
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    def admit_webrtc(self, flow: str, query: dict[str, str]) -> CallOptions:
+        """``admit`` as the signalling router wants it: refusals are ``SignallingError``."""
+        try:
+            return self.admit(flow, query)
+        except CallRefused as refused:
+            message = refused.message
+            if "flows" in refused.extra:
+                message = f"{message}; choose one of {', '.join(refused.extra['flows'])}"
+            raise SignallingError(refused.http_status, refused.code, message) from refused
 
-    @app.get("/", include_in_schema=False)
+
+# -- routes ----------------------------------------------------------------------------------
+
+
+def _service_router() -> APIRouter:
+    """The page, health, readiness, flows and metrics."""
+    router = APIRouter()
+
+    @router.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         """The browser call page (Chinese UI)."""
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8")
 
-    @app.get("/metrics.json", tags=["service"])
-    async def metrics_json() -> dict:
-        """Per-stage p50/p95 (ms) over recent turns and the last turns' timings (the page reads it)."""
-        snapshot = _stage_metrics("snapshot")
-        return {
-            **(snapshot() if snapshot else {"stages_ms": {}, "recent_turns_ms": []}),
-            "active_calls": app.state.sessions.active if app.state.sessions else 0,
-            "webrtc_peers": app.state.webrtc.active_peers,
-        }
-
-    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
-    async def metrics() -> PlainTextResponse:
-        """Prometheus text: live calls and peers, plus the per-stage turn timings."""
-        sessions: CallSessions | None = app.state.sessions
-        lines = [
-            "# HELP medvoice_active_calls Calls in progress (all transports).",
-            "# TYPE medvoice_active_calls gauge",
-            f"medvoice_active_calls {sessions.active if sessions else 0}",
-            "# HELP medvoice_webrtc_peers Live WebRTC peer connections.",
-            "# TYPE medvoice_webrtc_peers gauge",
-            f"medvoice_webrtc_peers {app.state.webrtc.active_peers}",
-        ]
-        cache = sessions.engines.speech_cache if sessions else None
-        if cache is not None:
-            lines += [
-                "# HELP medvoice_tts_cache_total Agent sentences spoken from the sentence audio cache or synthesised.",
-                "# TYPE medvoice_tts_cache_total counter",
-                f'medvoice_tts_cache_total{{result="hit"}} {cache.hits}',
-                f'medvoice_tts_cache_total{{result="miss"}} {cache.misses}',
-            ]
-        stage_text = _stage_metrics_text()
-        return PlainTextResponse(
-            "\n".join(lines) + "\n" + stage_text, media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
-
-    @app.get("/healthz", tags=["service"])
+    @router.get("/healthz", tags=["service"])
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["service"])
-    async def readyz() -> JSONResponse:
+    @router.get("/readyz", tags=["service"])
+    async def readyz(request: Request) -> JSONResponse:
         """Readiness: every model loaded, with its path and load time."""
-        sessions: CallSessions | None = app.state.sessions
+        state = request.app.state
+        sessions: CallSessions | None = state.sessions
         if sessions is None:
             return JSONResponse({"ready": False, "models": {}}, status_code=503)
         body = sessions.engines.readiness() | {
             "active_calls": sessions.active,
-            "webrtc_peers": app.state.webrtc.active_peers,
+            "webrtc_peers": state.webrtc.active_peers,
         }
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
-    @app.get("/flows", tags=["calls"])
+    @router.get("/flows", tags=["calls"])
     async def flows() -> dict[str, list[str]]:
         """The conversation flows a call can use."""
         return {"flows": list(FLOWS)}
 
-    @app.websocket("/ws/call")
+    @router.get("/metrics.json", tags=["service"])
+    async def metrics_json(request: Request) -> dict:
+        """Per-stage p50/p95 (ms) over recent turns and the last turns' timings (the page reads it)."""
+        state = request.app.state
+        sessions: CallSessions | None = state.sessions
+        return {
+            **(sessions.engines.metrics.snapshot() if sessions else {"stages_ms": {}, "recent_turns_ms": []}),
+            "active_calls": sessions.active if sessions else 0,
+            "webrtc_peers": state.webrtc.active_peers,
+        }
+
+    @router.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    async def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus text: live calls and peers, plus the per-stage turn timings."""
+        state = request.app.state
+        sessions: CallSessions | None = state.sessions
+        text = _live_call_metrics(sessions, state.webrtc.active_peers)
+        if sessions is not None:
+            text += sessions.engines.metrics.render_prometheus()
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return router
+
+
+def _live_call_metrics(sessions: CallSessions | None, webrtc_peers: int) -> str:
+    lines = [
+        "# HELP medvoice_active_calls Calls in progress (all transports).",
+        "# TYPE medvoice_active_calls gauge",
+        f"medvoice_active_calls {sessions.active if sessions else 0}",
+        "# HELP medvoice_webrtc_peers Live WebRTC peer connections.",
+        "# TYPE medvoice_webrtc_peers gauge",
+        f"medvoice_webrtc_peers {webrtc_peers}",
+    ]
+    cache = sessions.engines.speech_cache if sessions else None
+    if cache is not None:
+        lines += [
+            "# HELP medvoice_tts_cache_total Agent sentences spoken from the sentence audio cache or synthesised.",
+            "# TYPE medvoice_tts_cache_total counter",
+            f'medvoice_tts_cache_total{{result="hit"}} {cache.hits}',
+            f'medvoice_tts_cache_total{{result="miss"}} {cache.misses}',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _websocket_router(settings: Settings, admission: CallAdmission) -> APIRouter:
+    router = APIRouter()
+
+    @router.websocket("/ws/call")
     async def ws_call(websocket: WebSocket, flow: str = "triage") -> None:
         """A call over WebSocket; the protocol is in ``transport.ws_protocol`` and the README.
 
@@ -163,33 +256,15 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
         ``program`` (hypertension | diabetes), ``patient``, ``encounter`` and ``token`` (a signed
         token of the care-team member or doctor the call acts for: ``medvoice records token``).
         """
-        sessions: CallSessions = app.state.sessions
         await websocket.accept()
         try:
-            options = CallOptions.from_query(websocket.query_params, getattr(store, "tokens", None))
-            sessions.new_dialogue(flow, "probe", options)
-        except UnknownFlowError as exc:
-            await _refuse(websocket, "unknown_flow", str(exc), 1008, flows=list(FLOWS))
+            options = admission.admit(flow, websocket.query_params)
+        except CallRefused as refused:
+            await _refuse(websocket, refused.code, refused.message, refused.close_code, **refused.extra)
             return
-        except ValueError as exc:
-            await _refuse(websocket, "bad_call_options", str(exc), 1008)
+        if not await _await_start(websocket):
             return
-        if sessions.active >= settings.max_calls:
-            await _refuse(websocket, "busy", f"all {settings.max_calls} call slots are busy; try again later", 1013)
-            return
-        try:
-            first = await asyncio.wait_for(websocket.receive(), HANDSHAKE_TIMEOUT_S)
-            if first.get("type") == "websocket.disconnect":
-                return
-            parse_start(first.get("text") if first.get("text") is not None else first.get("bytes", b""))
-        except TimeoutError:
-            await _refuse(websocket, "start_timeout", f"no start message within {HANDSHAKE_TIMEOUT_S:.0f} s", 1008)
-            return
-        except ProtocolError as exc:
-            await _refuse(websocket, exc.code, str(exc), 1003)
-            return
-        except WebSocketDisconnect:
-            return
+        sessions: CallSessions = websocket.app.state.sessions
         transport = websocket_transport(websocket, output_sample_rate=settings.output_sample_rate)
         call = asyncio.current_task()
 
@@ -204,7 +279,25 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
         except asyncio.CancelledError:
             logger.info("call ended by caller hang-up")
 
-    return app
+    return router
+
+
+async def _await_start(websocket: WebSocket) -> bool:
+    """The client's start message within the handshake timeout; False (refused or gone) otherwise."""
+    try:
+        first = await asyncio.wait_for(websocket.receive(), HANDSHAKE_TIMEOUT_S)
+        if first.get("type") == "websocket.disconnect":
+            return False
+        parse_start(first.get("text") if first.get("text") is not None else first.get("bytes", b""))
+    except TimeoutError:
+        await _refuse(websocket, "start_timeout", f"no start message within {HANDSHAKE_TIMEOUT_S:.0f} s", 1008)
+        return False
+    except ProtocolError as exc:
+        await _refuse(websocket, exc.code, str(exc), 1003)
+        return False
+    except WebSocketDisconnect:
+        return False
+    return True
 
 
 def webrtc_config(settings: Settings) -> WebRTCConfig:
@@ -222,21 +315,6 @@ def webrtc_config(settings: Settings) -> WebRTCConfig:
         max_peers=settings.max_calls,
         output_sample_rate=settings.output_sample_rate,
     )
-
-
-def _stage_metrics(name: str):
-    """``agent.metrics.<name>`` (the per-stage turn timings), or None where that module lacks it."""
-    if importlib.util.find_spec("agent.metrics") is None:
-        return None
-    from agent import metrics as stage_metrics
-
-    found = getattr(stage_metrics, name, None)
-    return found if callable(found) else None
-
-
-def _stage_metrics_text() -> str:
-    render = _stage_metrics("render_prometheus")
-    return render() if render else ""
 
 
 async def _refuse(websocket: WebSocket, code: str, message: str, close_code: int, **extra) -> None:

@@ -17,6 +17,9 @@ from agent.logs import configure_logging
 from agent.models import ModelError, ModelLocator
 
 CALLER_SAMPLE_RATE = 16000
+# On SIGTERM, connections (calls in progress) get this long before their tasks are cancelled, so
+# the service is gone within 2 s.
+GRACEFUL_SHUTDOWN_S = 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port or settings.port,
         ws_max_size=1 << 20,
         log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
     return 0
 
@@ -108,13 +112,13 @@ def _call(args: argparse.Namespace) -> int:
     settings = _settings()
     configure_logging("WARNING")
     started = time.perf_counter()
-    sessions = CallSessions(Engines(settings))
-    print(f"[models loaded in {time.perf_counter() - started:.1f}s]", file=sys.stderr)
-    try:
-        log, recording = asyncio.run(run_file_call(sessions, args.flow, caller))
-    except UnknownFlowError as exc:
-        print(f"medvoice call: {exc}", file=sys.stderr)
-        return 2
+    with Engines(settings) as engines:
+        print(f"[models loaded in {time.perf_counter() - started:.1f}s]", file=sys.stderr)
+        try:
+            log, recording = asyncio.run(run_file_call(CallSessions(engines), args.flow, caller))
+        except UnknownFlowError as exc:
+            print(f"medvoice call: {exc}", file=sys.stderr)
+            return 2
     for role, text in log.transcript():
         print(f"{'患者' if role == 'caller' else '助手'}: {text}")
     audio = recording.to_array()
@@ -126,7 +130,7 @@ def _call(args: argparse.Namespace) -> int:
 
 async def run_file_call(sessions, flow: str, caller: np.ndarray, *, silence_timeout_s: float | None = None):
     """Run a whole call with ``caller`` (int16 16 kHz) as the caller; returns (CallLog, CallRecording)."""
-    from transport.file import FileCallTransport
+    from transport import FileCallTransport
 
     sessions.new_dialogue(flow, "probe")  # unknown flow -> UnknownFlowError before any audio runs
     state = {"caller_turns": 0, "answered": 0}

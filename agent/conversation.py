@@ -35,8 +35,8 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from agent.metrics import REGISTRY, MetricsRegistry, TurnTimer
-from dialogue.base import Dialogue, Reply
-from turntaking.frames import BackchannelFrame, BargeInFrame, BargeInState, TurnEndedFrame
+from dialogue import Dialogue, Reply
+from turntaking import BackchannelFrame, BargeInFrame, BargeInState, TurnEndedFrame
 
 logger = logging.getLogger("medvoice.call")
 
@@ -67,8 +67,8 @@ class ConversationProcessor(FrameProcessor):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self._metrics = metrics or REGISTRY
-        self._timer = timer or TurnTimer(self._metrics)
+        self._registry = metrics or REGISTRY
+        self._timer = timer or TurnTimer(self._registry)
         self._dialogue = dialogue
         self._silence_timeout_s = silence_timeout_s
         self._on_event = on_event
@@ -103,7 +103,7 @@ class ConversationProcessor(FrameProcessor):
             return
         elif isinstance(frame, BackchannelFrame):
             self._timer.cancel()
-            self._metrics.count("backchannels_ignored")
+            self._registry.count("backchannels_ignored")
             return
         elif isinstance(frame, BargeInFrame):
             await self._on_barge_in(frame)
@@ -171,13 +171,13 @@ class ConversationProcessor(FrameProcessor):
 
     async def _on_barge_in(self, frame: BargeInFrame) -> None:
         if frame.state == BargeInState.PAUSED:
-            self._metrics.count("bargein_candidates")
+            self._registry.count("bargein_candidates")
             if frame.pause_s is not None:
-                self._metrics.observe_bargein(frame.pause_s)
+                self._registry.observe_bargein(frame.pause_s)
         elif frame.state == BargeInState.RESUMED:
-            self._metrics.count(f"bargein_resumed_{frame.reason}")
+            self._registry.count(f"bargein_resumed_{frame.reason}")
         else:
-            self._metrics.count("bargein_interruptions")
+            self._registry.count("bargein_interruptions")
         await self._emit({"type": "barge_in", "state": frame.state.value})
 
     async def _drop_reply(self) -> None:

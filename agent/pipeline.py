@@ -11,10 +11,6 @@ playout gate is set from what the transport declares about its output
 
 from __future__ import annotations
 
-import weakref
-
-import numpy as np
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.transports.base_transport import BaseTransport
@@ -24,16 +20,11 @@ from agent.conversation import ConversationProcessor, EventSink
 from agent.engines import Engines
 from agent.metrics import StageProbe, TurnTimer
 from agent.term_correction import TermCorrectionProcessor
-from asr.incremental import IncrementalSettings
-from asr.service import TurnDecoder
-from asr.short_window import ShortWindowTranscriber
-from asr.transcriber import WhisperTranscriber
-from dialogue.base import Dialogue
+from asr import IncrementalSettings, TurnDecoder
+from dialogue import Dialogue
 from medical_terms import hotwords, with_answer_hints
-from transport.capabilities import audio_output
-from tts.playback import PlaybackTracker, SpokenText
-from tts.resample import StreamResampler
-from tts.service import MedvoiceTTSService
+from transport import audio_output
+from tts import MedvoiceTTSService, PlaybackTracker, SpokenText
 from turntaking import (
     VAD_START_S,
     VAD_STOP_S,
@@ -42,34 +33,9 @@ from turntaking import (
     EndOfTurnPolicy,
     EndOfTurnProcessor,
     PlayoutGate,
-    SmartTurnModel,
     TurnTiming,
-    call_vad_params,
     playout_lead_s,
 )
-
-_shared: weakref.WeakKeyDictionary[Engines, tuple[WhisperTranscriber, SmartTurnModel]] = weakref.WeakKeyDictionary()
-
-
-def turn_models(engines: Engines) -> tuple[WhisperTranscriber, SmartTurnModel]:
-    """The call decoder (``Settings.asr_decoder``) and the smart-turn model, loaded once per ``Engines``."""
-    if engines not in _shared:
-        transcriber = engines.transcriber
-        if engines.settings.asr_decoder == "short_window" and not isinstance(transcriber, ShortWindowTranscriber):
-            transcriber = ShortWindowTranscriber(transcriber.settings)
-        smart_turn = SmartTurnModel(engines.turn_model)
-        _warm_up(engines, transcriber, smart_turn)
-        _shared[engines] = (transcriber, smart_turn)
-    return _shared[engines]
-
-
-def _warm_up(engines: Engines, transcriber: WhisperTranscriber, smart_turn: SmartTurnModel) -> None:
-    """One real decode and one smart-turn run: the first call's turns took 150 ms longer without."""
-    speech = engines.voice.synthesize("您好，我头疼。")
-    resampler = StreamResampler(engines.voice.sample_rate, 16000)
-    speech = np.concatenate([resampler.process(speech), resampler.flush()])
-    transcriber.transcribe(speech)
-    smart_turn.probability(speech)
 
 
 def _decodes_at_pauses(settings: Settings) -> bool:
@@ -89,16 +55,15 @@ def build_pipeline(
     barge_in: BargeInPolicy | None = None,
     timer: TurnTimer | None = None,
 ) -> Pipeline:
-    """One pipeline per call; ``engines`` are shared, every processor here is per call."""
-    transcriber, smart_turn = turn_models(engines)
+    """One pipeline per call; ``engines`` are shared and load nothing here, every processor is per call."""
     policy = end_of_turn or EndOfTurnPolicy()
-    timer = timer or TurnTimer()
-    vad = VADProcessor(vad_analyzer=SileroVADAnalyzer(params=call_vad_params()))
+    timer = timer or TurnTimer(engines.metrics)
+    vad = VADProcessor(vad_analyzer=engines.vad.analyzer())
     # Bias Whisper towards the flow's vocabulary: without it "胸口疼" comes out as "胸口腾".
     program = getattr(getattr(dialogue, "program", None), "id", None)  # followup_hypertension ...
     flow_hotwords = hotwords("_".join(filter(None, [dialogue.flow, program])))
     decoder = TurnDecoder(
-        transcriber,
+        engines.transcriber,
         # The open question's answer words first: short answers (没有, 偶尔) need them most.
         hotwords=lambda: with_answer_hints(dialogue.asr_hints(), flow_hotwords),
         incremental=IncrementalSettings() if _decodes_at_pauses(engines.settings) else None,
@@ -106,7 +71,7 @@ def build_pipeline(
     end_of_turn_step = EndOfTurnProcessor(
         decoder,
         decide=policy.wait,
-        turn_model=smart_turn.submit,
+        turn_model=engines.smart_turn.submit,
         timing=TurnTiming(vad_stop_s=VAD_STOP_S, max_turn_s=engines.settings.asr_max_utterance_s),
     )
     output = audio_output(transport)
@@ -126,6 +91,7 @@ def build_pipeline(
         silence_timeout_s=silence_timeout_s,
         on_event=on_event,
         timer=timer,
+        metrics=engines.metrics,
     )
     return Pipeline(
         [

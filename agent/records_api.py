@@ -29,8 +29,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from backends.fhir import RESOURCE_TYPES
-from backends.interfaces import (
+from backends import (
+    RESOURCE_TYPES,
     AccessDeniedError,
     BackendError,
     ConsultationBackend,
@@ -43,8 +43,9 @@ from backends.interfaces import (
     ResourceIssue,
     SlotUnavailableError,
     TamperedDataError,
+    TokenError,
+    TokenSigner,
 )
-from backends.tokens import TokenError, TokenSigner
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_MAX_BODY_BYTES = 1 << 20
@@ -291,6 +292,14 @@ def build_records_router(
         raise ValueError("build_records_router needs a TokenSigner: pass tokens=... (this store has none)")
     route_class = type("LimitedOutcomeRoute", (OutcomeRoute,), {"max_body_bytes": max_body_bytes})
     router = APIRouter(route_class=route_class, responses=OUTCOME_RESPONSES)
+    caller = Depends(_bearer_principal(signer))
+    _add_fhir_routes(router, store, caller)
+    _add_consultation_routes(router, store, caller)
+    return router
+
+
+def _bearer_principal(signer: TokenSigner) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """The dependency that reads who calls from ``Authorization: Bearer <token>`` (401 otherwise)."""
 
     async def principal(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
@@ -302,26 +311,28 @@ def build_records_router(
         except TokenError as error:
             raise ApiError(401, "login", str(error)) from error
 
-    Caller = Depends(principal)
+    return principal
 
-    # -------------------------------------------------------------- FHIR
+
+def _add_fhir_routes(router: APIRouter, store: RecordsStore, caller: Any) -> None:
+    """Create, read, update and search FHIR resources."""
 
     @router.post("/fhir/{resource_type}", tags=["FHIR records"], status_code=201, openapi_extra=FHIR_BODY)
-    async def create_resource(resource_type: str, request: Request, who: Principal = Caller) -> JSONResponse:
+    async def create_resource(resource_type: str, request: Request, who: Principal = caller) -> JSONResponse:
         """Create a resource; the server assigns id and meta."""
         _check_type(resource_type)
         created = await store.create(who, await _json_body(request, resource_type))
         return _fhir(created, 201, {"Location": f"/fhir/{resource_type}/{created['id']}"})
 
     @router.get("/fhir/{resource_type}/{resource_id}", tags=["FHIR records"])
-    async def read_resource(resource_type: str, resource_id: str, who: Principal = Caller) -> JSONResponse:
+    async def read_resource(resource_type: str, resource_id: str, who: Principal = caller) -> JSONResponse:
         """Read one resource by id."""
         _check_type(resource_type)
         return _fhir(await store.read(who, resource_type, resource_id))
 
     @router.put("/fhir/{resource_type}/{resource_id}", tags=["FHIR records"], openapi_extra=FHIR_BODY)
     async def update_resource(
-        resource_type: str, resource_id: str, request: Request, who: Principal = Caller
+        resource_type: str, resource_id: str, request: Request, who: Principal = caller
     ) -> JSONResponse:
         """Replace a resource (a new version); the body's id must match the URL."""
         _check_type(resource_type)
@@ -333,7 +344,7 @@ def build_records_router(
         return _fhir(await store.update(who, body))
 
     @router.get("/fhir/{resource_type}", tags=["FHIR records"])
-    async def search_resources(resource_type: str, request: Request, who: Principal = Caller) -> JSONResponse:
+    async def search_resources(resource_type: str, request: Request, who: Principal = caller) -> JSONResponse:
         """Search: ``identifier`` (system|value or value), ``phone``, ``name``, ``code``, ``patient``."""
         _check_type(resource_type)
         params = dict(request.query_params)
@@ -349,10 +360,12 @@ def build_records_router(
         }
         return _fhir(bundle)
 
-    # -------------------------------------------------------------- consultation
+
+def _add_consultation_routes(router: APIRouter, store: RecordsStore, caller: Any) -> None:
+    """Departments, slots, appointments and the hand-off queue."""
 
     @router.get("/consultation/departments", tags=["Consultation"], response_model=DepartmentsOut)
-    async def list_departments(who: Principal = Caller) -> DepartmentsOut:
+    async def list_departments(who: Principal = caller) -> DepartmentsOut:
         """Departments of the caller's hospital."""
         return DepartmentsOut(
             hospital_id=who.hospital_id, departments=await store.departments(who.hospital_id)
@@ -362,7 +375,7 @@ def build_records_router(
     async def list_slots(
         department: str = Query(..., min_length=1, max_length=64, description="Department name or id"),
         limit: int = Query(3, ge=1, le=50),
-        who: Principal = Caller,
+        who: Principal = caller,
     ) -> list[SlotOut]:
         """The next free slots of a department."""
         found = await store.find_slots(who.hospital_id, department, limit)
@@ -374,12 +387,12 @@ def build_records_router(
     @router.post(
         "/consultation/appointments", tags=["Consultation"], status_code=201, response_model=BookingOut
     )
-    async def book_slot(booking: BookingIn, who: Principal = Caller) -> BookingOut:
+    async def book_slot(booking: BookingIn, who: Principal = caller) -> BookingOut:
         """Book a slot for a patient; 409 if someone else got it first."""
         return BookingOut(appointment_id=await store.book(who, booking.slot_id, booking.patient_id))
 
     @router.delete("/consultation/appointments/{appointment_id}", tags=["Consultation"], status_code=204)
-    async def cancel_appointment(appointment_id: str, who: Principal = Caller) -> Response:
+    async def cancel_appointment(appointment_id: str, who: Principal = caller) -> Response:
         """Cancel an appointment and free its slot."""
         await store.cancel(who, appointment_id)
         return Response(status_code=204)
@@ -387,7 +400,7 @@ def build_records_router(
     @router.post(
         "/consultation/handoffs", tags=["Consultation"], status_code=201, response_model=dict[str, str]
     )
-    async def queue_handoff(handoff: HandoffIn, who: Principal = Caller) -> dict[str, str]:
+    async def queue_handoff(handoff: HandoffIn, who: Principal = caller) -> dict[str, str]:
         """Queue a warm transfer to a human with a short summary and the red flags."""
         request = HandoffRequest(
             call_id=handoff.call_id,
@@ -401,14 +414,13 @@ def build_records_router(
 
     @router.get("/consultation/handoffs", tags=["Consultation"], response_model=list[TicketOut])
     async def list_handoffs(
-        status: str = Query("queued", pattern="^(queued|claimed)$"), who: Principal = Caller
+        status: str = Query("queued", pattern="^(queued|claimed)$"), who: Principal = caller
     ) -> list[TicketOut]:
         """The hand-off queue, most urgent first (staff only)."""
         return [TicketOut.of(t) for t in await store.handoff_queue(who, status)]
 
     @router.post("/consultation/handoffs/{ticket_id}/claim", tags=["Consultation"], response_model=TicketOut)
-    async def claim_handoff(ticket_id: str, who: Principal = Caller) -> TicketOut:
+    async def claim_handoff(ticket_id: str, who: Principal = caller) -> TicketOut:
         """Take a queued hand-off; 404 if it is gone or already claimed."""
         return TicketOut.of(await store.claim_handoff(who, ticket_id))
 
-    return router

@@ -18,7 +18,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from agent.config import Settings
 from agent.engines import Engines
-from agent.pipeline import build_pipeline, turn_models
+from agent.pipeline import build_pipeline
 from backends import Principal
 from dialogue import PROGRAMS, LLMPlugin, LLMSettings, create_dialogue
 
@@ -104,7 +104,6 @@ class CallSessions:
         dialogue_factory: Callable[..., Any] = create_dialogue,
     ) -> None:
         self.engines = engines
-        turn_models(engines)  # loaded and run once now, not during the first call
         self.store = store
         self.llm = _llm_plugin(engines.settings)
         self._dialogue_factory = dialogue_factory

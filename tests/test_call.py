@@ -54,6 +54,10 @@ def test_medvoice_call_command(tmp_path, speak):
     assert any(line.startswith("助手:") and "120" in line for line in lines), proc.stdout
     audio, rate = sf.read(out, dtype="int16")
     assert rate == 16000 and _rms(audio) > 300
+    # Every task the call started was cancelled and awaited by its owner before the call ended
+    # (the silence timer used to be re-armed after the end and left behind).
+    assert "dangling tasks" not in proc.stderr, proc.stderr[-2000:]
+    assert "| ERROR" not in proc.stderr, proc.stderr[-2000:]
 
 
 def test_call_command_rejects_wrong_sample_rate(tmp_path):

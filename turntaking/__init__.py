@@ -33,7 +33,7 @@ from turntaking.frames import (
 )
 from turntaking.playout import OutputHold, PlayoutGate, playout_lead_s
 from turntaking.smart_turn import SmartTurnModel
-from turntaking.vad import VAD_START_S, VAD_STOP_S, call_vad_params
+from turntaking.vad import VAD_START_S, VAD_STOP_S, SileroVAD, call_vad_params
 from turntaking.voicing import VoicingClock, VoicingSettings
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "PlayoutGate",
     "PlayoutPendingFrame",
     "ResumePlayoutFrame",
+    "SileroVAD",
     "SmartTurnModel",
     "TurnCall",
     "TurnDecider",
