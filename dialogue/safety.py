@@ -184,6 +184,9 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
         glucose.append(vitals.glucose)
     systolic = _pressures(facts, vitals.systolic, "reading.bp_systolic")
     diastolic = _pressures(facts, vitals.diastolic, "reading.bp_diastolic")
+    rates = [m.value for m in facts.of("reading.heart_rate") if m.value is not None]
+    if vitals.heart_rate is not None:
+        rates.append(vitals.heart_rate)
     ages = [m.value for m in facts.of("reading.age_days") if m.value is not None]
     if person.age_days is not None:
         ages.append(person.age_days)
@@ -192,8 +195,8 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
         "diastolic_gte": lambda v: any(p >= v for p in diastolic),
         "glucose_lte": lambda v: any(g <= v for g in glucose),
         "glucose_gte": lambda v: any(g >= v for g in glucose),
-        "heart_rate_gte": lambda v: vitals.heart_rate is not None and vitals.heart_rate >= v,
-        "heart_rate_lte": lambda v: vitals.heart_rate is not None and vitals.heart_rate <= v,
+        "heart_rate_gte": lambda v: any(rate >= v for rate in rates),
+        "heart_rate_lte": lambda v: any(rate <= v for rate in rates),
         "spo2_lt": lambda v: any(s < v for s in spo2_readings),
         "infant_age_days_lt": lambda v: any(age < v for age in ages),
         "fever": lambda _v: _has_fever(facts),

@@ -13,7 +13,14 @@ from medical_terms.concepts.lexicon import load_concepts
 from medical_terms.concepts.matcher import GAP, ConceptMatcher
 from medical_terms.concepts.model import CATEGORIES, Concept, Mention
 from medical_terms.concepts.negation import is_negated
-from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations, number
+from medical_terms.concepts.readers import (
+    ages,
+    blood_pressures,
+    device_readings,
+    durations,
+    heart_rates,
+    number,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -25,6 +32,7 @@ __all__ = [
     "blood_pressures",
     "device_readings",
     "durations",
+    "heart_rates",
     "is_negated",
     "load_concepts",
     "number",

@@ -20,6 +20,7 @@ READER_CONCEPTS = (
     Concept("reading.bp_systolic", "reading", "收缩压读数", source="readers.blood_pressures"),
     Concept("reading.bp_diastolic", "reading", "舒张压读数", source="readers.blood_pressures"),
     Concept("reading.age_days", "reading", "小儿年龄（天）", source="readers.ages"),
+    Concept("reading.heart_rate", "reading", "心率读数", source="readers.heart_rates"),
 )
 
 

@@ -17,7 +17,7 @@ from itertools import product
 from medical_terms.concepts.lexicon import load_concepts
 from medical_terms.concepts.model import Concept, Mention
 from medical_terms.concepts.negation import is_negated
-from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations
+from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations, heart_rates
 from medical_terms.concepts.scope import CLAUSE_BREAK, is_denied_after, is_hedged, is_past, is_resolved
 from medical_terms.phonetics import fuzzy, is_hanzi, syllables
 
@@ -96,7 +96,7 @@ class ConceptMatcher:
             offset += len(piece)
         # Readers see the whole text: a value may sit a clause after what names it (血糖高，测出来十七).
         for concept_id, start, end, value in (*durations(text), *device_readings(text), *blood_pressures(text),
-                                              *ages(text)):
+                                              *ages(text), *heart_rates(text)):
             raws.append(_Raw(self._index[concept_id], start, end, "reader", value))
         raws.sort(key=lambda r: (r.start, -r.end))
         people = [r for r in raws if r.concept in self._person]

@@ -31,7 +31,10 @@ _WORD_SPANS: tuple[tuple[str, float], ...] = (
 _WORD_SPAN = re.compile("|".join(f"(?:{pattern})" for pattern, _ in _WORD_SPANS))
 _SPAN_NOT_DURATION = re.compile(r"[前后以之]|岁|大|的(?:孩子|宝宝)")
 
-_SPO2 = re.compile(rf"(?:血氧(?:饱和度)?|氧饱和度|饱和度|氧饱|指夹|测氧|夹手指(?:头)?的(?:那个)?)(?:仪|计)?[^，。,；;0-9{_DIGITS}]{{0,6}}?(?P<num>{_NUM})(?:%|多)?")
+_SPO2 = re.compile(rf"(?:血氧(?:饱和度)?|氧饱和度|饱和度|氧饱|指夹|测氧|夹手指(?:头)?的(?:那个)?)(?:仪|计)?[^，。,；;0-9{_DIGITS}]{{0,6}}?(?:百分之)?(?P<num>{_NUM})(?:%|多)?")
+_HEART_RATE = re.compile(
+    rf"(?:心跳|心率|脉搏|脉)[^，。,；;0-9{_DIGITS}]{{0,6}}?(?:一分钟|每分钟|一分)?(?:才|有|只有|都)?(?P<num>{_NUM})(?P<more>多|几)?(?:下|次)?(?!\s*(?:天|年|岁|月|周|小时|度|分钟|分|秒|个))"
+)
 _COUNTER_AFTER = r"(?!\s*(?:年|个月|月|天|次|回|下|遍|顿|岁|周|星期|小时|分钟|片|粒|斤|块|点钟|个|度|倍))"
 _GLUCOSE = re.compile(rf"(?:血糖|测糖|糖)(?:仪|值)?[^，。,；;0-9{_DIGITS}十]{{0,6}}?(?P<num>{_NUM}){_COUNTER_AFTER}")
 # A value measured without naming it ("测出来十七"), read as glucose when glucose was just spoken of.
@@ -75,9 +78,11 @@ _BP_RANGE = re.compile(r"([一二])百([一二三四五六七八九])([一二三
 _BP_PAIR = re.compile(
     rf"(?P<hi>{_BP_NUM})(?P<hi_more>多|几|来)?\s*(?:/|／|比|over|，|,|、|\s)\s*(?P<lo>{_BP_NUM})(?P<lo_more>多|几|来)?(?![0-9{_DIGITS}十百])"
 )
+# A pressure said a clause after naming it: "血压一直降不下来，现在两百出头".
+_BP_LATER = re.compile(rf"(?:现在|量的|测的|到了?|都|有)(?P<num>[一二两]百[{_DIGITS}十]*|\d{{3}})(?P<more>多|几|来|出头)?")
 _BP_CONTEXT = re.compile(r"血压|高压|低压|量了|量的|测了|测的|mmHg|毫米汞柱|血压计")
 _BP_SINGLE = re.compile(
-    rf"(?P<kind>血压|高压|收缩压|上压|低压|舒张压|下压)(?:计)?[^，。,；;]{{0,6}}?(?P<num>[一二]百[一二三四五六七八九]{{2}}十|{_BP_NUM})(?P<more>多|几|来)?"
+    rf"(?P<kind>血压|高压|收缩压|上压|低压|舒张压|下压)(?:计)?[^，。,；;]{{0,6}}?(?P<num>[一二两]百[一二三四五六七八九]{{2}}十|{_BP_NUM})(?P<more>多|几|来|出头)?"
 )
 _AGE_WORD = r"(?:宝宝|孩子|娃儿|娃|小宝贝|小宝|宝贝|婴儿|闺女|儿子|女儿|小孩|孙子|孙女|外孙女|外孙|毛毛|小家伙|新生儿|小娃)"
 _AGE_UNIT = r"(?P<unit>天|周|星期|个月|月)"
@@ -102,6 +107,16 @@ def _bp_value(spoken: str, more: str | None) -> float | None:
     return value + 5 if more and value >= 100 else value
 
 
+def heart_rates(text: str) -> Iterator[tuple[str, int, int, float]]:
+    """Pulse said in words, ``reading.heart_rate`` (per minute): "心跳一分钟三十几下" → 35."""
+    for match in _HEART_RATE.finditer(text):
+        value = number(match["num"])
+        if value is not None and value >= 10 and match["more"] == "多":
+            value += 5
+        if value is not None and 20 <= value <= 250:
+            yield "reading.heart_rate", match.start(), match.end(), value
+
+
 def blood_pressures(text: str) -> Iterator[tuple[str, int, int, float]]:
     """Blood pressure said with or without its name: ``reading.bp_systolic`` / ``reading.bp_diastolic``
     (mmHg) from "一百八十多，一百一十几" after 量了/血压, "血压一直在一百八九十", "低压一百二"."""
@@ -111,6 +126,12 @@ def blood_pressures(text: str) -> Iterator[tuple[str, int, int, float]]:
         low, high = (30, 200) if kind == "reading.bp_diastolic" else (60, 300)
         if value is not None and low <= value <= high:
             yield kind, match.start(), match.end(), value
+    for match in _BP_LATER.finditer(text):
+        if not re.search(r"血压|高压", text[max(0, match.start() - 24):match.start()]):
+            continue
+        value = _bp_value(match["num"], match["more"])
+        if value is not None and 60 <= value <= 300:
+            yield "reading.bp_systolic", match.start(), match.end(), value
     for match in _BP_PAIR.finditer(text):
         if not _BP_CONTEXT.search(text, max(0, match.start() - 24), match.start() + 1):
             continue
