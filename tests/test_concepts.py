@@ -237,3 +237,20 @@ def test_what_usually_helps_and_did_not_today_is_no_resolution() -> None:
 )
 def test_one_negation_covers_a_list_and_nothing_after_it(text: str, concept: str, current: bool) -> None:
     assert (concept in _current(text)) is current
+
+
+@pytest.mark.parametrize(
+    ("text", "concept", "value"),
+    [
+        ("心跳一分钟三十几下", "reading.heart_rate", 35),
+        ("脉搏一百二十多次", "reading.heart_rate", 125),
+        ("我爸血压一直降不下来，现在两百出头", "reading.bp_systolic", 205),
+        ("血氧饱和度百分之八十五", "reading.spo2", 85),
+    ],
+)
+def test_rates_and_pressures_in_words(text: str, concept: str, value: float) -> None:
+    assert value in [m.value for m in MATCHER.find(text) if m.concept == concept]
+
+
+def test_a_duration_is_no_heart_rate() -> None:
+    assert "reading.heart_rate" not in _all("心跳停了三十分钟")
