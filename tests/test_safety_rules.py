@@ -277,3 +277,21 @@ def test_an_unknown_concept_in_a_rule_is_an_error() -> None:
 )
 def test_a_finding_in_the_next_clause_belongs_to_the_site_before_it(text: str, code: str, fires: bool) -> None:
     assert (code in _codes(text)) is fires
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("血压一百九一百一十", "hypertensive_crisis"),
+        ("孩子刚生下来十几天发烧三十八度", "infant_fever"),
+        ("血糖二十七一直口渴尿特别多", "hyperglycemia_severe"),
+        ("我爸胸口疼得厉害一直冒冷汗", "chest_pain_acs"),
+        ("孩子发烧抽过去了翻白眼嘴唇发紫", "seizure"),
+    ],
+)
+def test_recognised_speech_without_punctuation(text: str, code: str) -> None:
+    assert code in _codes(text)
+
+
+def test_pain_that_stops_a_movement_is_no_weakness() -> None:
+    assert "stroke" not in _codes("腰突然扭了疼得动不了")

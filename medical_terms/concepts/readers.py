@@ -82,13 +82,13 @@ _BP_PAIR = re.compile(
 _BP_LATER = re.compile(rf"(?:现在|量的|测的|到了?|都|有)(?P<num>[一二两]百[{_DIGITS}十]*|\d{{3}})(?P<more>多|几|来|出头)?")
 _BP_CONTEXT = re.compile(r"血压|高压|低压|量了|量的|测了|测的|mmHg|毫米汞柱|血压计")
 _BP_SINGLE = re.compile(
-    rf"(?P<kind>血压|高压|收缩压|上压|低压|舒张压|下压)(?:计)?[^，。,；;]{{0,6}}?(?P<num>[一二两]百[一二三四五六七八九]{{2}}十|{_BP_NUM})(?P<more>多|几|来|出头)?"
+    rf"(?P<kind>血压|高压|收缩压|上压|低压|舒张压|下压)(?:计)?[^，。,；;]{{0,6}}?(?P<num>[一二两]百[一二三四五六七八九]{{2}}十|{_BP_NUM}(?:[{_DIGITS}]?百[{_DIGITS}十]*)?)(?P<more>多|几|来|出头)?"
 )
 _AGE_WORD = r"(?:宝宝|孩子|娃儿|娃|小宝贝|小宝|宝贝|婴儿|闺女|儿子|女儿|小孩|孙子|孙女|外孙女|外孙|毛毛|小家伙|新生儿|小娃)"
 _AGE_UNIT = r"(?P<unit>天|周|星期|个月|月)"
 _AGE = re.compile(
     rf"(?:{_AGE_WORD}(?:才|刚|刚满|刚刚|出生|生下来才?|今年|已经|都)?|(?:才|刚满|出生|生下来才?|满))"
-    rf"(?P<num>{_NUM})个?(?P<half>半)?多?{_AGE_UNIT}(?P<half2>半)?(?=$|[，。,；;\s]|大|了|的)"
+    rf"(?P<num>{_NUM})个?(?P<half>半)?多?{_AGE_UNIT}(?P<half2>半)?(?=$|[，。,；;\s]|大|了|的|体温|发|烧|摸|身上|额头|今天|昨天|就|还|吃|一直|有点)"
     rf"|(?P<num2>{_NUM})个?(?P<half3>半)?多?(?P<unit2>天|周|星期|个月|月)(?=大|的(?:宝宝|孩子|娃|婴儿|小孩))"
 )
 _AGE_DAYS = {"天": 1, "周": 7, "星期": 7, "个月": 30, "月": 30}
@@ -107,6 +107,15 @@ def _bp_value(spoken: str, more: str | None) -> float | None:
     return value + 5 if more and value >= 100 else value
 
 
+def _run_on_pair(spoken: str) -> tuple[float, float] | None:
+    """Two pressures said without a pause (一百九一百一十 → 190/110), the longer systolic first."""
+    for cut in range(len(spoken) - 1, 1, -1):
+        high, low = number(spoken[:cut]), number(spoken[cut:])
+        if high is not None and low is not None and 70 <= high <= 300 and 30 <= low <= 200 and high - low >= 10:
+            return high, low
+    return None
+
+
 def heart_rates(text: str) -> Iterator[tuple[str, int, int, float]]:
     """Pulse said in words, ``reading.heart_rate`` (per minute): "心跳一分钟三十几下" → 35."""
     for match in _HEART_RATE.finditer(text):
@@ -122,6 +131,12 @@ def blood_pressures(text: str) -> Iterator[tuple[str, int, int, float]]:
     (mmHg) from "一百八十多，一百一十几" after 量了/血压, "血压一直在一百八九十", "低压一百二"."""
     for match in _BP_SINGLE.finditer(text):
         value = _bp_value(match["num"], match["more"])
+        if (value is None or value > 300) and match["kind"] == "血压":
+            pair = _run_on_pair(match["num"])
+            if pair is not None:
+                yield "reading.bp_systolic", match.start(), match.end(), pair[0]
+                yield "reading.bp_diastolic", match.start(), match.end(), pair[1]
+                continue
         kind = "reading.bp_diastolic" if match["kind"] in ("低压", "舒张压", "下压") else "reading.bp_systolic"
         low, high = (30, 200) if kind == "reading.bp_diastolic" else (60, 300)
         if value is not None and low <= value <= high:
@@ -162,10 +177,14 @@ def ages(text: str) -> Iterator[tuple[str, int, int, float]]:
 
 
 def _glucose_value(spoken: str) -> float | None:
-    """A glucose value in mmol/L, not a lone 一/两 (血糖一直, 血糖过一回)."""
+    """A glucose value in mmol/L, not a lone 一/两 (血糖一直, 血糖过一回); a numeral run into the next
+    word without a pause is cut back (血糖二十七一直口渴 → 27)."""
     if _SINGLE_CHINESE_NUMERAL.fullmatch(spoken):
         return None
     value = number(spoken)
+    while value is None and len(spoken) > 2:
+        spoken = spoken[:-1]
+        value = number(spoken)
     return value if value is not None and 0.5 <= value <= 40 else None
 
 
