@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
 import time
 from dataclasses import dataclass, replace
 from importlib import metadata
@@ -301,6 +302,7 @@ def build(paths: list[Path], out: Path, target_specificity: float, exclude_texts
             {"path": str(p), "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "vignettes": files.count(p.name)}
             for p in paths
         ],
+        "repository_commit": _commit(),
         "excluded_texts": len(exclude_texts),
         "vignettes": len(vignettes),
         "vignettes_flagged": int(flagged.sum()),
@@ -328,6 +330,17 @@ def build(paths: list[Path], out: Path, target_specificity: float, exclude_texts
         manifest["cross_validation"] = cross_validate(embedded, folds, target_specificity, files)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return manifest
+
+
+def _commit() -> str:
+    """The git commit the bank was built at (its rules label the clauses), ``+dirty`` with local edits."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def main(argv: list[str] | None = None) -> int:
