@@ -165,6 +165,10 @@ class FlowDialogue(Dialogue):
         Runs on every utterance, garbled and abusive ones included, so the rules see vitals, ages and
         answers to the pending question."""
 
+    values_are_red_flags: bool = True
+    """Whether blood pressure, glucose and heart rate said by the caller can raise a red flag. The
+    follow-up flow turns it off: there they are the programme's danger criteria, read back first."""
+
     def safety_inputs(self) -> tuple[Vitals | None, Person | None]:
         """Vitals and person for the rules (default: ``None``, read from the transcript)."""
         return None, None
@@ -244,7 +248,7 @@ class FlowDialogue(Dialogue):
     # -- machinery ---------------------------------------------------------------------------------
     async def _safety_turn(self) -> Turn | None:
         vitals, person = self.safety_inputs()
-        new = self.safety.new_hits(self.transcript, self.hits, vitals, person)
+        new = self.safety.new_hits(self.transcript, self.hits, vitals, person, self.values_are_red_flags)
         if not new:
             return None
         self.hits = sorted([*self.hits, *new], key=lambda hit: hit.level)  # sticky: never removed

@@ -55,8 +55,10 @@ class RedFlagHit:
 class _Facts:
     """What one check knows: the mentions (current ones indexed by concept), vitals and person."""
 
-    def __init__(self, text: str, mentions: list[Mention], vitals: Vitals, person: Person) -> None:
+    def __init__(self, text: str, mentions: list[Mention], vitals: Vitals, person: Person,
+                 spoken_values: bool = True) -> None:
         self.text = text
+        self.spoken_values = spoken_values
         self.vitals = vitals
         self.person = person
         self.current: dict[str, list[Mention]] = defaultdict(list)
@@ -176,7 +178,7 @@ def _continues_site(site: Mention, finding: Mention, between: str, facts: _Facts
 
 def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
     vitals, person = facts.vitals, facts.person
-    glucose_readings = [m.value for m in facts.of("reading.glucose") if m.value is not None]
+    glucose_readings = _spoken(facts, "reading.glucose")
     spo2_readings = [m.value for m in facts.of("reading.spo2") if m.value is not None]
     glucose = list(glucose_readings)
     # The flow's reader takes 血糖一直… as a glucose of 1; a lone 一/两 is a word unless a reading agrees.
@@ -184,7 +186,7 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
         glucose.append(vitals.glucose)
     systolic = _pressures(facts, vitals.systolic, "reading.bp_systolic")
     diastolic = _pressures(facts, vitals.diastolic, "reading.bp_diastolic")
-    rates = [m.value for m in facts.of("reading.heart_rate") if m.value is not None]
+    rates = _spoken(facts, "reading.heart_rate")
     if vitals.heart_rate is not None:
         rates.append(vitals.heart_rate)
     ages = [m.value for m in facts.of("reading.age_days") if m.value is not None]
@@ -207,9 +209,18 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
     return all(checks[name](value) for name, value in vital.items())
 
 
+def _spoken(facts: _Facts, concept: str) -> list[float]:
+    """The caller's spoken readings of a measured value, unless the flow owns those values."""
+    if not facts.spoken_values:
+        return []
+    return [m.value for m in facts.of(concept) if m.value is not None]
+
+
 def _pressures(facts: _Facts, read: float | None, concept: str) -> list[float]:
     """Pressures said now: the concept layer's readings, and the value the flow read unless the
     caller said that value of the past ("血压以前一百八十多，现在一百三")."""
+    if not facts.spoken_values:
+        return [] if read is None else [read]
     current = [m.value for m in facts.of(concept) if m.value is not None]
     past = [m.value for m in facts.past.get(concept, ()) if m.value is not None]
 
@@ -298,13 +309,17 @@ class SafetyRules:
     def codes(self) -> tuple[str, ...]:
         return tuple(rule.code for rule in self.rules)
 
-    def check(self, text: str, vitals: Vitals | None = None, person: Person | None = None) -> list[RedFlagHit]:
+    def check(self, text: str, vitals: Vitals | None = None, person: Person | None = None, *,
+              spoken_values: bool = True) -> list[RedFlagHit]:
         """Every red flag in ``text`` (the call's caller turns so far), most urgent first.
 
         Args:
             text: Caller speech; pass the whole call so far, so flags build up across turns.
             vitals: Values read so far (default: read from ``text``).
             person: Who is affected (default: read from ``text``).
+            spoken_values: Whether blood pressure, glucose and heart rate said in ``text`` count. A
+                follow-up call turns this off: there those values are the programme's danger criteria,
+                read back and confirmed (DOMAIN.md §2), and only ``vitals`` hold them.
         """
         if vitals is None:
             vitals = Vitals()
@@ -312,7 +327,7 @@ class SafetyRules:
         if person is None:
             person = Person()
             person.update(text)
-        facts = _Facts(text, ConceptMatcher.load().find(text), vitals, person)
+        facts = _Facts(text, ConceptMatcher.load().find(text), vitals, person, spoken_values)
         hits = [hit for rule in self.rules if (hit := rule._match(facts)) is not None]
         return sorted(hits, key=lambda hit: hit.level)
 

@@ -78,17 +78,18 @@ class SafetyFloor:
         """The packaged rules, no detectors."""
         return cls(SafetyRules.load())
 
-    def check(self, transcript: Sequence[str], vitals: Vitals | None = None,
-              person: Person | None = None) -> list[RedFlagHit]:
+    def check(self, transcript: Sequence[str], vitals: Vitals | None = None, person: Person | None = None,
+              spoken_values: bool = True) -> list[RedFlagHit]:
         """Every red flag in the call so far, most urgent first, one hit per code.
 
         Args:
             transcript: The caller's utterances in order (the whole call so far).
             vitals: Values the flow has read (default: read by the rules from the transcript).
             person: Who is affected (default: read by the rules from the transcript).
+            spoken_values: Whether values said in the transcript count (see :meth:`SafetyRules.check`).
         """
         text = "。".join(readable(utterance) for utterance in transcript)
-        hits = self.rules.check(text, vitals, person)
+        hits = self.rules.check(text, vitals, person, spoken_values=spoken_values)
         if transcript and self.detectors:
             latest = readable(transcript[-1])
             for detector in self.detectors:
@@ -100,7 +101,7 @@ class SafetyFloor:
         return sorted(best.values(), key=lambda hit: hit.level)
 
     def new_hits(self, transcript: Sequence[str], known: Sequence[RedFlagHit], vitals: Vitals | None = None,
-                 person: Person | None = None) -> list[RedFlagHit]:
+                 person: Person | None = None, spoken_values: bool = True) -> list[RedFlagHit]:
         """The flags of :meth:`check` whose code is not in ``known`` (flags are sticky)."""
         codes = {hit.code for hit in known}
-        return [hit for hit in self.check(transcript, vitals, person) if hit.code not in codes]
+        return [hit for hit in self.check(transcript, vitals, person, spoken_values) if hit.code not in codes]

@@ -115,7 +115,7 @@ FOLLOWUP_STATES = ("ask", "confirm", "final")
 def worded_examples(code: str) -> tuple[str, ...]:
     """The examples that say the flag in words rather than as a value (a follow-up call reads values as the
     programme's danger criteria, confirmed by read-back, not as red flags: DOMAIN.md §2, test_followup.py)."""
-    return tuple(e for e in examples_of(code) if code in {hit.code for hit in RULES.check(readable(e), Vitals())})
+    return tuple(e for e in examples_of(code) if code in {hit.code for hit in RULES.check(readable(e), Vitals(), spoken_values=False)})
 
 
 def variants(code: str, examples: tuple[str, ...] | None = None) -> list[str]:
@@ -275,3 +275,12 @@ def test_no_safety_script_tells_a_crisis_caller_to_hang_up() -> None:
         for _ in range(4):
             assert not HANGUP_ADVICE.search(dialogue.safety_phrases.say(key)), key
     assert floor.rules.codes == RULES.codes
+
+
+async def test_a_followup_value_over_the_threshold_is_the_programmes_danger_not_a_120_red_flag() -> None:
+    dialogue = FollowupDialogue(program="hypertension", call_id="f-bp")
+    [reply async for reply in dialogue.open()]
+    dialogue.state, dialogue.question = "ask", "blood_pressure"
+    spoken = [reply async for reply in dialogue.handle("高压一百八十六，低压一百零八")]
+    assert dialogue.hits == [] and "120" not in said(spoken)
+    assert dialogue.state == "confirm"  # read back first, then the danger criteria act

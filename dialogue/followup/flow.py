@@ -238,6 +238,8 @@ class FollowupDialogue(FlowDialogue):
                 reply = Reply(reply.text, end_call=True, meta=self.meta())
             yield reply
 
+    values_are_red_flags = False
+
     def safety_inputs(self) -> tuple[Vitals | None, Person | None]:
         # Vital-sign rules are the programme's danger criteria here (same-day hand-off, DOMAIN §1.4 last
         # row), read from confirmed values; symptom red flags keep the triage action (120).
