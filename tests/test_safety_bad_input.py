@@ -41,6 +41,7 @@ async def test_bad_input_does_not_hide_a_red_flag(turns: tuple[str, ...], code: 
     ("嗯…那个…我想开点降压药，血压一直挺稳的",),
     ("胸口不疼了，就是还有点咳嗽",),
     ("上周晕过一次，现在好好的，想挂个号查查",),
+    ("早上起来浑身没劲",),  # whole-body weakness is not a one-sided stroke sign
 ])
 async def test_bad_input_does_not_invent_a_red_flag(turns: tuple[str, ...]) -> None:
     assert await flags_after(*turns) == set()

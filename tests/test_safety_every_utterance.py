@@ -284,3 +284,10 @@ async def test_a_followup_value_over_the_threshold_is_the_programmes_danger_not_
     spoken = [reply async for reply in dialogue.handle("高压一百八十六，低压一百零八")]
     assert dialogue.hits == [] and "120" not in said(spoken)
     assert dialogue.state == "confirm"  # read back first, then the danger criteria act
+
+
+async def test_a_danger_said_just_before_the_patient_hangs_up_still_raises_the_alert() -> None:
+    dialogue = FollowupDialogue(program="diabetes", call_id="f-lo")
+    await play(dialogue, ["早上起来浑身没劲", "测出来是LO，仪器上就俩字母"])
+    await dialogue.hangup()
+    assert dialogue.meta()["alert"] and dialogue.dangers

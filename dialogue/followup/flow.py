@@ -157,9 +157,16 @@ class FollowupDialogue(FlowDialogue):
             yield reply
 
     async def hangup(self) -> None:
-        """The patient hung up: save what was answered as ``partial`` (nothing answered: ``incomplete``)."""
+        """The patient hung up: save what was answered as ``partial`` (nothing answered: ``incomplete``).
+
+        A danger said in a turn the flow had not yet acted on (the patient hung up first) still raises
+        the alert and queues the same-day hand-off."""
         if not self.ended and self.saved is None:
             self.ended = True
+            dangers = self._new_dangers()
+            if dangers:
+                self.dangers += dangers
+                await self._handoff(f"{self.program.name}随访危险指标：" + "、".join(d.name for d in self.dangers))
             await self._finish("partial" if self.values or self.answers else "incomplete")
 
     # -- states ------------------------------------------------------------------------------------
