@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         "sqlite:///var/medvoice.db", description="SQLAlchemy URL: SQLite file or postgresql+psycopg://..."
     )
     key_file: Path = Field(Path("var/keys.json"), description="SM4 data keys (created on first start).")
+    safety_detector: bool = Field(
+        False,
+        description="Add the learned red-flag detector (dialogue.detector) to the rules; add-only. Off by "
+        "default: on the blind split it added 0.022 sensitivity and cost 0.068 specificity (~190 MB, ~60-100 ms "
+        "a turn on one thread).",
+    )
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = rules only.")
     llm_model: str = Field("default", description="Model name sent to the LLM endpoint.")
     llm_timeout_s: float = Field(3.0, gt=0, description="After this the rules' wording is used.")

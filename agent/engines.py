@@ -22,6 +22,7 @@ from agent.config import Settings
 from agent.metrics import REGISTRY, MetricsRegistry
 from agent.models import ModelLocator
 from asr import SAMPLE_RATE, ShortWindowTranscriber, WhisperSettings, WhisperTranscriber
+from dialogue import SafetyFloor
 from tts import SentenceAudioCache, SpeechEngine, StreamResampler, create_engine
 from turntaking import SileroVAD, SmartTurnModel
 
@@ -88,6 +89,10 @@ class Engines:
         self.status.append(status)
         self.correct_text, status = _timed("medical_terms", lambda: Path("medical_terms"), _load_corrector)
         self.status.append(status)
+        self.safety: SafetyFloor
+        self.safety, status = _timed("safety", lambda: Path("dialogue/data/red_flags.json"),
+                                     lambda _path: _load_safety(settings))
+        self.status.append(status)
         self._closed = False
         self._warm_up()
 
@@ -127,6 +132,17 @@ def _call_decoder(settings: Settings, model_dir: Path) -> WhisperTranscriber:
     if settings.asr_decoder == "short_window":
         return ShortWindowTranscriber(whisper)
     return WhisperTranscriber(whisper)
+
+
+def _load_safety(settings: Settings) -> SafetyFloor:
+    """The red-flag rules (concept matcher compiled once), plus the learned detector when switched on."""
+    floor = SafetyFloor.load()
+    if settings.safety_detector:
+        from dialogue import LearnedRedFlagDetector
+
+        floor = SafetyFloor(floor.rules, [LearnedRedFlagDetector.load()])
+    floor.check(["您好，我头疼。"])  # compiles the concept matcher (and runs the detector) once, not in a call
+    return floor
 
 
 def _load_corrector(_path: Path) -> Callable[[str], str]:

@@ -126,6 +126,7 @@ class CallSessions:
             patient_id=options.patient_id,
             encounter_id=options.encounter_id,
             principal=options.principal,
+            safety=self.engines.safety,
         )
 
     async def run_call(

@@ -14,14 +14,17 @@ from dialogue.base import Dialogue, Reply
 from dialogue.errors import UnknownFlowError
 from dialogue.followup.program import PROGRAMS, Program
 from dialogue.followup.records import followup_extension
+from dialogue.safety_floor import SafetyFloor
 
 if TYPE_CHECKING:
+    from dialogue.detector import LearnedRedFlagDetector
     from dialogue.triage.llm import LLMPlugin
 
 FLOWS: tuple[str, ...] = ("triage", "followup", "dictation")
 """Flows this package can build."""
 
-_LAZY = {"LLMPlugin": "dialogue.triage.llm", "LLMSettings": "dialogue.llm"}
+_LAZY = {"LLMPlugin": "dialogue.triage.llm", "LLMSettings": "dialogue.llm",
+         "LearnedRedFlagDetector": "dialogue.detector"}
 
 __all__ = [
     "FLOWS",
@@ -29,8 +32,10 @@ __all__ = [
     "Dialogue",
     "LLMPlugin",
     "LLMSettings",
+    "LearnedRedFlagDetector",
     "Program",
     "Reply",
+    "SafetyFloor",
     "UnknownFlowError",
     "create_dialogue",
     "followup_extension",
@@ -55,6 +60,7 @@ def create_dialogue(
     records: RecordsBackend | None = None,
     program: str | None = None,
     encounter_id: str | None = None,
+    safety: SafetyFloor | None = None,
 ) -> Dialogue:
     """Build the dialogue for one call.
 
@@ -70,6 +76,8 @@ def create_dialogue(
         records: Records backend (follow-up results and cross-call state; the dictated note).
         program: Follow-up programme, one of :data:`PROGRAMS` (required for ``followup``).
         encounter_id: Dictation: the visit the note belongs to.
+        safety: The red-flag floor every utterance goes through (default: the packaged rules alone); the
+            service passes one built once, with the learned detector when it is switched on.
 
     Raises:
         UnknownFlowError: ``flow`` is not in :data:`FLOWS`.
@@ -78,17 +86,17 @@ def create_dialogue(
         from dialogue.triage.flow import TriageDialogue
 
         return TriageDialogue(consultation=consultation, principal=principal, hospital_id=hospital_id,
-                              call_id=call_id, patient_id=patient_id, llm=llm)
+                              call_id=call_id, patient_id=patient_id, llm=llm, safety=safety)
     if flow == "followup":
         from dialogue.followup.flow import FollowupDialogue
 
         if program is None:
             raise ValueError("the followup flow needs program='hypertension' or program='diabetes'")
         return FollowupDialogue(program=program, records=records, principal=principal, patient_id=patient_id,
-                                consultation=consultation, call_id=call_id)
+                                consultation=consultation, call_id=call_id, safety=safety)
     if flow == "dictation":
         from dialogue.dictation.flow import DictationDialogue
 
         return DictationDialogue(records=records, principal=principal, patient_id=patient_id,
-                                 encounter_id=encounter_id, call_id=call_id)
+                                 encounter_id=encounter_id, call_id=call_id, safety=safety)
     raise UnknownFlowError(flow, FLOWS)

@@ -291,3 +291,22 @@ async def test_a_danger_said_just_before_the_patient_hangs_up_still_raises_the_a
     await play(dialogue, ["早上起来浑身没劲", "测出来是LO，仪器上就俩字母"])
     await dialogue.hangup()
     assert dialogue.meta()["alert"] and dialogue.dangers
+
+
+async def test_the_service_floor_reaches_every_flow_and_the_learned_detector_only_adds() -> None:
+    from dialogue import LearnedRedFlagDetector, SafetyFloor
+
+    floor = SafetyFloor(RULES, [LearnedRedFlagDetector.load()])
+    for flow in ("triage", "followup", "dictation"):
+        dialogue = create_dialogue(flow, program="hypertension", call_id="s", safety=floor)
+        assert isinstance(dialogue, FlowDialogue) and dialogue.safety is floor
+    for text in ("胸口疼，出冷汗", "我有点咳嗽", "孩子从床上摔下来，一直哭，吐了两次", "我爸脸色灰白，叫他眼睛都不睁"):
+        rules_only = {hit.code for hit in SafetyFloor(RULES).check([text])}
+        assert rules_only <= {hit.code for hit in floor.check([text])}, text
+
+
+def test_the_learned_detector_is_off_unless_switched_on() -> None:
+    from agent.config import Settings
+
+    assert Settings.from_mapping({}).safety_detector is False
+    assert Settings.from_mapping({"MEDVOICE_SAFETY_DETECTOR": "true"}).safety_detector is True

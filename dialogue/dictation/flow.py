@@ -26,6 +26,7 @@ from dialogue.dictation.note import Note
 from dialogue.engine import FlowDialogue, FlowSpec, StateSpec, Turn
 from dialogue.phrasebook import Phrasebook
 from dialogue.safety import RedFlagHit
+from dialogue.safety_floor import SafetyFloor
 
 logger = logging.getLogger("dialogue")
 LOINC = "http://loinc.org"
@@ -43,6 +44,7 @@ class DictationDialogue(FlowDialogue):
         status: Composition status on save; ``preliminary`` keeps the AI-organised note a draft until the
             doctor signs it in the EMR (互联网诊疗监管细则).
         call_id: Seeds prompt variety.
+        safety: The red-flag floor (default: the packaged rules); its findings are recorded, not acted on.
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class DictationDialogue(FlowDialogue):
         encounter_id: str | None = None,
         status: str = "preliminary",
         call_id: str = "dictation",
+        safety: SafetyFloor | None = None,
     ) -> None:
         if records is not None and (principal is None or principal.role != "doctor" or not patient_id):
             raise ValueError(
@@ -64,7 +67,8 @@ class DictationDialogue(FlowDialogue):
             "dictate": StateSpec("dictate", None, (), ("dictate", "done")),
             "done": StateSpec("done", None, (), ("done",)),
         })
-        super().__init__(spec, Phrasebook({**_prompts("common"), **_prompts("dictation")}, seed=call_id))
+        super().__init__(spec, Phrasebook({**_prompts("common"), **_prompts("dictation")}, seed=call_id),
+                         safety=safety, seed=call_id)
         self.records, self.principal = records, principal
         self.patient_id, self.encounter_id, self.status = patient_id, encounter_id, status
         self.note = Note()
