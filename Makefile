@@ -11,13 +11,14 @@ export MEDVOICE_MODEL_CACHE ?= $(CURDIR)/.cache/models
 # Chromium + a CJK font (browser test and its screenshot), iproute2 (network namespaces for WebRTC tests).
 APT_PACKAGES := espeak-ng libsndfile1 sox postgresql chromium chromium-driver fonts-wqy-microhei iproute2 ffmpeg
 
-.PHONY: serve test system install install-test models postgres lint clean
+.PHONY: serve test system install install-test models postgres lint typecheck clean
 
 serve: install models
 	$(BIN)/medvoice serve
 
 test: install-test models postgres
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 system:
@@ -61,6 +62,10 @@ llm-server: install-test
 
 lint:
 	$(BIN)/ruff check .
+
+# mypy over the packages listed in pyproject.toml [tool.mypy] (strict on asr, backends, medical_terms, tts)
+typecheck: install-test
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(STAMPS) .cache

@@ -70,7 +70,7 @@ def validate(resource: Any) -> dict[str, Any]:
         )
     resource_type = resource.get("resourceType")
     model = MODELS.get(resource_type) if isinstance(resource_type, str) else None
-    if model is None:
+    if model is None or not isinstance(resource_type, str):  # the second test only informs the type checker
         raise InvalidResourceError(
             f"resourceType {resource_type!r} is not supported; use one of {', '.join(RESOURCE_TYPES)}",
             (ResourceIssue("resourceType", f"unsupported resourceType {resource_type!r}"),),

@@ -206,7 +206,8 @@ class TermCorrector:
         return boundaries
 
     def _is_common_word(self, span: str) -> bool:
-        return self._tokenizer.FREQ.get(span, 0) >= self.settings.common_word_frequency
+        frequency: int = self._tokenizer.FREQ.get(span, 0)
+        return frequency >= self.settings.common_word_frequency
 
     def _protected_spans(self, text: str) -> list[tuple[int, int, bool]]:
         """Lexicon terms already spelled right (start, end, curated), longest first, not overlapping."""

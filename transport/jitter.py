@@ -46,7 +46,8 @@ class LossTolerantAudioJitterBuffer(JitterBuffer):
             return None
         self._packets[self._origin % self._capacity] = None
         self._origin = uint16_add(self._origin, 1)
-        return JitterFrame(data=packet._data, timestamp=packet.timestamp)
+        # the receiver sets _data (the depayloaded payload) on the packet; aiortc's own buffer reads it too
+        return JitterFrame(data=packet._data, timestamp=packet.timestamp)  # type: ignore[attr-defined]
 
 
 def use_loss_tolerant_audio(receiver: Any) -> None:

@@ -72,7 +72,8 @@ def read_integer(digits: str) -> str:
     """Cardinal reading: 186 -> 一百八十六, 108 -> 一百零八, 10 -> 十; leading zeros digit by digit."""
     if len(digits) > 1 and digits.startswith("0"):
         return read_digits(digits, yao=False)
-    return cn2an.an2cn(digits, "low")
+    reading: str = cn2an.an2cn(digits, "low")
+    return reading
 
 
 def read_number(number: str) -> str:

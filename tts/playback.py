@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipecat.frames.frames import (
     Frame,
@@ -105,7 +106,7 @@ class PlaybackTracker(FrameProcessor):
         ledger: The ``SpokenLedger`` of the TTS service (``MedvoiceTTSService.ledger``).
     """
 
-    def __init__(self, ledger: SpokenLedger, **kwargs) -> None:
+    def __init__(self, ledger: SpokenLedger, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._ledger = ledger
         self._context_id: str | None = None

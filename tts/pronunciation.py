@@ -12,8 +12,10 @@ dictionaries, so two pronouncers with different lexicons can coexist.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 from pypinyin import Style, lazy_pinyin
 
@@ -21,6 +23,15 @@ from tts.sandhi import apply_sandhi
 
 _HANZI = re.compile(r"[\u4e00-\u9fff]")
 _SYLLABLE = re.compile(r"^[a-zü]+[1-5]$")
+
+
+def _unreadable(chars: str) -> list[str]:
+    """pypinyin's ``errors`` hook: one empty syllable per character it has no reading for."""
+    return [""] * len(chars)
+
+
+# pypinyin takes a hook returning a list of syllables, though its annotation says a string
+_NO_READING = cast(Callable[[str], str], _unreadable)
 
 
 def load_lexicon(path: Path | None = None) -> dict[str, list[str]]:
@@ -61,7 +72,7 @@ class Pronouncer:
     def pinyin(self, text: str) -> list[str]:
         """Syllables for the hanzi of ``text`` in order (other characters are skipped)."""
         hanzi = "".join(_HANZI.findall(text))
-        base = lazy_pinyin(hanzi, style=Style.TONE3, neutral_tone_with_five=True, errors=lambda chars: [""] * len(chars))
+        base = lazy_pinyin(hanzi, style=Style.TONE3, neutral_tone_with_five=True, errors=_NO_READING)
         if len(base) != len(hanzi):  # pypinyin merged or split something: look up char by char
             base = [self._single(char) for char in hanzi]
         return self._override(hanzi, [s.replace("ü", "v") for s in base])
@@ -89,5 +100,5 @@ class Pronouncer:
 
     @staticmethod
     def _single(char: str) -> str:
-        result = lazy_pinyin(char, style=Style.TONE3, neutral_tone_with_five=True, errors=lambda c: [""])
+        result = lazy_pinyin(char, style=Style.TONE3, neutral_tone_with_five=True, errors=_NO_READING)
         return result[0] if result else ""

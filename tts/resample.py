@@ -78,7 +78,7 @@ class StreamResampler:
         segment = self._buffer[: self._margin + count + self._margin]
         resampled = resample_poly(segment, self.up, self.down)
         first = self._margin * self.up // self.down
-        out = resampled[first : first + count * self.up // self.down].astype(np.float32)
+        out: np.ndarray = resampled[first : first + count * self.up // self.down].astype(np.float32)
         self._buffer = self._buffer[count:]
         self._outputs += out.size
         return out

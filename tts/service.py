@@ -19,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
@@ -104,7 +105,8 @@ _SILENCE = 1e-3  # -60 dBFS: inaudible next to speech
 
 
 def _to_pcm16(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    pcm: bytes = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return pcm
 
 
 def _next_piece(pieces: Iterator[np.ndarray]) -> np.ndarray | None:
@@ -129,7 +131,7 @@ class MedvoiceTTSService(TTSService):
         sample_rate: int = 16000,
         streaming: StreamingSettings | None = None,
         cache: SentenceAudioCache | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         if sample_rate not in (8000, 16000, 22050, 24000, 44100, 48000):
             raise ValueError(f"sample_rate {sample_rate} unsupported; use 16000 (telephony) or 48000 (WebRTC)")

@@ -126,7 +126,8 @@ class ZhttsEngine(SpeechEngine):
             self._acoustic.set_tensor(detail["index"], value)
         self._acoustic.invoke()
         # output 1 is the post-net mel (output 0 is the pre-net one)
-        return self._acoustic.get_tensor(self._acoustic.get_output_details()[1]["index"])
+        mel: np.ndarray = self._acoustic.get_tensor(self._acoustic.get_output_details()[1]["index"])
+        return mel
 
     def _vocode(self, mel: np.ndarray) -> np.ndarray:
         detail = self._vocoder.get_input_details()[0]
@@ -134,5 +135,6 @@ class ZhttsEngine(SpeechEngine):
         self._vocoder.allocate_tensors()
         self._vocoder.set_tensor(detail["index"], mel)
         self._vocoder.invoke()
-        audio = self._vocoder.get_tensor(self._vocoder.get_output_details()[0]["index"])[0, :, 0]
-        return np.clip(audio, -1.0, 1.0).astype(np.float32)
+        audio: np.ndarray = self._vocoder.get_tensor(self._vocoder.get_output_details()[0]["index"])[0, :, 0]
+        clipped: np.ndarray = np.clip(audio, -1.0, 1.0).astype(np.float32)
+        return clipped

@@ -82,7 +82,7 @@ def append(conn: sa.Connection, entry: AuditEntry) -> int:
     head = conn.execute(
         sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == HEAD_ROW_ID).with_for_update()
     ).one()
-    seq = head.seq + 1
+    seq: int = head.seq + 1
     at = datetime.now(UTC).isoformat(timespec="microseconds")
     digest = entry_hash(head.hash, seq, at, entry)
     conn.execute(

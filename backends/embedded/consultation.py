@@ -52,7 +52,8 @@ class ConsultationOperations(StoreCore):
             raise NotFoundError(
                 f"hospital {hospital_id!r} has no department {department!r}; known: {', '.join(known)}"
             )
-        return row.id
+        department_id: str = row.id
+        return department_id
 
     def _find_slots_sync(self, hospital_id: str, department: str, limit: int) -> list[Slot]:
         with self._transaction() as conn:

@@ -119,7 +119,7 @@ class StoreCore:
             append(conn, AuditEntry.of(principal, outcome.action, outcome.target, result))
 
     @staticmethod
-    def _binding(values: Mapping[str, Any]) -> bytes:
+    def _binding(values: Mapping[str, Any] | sa.RowMapping) -> bytes:
         """Associated data tying a ciphertext to its row and to the columns access control reads."""
         return (
             f"resources|{values['id']}|{values['resource_type']}|{values['hospital_id']}|"
@@ -127,7 +127,8 @@ class StoreCore:
         ).encode()
 
     def _decode(self, row: Any) -> dict[str, Any]:
-        return json.loads(self.codec.open(row.key_id, row.body_blob, self._binding(row._mapping)))
+        decoded: dict[str, Any] = json.loads(self.codec.open(row.key_id, row.body_blob, self._binding(row._mapping)))
+        return decoded
 
     def _scope(
         self, conn: sa.Connection, row: Any, resource: dict[str, Any] | None = None

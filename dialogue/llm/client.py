@@ -7,7 +7,7 @@ exception type and fall back to the rules' wording.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 import httpx
@@ -69,7 +69,7 @@ class OpenAICompatibleClient:
 
     async def stream_chat(
         self, messages: list[dict[str, str]], *, temperature: float = 0.3, max_tokens: int | None = None
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield the text deltas of one chat completion as they arrive.
 
         Raises:

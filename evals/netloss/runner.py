@@ -89,8 +89,11 @@ async def triage_call(base_url: str, result: RateResult, complaint: np.ndarray, 
     try:
         await call.wait_agent_quiet(timeout=30)
         ended = await call.say(complaint)
+        answered = None
         if await call.wait_for(lambda c: c.first_speech_after(ended) is not None, 20):
-            result.v2v_ms.append((call.first_speech_after(ended) - ended) * 1000)
+            answered = call.first_speech_after(ended)
+        if answered is not None:
+            result.v2v_ms.append((answered - ended) * 1000)
         await asyncio.sleep(1.0)
         if call.pc.connectionState != "connected":
             result.calls_dropped += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -103,7 +104,7 @@ async def bench_pair(
     for _ in range(rounds):
         for op, operation in (("write", write), ("read", read)):
             for mode in stores:
-                rate = await timed_concurrent(n, concurrency, lambda i, m=mode, f=operation: f(m, i))
+                rate = await timed_concurrent(n, concurrency, functools.partial(operation, mode))
                 parallel[(mode, op)].append(rate)
     results: dict[str, float] = {}
     for mode, store in stores.items():
