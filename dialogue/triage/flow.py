@@ -34,7 +34,7 @@ from dialogue.triage.slots import (
 )
 
 if TYPE_CHECKING:
-    from dialogue.llm import LLMPlugin
+    from dialogue.triage.llm import LLMPlugin
 
 logger = logging.getLogger("dialogue")
 
