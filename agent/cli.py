@@ -19,7 +19,7 @@ from agent.models import ModelError, ModelLocator
 CALLER_SAMPLE_RATE = 16000
 # On SIGTERM, connections (calls in progress) get this long before their tasks are cancelled, so
 # the service is gone within 2 s.
-GRACEFUL_SHUTDOWN_S = 1.0
+GRACEFUL_SHUTDOWN_S = 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ class MetricsRegistry:
 
     def reset(self) -> None:
         """Forget everything (tests and benchmarks)."""
-        self.__init__()
+        MetricsRegistry.__init__(self)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON for the page: p50/p95 (ms) per stage over recent turns, counters, last turns."""

@@ -19,7 +19,7 @@ field, 500 data that failed its integrity check.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -68,7 +68,7 @@ class ApiError(Exception):
 
 
 def operation_outcome(
-    status: int, code: str, message: str, expressions: list[str | None] | None = None
+    status: int, code: str, message: str, expressions: Sequence[str | None] | None = None
 ) -> JSONResponse:
     issues = [
         {"severity": "error", "code": code, "diagnostics": message, **({"expression": [e]} if e else {})}

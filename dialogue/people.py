@@ -105,4 +105,5 @@ def _days(number: str, unit: str) -> int | None:
 
 @cache
 def _lexicon() -> dict[str, Any]:
-    return json.loads(resources.files("dialogue.data").joinpath("people.json").read_text("utf-8"))
+    lexicon: dict[str, Any] = json.loads(resources.files("dialogue.data").joinpath("people.json").read_text("utf-8"))
+    return lexicon

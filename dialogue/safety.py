@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -128,7 +129,7 @@ class _Node:
             for child in self.children:
                 got = child.holds(facts)
                 if got is not None:
-                    return got
+                    return list(got)
             return None
         if self.kind == "not":
             return None if self.children[0].holds(facts) is not None else []
@@ -192,7 +193,7 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
     ages = [m.value for m in facts.of("reading.age_days") if m.value is not None]
     if person.age_days is not None:
         ages.append(person.age_days)
-    checks = {
+    checks: dict[str, Callable[[Any], bool]] = {
         "systolic_gte": lambda v: any(p >= v for p in systolic),
         "diastolic_gte": lambda v: any(p >= v for p in diastolic),
         "glucose_lte": lambda v: any(g <= v for g in glucose),
@@ -224,10 +225,10 @@ def _pressures(facts: _Facts, read: float | None, concept: str) -> list[float]:
     current = [m.value for m in facts.of(concept) if m.value is not None]
     past = [m.value for m in facts.past.get(concept, ()) if m.value is not None]
 
-    def said(values: list[float]) -> bool:  # 一百八十多 is read as 185 here, 180 by the flow
-        return any(abs(value - read) <= _SAME_PRESSURE for value in values)
+    def said(values: list[float], flow_value: float) -> bool:  # 一百八十多 is read as 185 here, 180 by the flow
+        return any(abs(value - flow_value) <= _SAME_PRESSURE for value in values)
 
-    if read is not None and (said(current) or not said(past)):
+    if read is not None and (said(current, read) or not said(past, read)):
         current.append(read)
     return current
 

@@ -27,7 +27,7 @@ def is_hanzi(char: str) -> bool:
 
 def syllables(text: str) -> tuple[str, ...]:
     """Toneless pinyin, exactly one entry per character (non-Chinese characters stand for themselves)."""
-    return tuple(lazy_pinyin(text, style=Style.NORMAL, errors=lambda chunk: list(chunk)))
+    return tuple(lazy_pinyin(text, style=Style.NORMAL, errors=lambda chunk: list(chunk)))  # type: ignore[arg-type,return-value]  # pypinyin also takes a list
 
 
 def toneless(text: str) -> str:

@@ -102,7 +102,7 @@ class TrackHold:
             self._take(track)
             return future
 
-        track.add_audio_bytes = add_while_held
+        track.add_audio_bytes = add_while_held  # type: ignore[method-assign]  # held per call, released on resume
 
     def resume(self) -> None:
         """Play what was held, before anything written from now on."""

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from backends.crypto import KeyRing, PlaintextCodec, Sm4GcmCodec
 from backends.embedded.audit import ChainReport, verify_chain
 from backends.embedded.engine import make_engine, migrate
-from backends.embedded.seed import CHINA_STANDARD_TIME, load_seed, seed_hospital
+from backends.embedded.seed import load_seed, seed_hospital
 from backends.embedded.store import EmbeddedStore
+from backends.interfaces import CHINA_STANDARD_TIME
 
 __all__ = ["EmbeddedStore", "open_store", "verify_audit_log"]
 

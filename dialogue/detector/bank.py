@@ -71,15 +71,17 @@ class ExemplarBank:
         positive = np.stack(
             [sims[:, self.positive[:, c]].max(axis=1, initial=_ABSENT) for c in range(len(self.codes))], axis=1
         )
-        return positive - negative[:, None]
+        margins: np.ndarray = positive - negative[:, None]
+        return margins
 
     def scores(self, sims_by_scorer: dict[str, np.ndarray], leave_out: int | None = None) -> np.ndarray:
         """``(codes,)`` ensemble score of a text whose units' similarities are given: the mean of the
         scaled per-scorer margins, maximised over the units."""
-        ensemble = sum(
+        ensemble = np.asarray(sum(
             self.margins(sims_by_scorer[name], leave_out) / self.scales[name] for name in SCORERS
-        ) / len(SCORERS)
-        return ensemble.max(axis=0)
+        ) / len(SCORERS))
+        best: np.ndarray = ensemble.max(axis=0)
+        return best
 
     def save(self, path: Path) -> None:
         """Write the bank as one compressed ``.npz`` (no pickles)."""

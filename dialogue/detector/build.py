@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -181,7 +182,7 @@ def fit(
     scales = {name: float(np.std([m.max(axis=0) for m in margins[name]])) for name in SCORERS}
     bank = replace(bank, scales=scales)
     scores = np.stack(
-        [sum(margins[name][k] / scales[name] for name in SCORERS).max(axis=0) / len(SCORERS)
+        [np.asarray(sum(margins[name][k] / scales[name] for name in SCORERS)).max(axis=0) / len(SCORERS)
          for k in range(len(indices))]
     )
     return bank, choose_thresholds(scores, embedded.gold[indices], target_specificity), scores
@@ -254,7 +255,7 @@ def figures(scores: np.ndarray, gold: np.ndarray, thresholds: np.ndarray) -> dic
     }
 
 
-def cross_validate(embedded: Embedded, folds: int, target_specificity: float, files: list[str]) -> dict:
+def cross_validate(embedded: Embedded, folds: int, target_specificity: float, files: list[str]) -> dict[str, Any]:
     """``folds``-fold cross-validation of the whole procedure (bank, scales, leave-one-out thresholds
     on the other folds; vignettes shuffled with :data:`SEED`): the detector alone on vignettes it has
     not seen, overall and per training file. The TF-IDF vocabulary is shared (fitted on all folds)."""
@@ -274,7 +275,7 @@ def cross_validate(embedded: Embedded, folds: int, target_specificity: float, fi
     return result
 
 
-def build(paths: list[Path], out: Path, target_specificity: float, exclude_texts: set[str], folds: int) -> dict:
+def build(paths: list[Path], out: Path, target_specificity: float, exclude_texts: set[str], folds: int) -> dict[str, Any]:
     """Build and write the bank, thresholds and manifest (with a cross-validation when ``folds`` > 1);
     return the manifest."""
     started = time.perf_counter()

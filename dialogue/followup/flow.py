@@ -94,7 +94,7 @@ class FollowupDialogue(FlowDialogue):
             )
         super().__init__(_spec(), Phrasebook({**_prompts("common"), **_prompts("followup")}, seed=call_id),
                          safety=safety, seed=call_id)
-        self.program = Program.load(program)
+        self.program: Program = Program.load(program)
         self.phrases.defaults.update(program=self.program.name,
                                      drug="降压药" if self.program.id == "hypertension" else "降糖药")
         self.phrases.defaults["who"] = "您"
@@ -449,7 +449,7 @@ def _symptom_text(program: Program, code: str) -> str:
 def _has_value(dialogue: FollowupDialogue, question: str) -> bool:
     names = {"blood_pressure": ("systolic",), "glucose": ("glucose",), "heart_rate": ("heart_rate",),
              "weight": ("weight",)}.get(question)
-    return bool(names) and all(n in dialogue.values for n in names)  # type: ignore[arg-type]
+    return names is not None and all(n in dialogue.values for n in names)
 
 
 def _read_value(program: Program, question: str, text: str) -> values.Reading:

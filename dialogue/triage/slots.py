@@ -206,7 +206,7 @@ def _positive(pattern: str, text: str) -> bool:
 
 @cache
 def _lexicon() -> dict[str, Any]:
-    data = json.loads(resources.files("dialogue.data").joinpath("complaints.json").read_text("utf-8"))
+    data: dict[str, Any] = json.loads(resources.files("dialogue.data").joinpath("complaints.json").read_text("utf-8"))
     for concept in data["concepts"]:
         concept["compiled"] = [re.compile(p) for p in concept["patterns"]]
         concept["concept_rules"] = tuple(tuple(rule) for rule in concept.get("concepts", []))

@@ -18,6 +18,7 @@ import sys
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from dialogue import LLMPlugin, LLMSettings
 from dialogue.llm.local_server import LocalServerUnavailable, exit_on_sigterm, local_server
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     aliases = _aliases()
     args.out.mkdir(parents=True, exist_ok=True)
 
+    llm_stats: dict[str, Any]
     if args.mode == "rules":
         outcomes, llm_stats = asyncio.run(_run(cases, None)), {}
     elif args.llm_base_url:

@@ -138,8 +138,8 @@ def blood_pressures(text: str) -> Iterator[tuple[str, int, int, float]]:
                 yield "reading.bp_diastolic", match.start(), match.end(), pair[1]
                 continue
         kind = "reading.bp_diastolic" if match["kind"] in ("低压", "舒张压", "下压") else "reading.bp_systolic"
-        low, high = (30, 200) if kind == "reading.bp_diastolic" else (60, 300)
-        if value is not None and low <= value <= high:
+        least, most = (30, 200) if kind == "reading.bp_diastolic" else (60, 300)
+        if value is not None and least <= value <= most:
             yield kind, match.start(), match.end(), value
     for match in _BP_LATER.finditer(text):
         if not re.search(r"血压|高压", text[max(0, match.start() - 24):match.start()]):
