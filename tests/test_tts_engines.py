@@ -104,6 +104,8 @@ def test_public_api() -> None:
         "VOICES", "EngineInfo", "MedvoiceTTSService", "PlaybackTracker", "Pronouncer", "SentenceSplitter",
         "SpeechEngine", "SpeechNormalizer", "SplitterSettings", "SpokenLedger", "SpokenText",
         "StreamResampler", "StreamingSettings", "create_engine", "normalize_for_speech",
+        # what the agent's Engines and model locator use (public since the exports test, cebf381)
+        "SentenceAudioCache", "ZhttsAssets", "patch_fastspeech2",
     }
     for name in tts.__all__:
         assert getattr(tts, name) is not None
