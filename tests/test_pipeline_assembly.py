@@ -33,14 +33,18 @@ def _only(pipeline, kind):
     return found[0]
 
 
-def test_webrtc_calls_release_less_audio_ahead_than_websocket_calls(engines):
+async def test_webrtc_calls_release_less_audio_ahead_than_websocket_calls(engines):
     # A WebRTC track plays out in real time, so audio released ahead is still heard after a pause.
     assert REALTIME_PLAYOUT_LEAD_S < BUFFERED_PLAYOUT_LEAD_S
-    rtc = webrtc_call_transport(SmallWebRTCConnection(), output_sample_rate=16000)
-    rtc_gate = _only(build_pipeline(engines, rtc, TriageDialogue()), PlayoutGate)
-    assert rtc_gate.lead_s == REALTIME_PLAYOUT_LEAD_S
-    # ... and what the WebRTC track has queued is held with the gate (a WebSocket has no such queue).
-    assert isinstance(rtc_gate.output_hold, TrackHold)
+    connection = SmallWebRTCConnection()
+    try:
+        rtc = webrtc_call_transport(connection, output_sample_rate=16000)
+        rtc_gate = _only(build_pipeline(engines, rtc, TriageDialogue()), PlayoutGate)
+        assert rtc_gate.lead_s == REALTIME_PLAYOUT_LEAD_S
+        # ... and what the WebRTC track has queued is held with the gate (a WebSocket has no such queue).
+        assert isinstance(rtc_gate.output_hold, TrackHold)
+    finally:  # an unclosed peer connection outlives the test (test_webrtc checks that none is left open)
+        await connection.pc.close()
     ws_gate = _only(build_pipeline(engines, _websocket(), TriageDialogue()), PlayoutGate)
     assert ws_gate.lead_s == BUFFERED_PLAYOUT_LEAD_S and ws_gate.output_hold is None
 
