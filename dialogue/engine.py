@@ -36,6 +36,7 @@ from dialogue.base import Dialogue, Reply
 from dialogue.facts import Vitals
 from dialogue.people import Person
 from dialogue.phrasebook import Phrasebook
+from dialogue.requests import wants_human
 from dialogue.safety import RedFlagHit
 from dialogue.safety_floor import SafetyFloor, is_crisis
 
@@ -43,7 +44,6 @@ _ABUSE = re.compile(
     r"傻[逼瓜子叉]|妈的|他妈|滚蛋|滚开|你滚|给我滚|去死吧你|废物|笨蛋|混蛋|王八|蠢货|垃圾机器|有病吧你|神经病啊|放屁|闭嘴"
 )
 _CJK_OR_DIGIT = re.compile(r"[\u4e00-\u9fff0-9]")
-_WANTS_HUMAN = re.compile(r"人工|真人|护士|医生|工作人员|找人|有人吗|转接")
 _MAX_ABUSE = 3
 _SENTENCE = re.compile(r"[^。！？!?；;]+[。！？!?；;]?")
 
@@ -256,7 +256,7 @@ class FlowDialogue(Dialogue):
 
     async def _crisis_turn(self, text: str) -> Turn:
         """Crisis mode: listen, repeat the numbers now and then, queue a human when asked; never end."""
-        if _WANTS_HUMAN.search(text):
+        if wants_human(text):
             handoff = await self.request_handoff("crisis")
             return Turn([self.safety_phrases.say("crisis_notified" if handoff else "crisis_unreachable")],
                         self.state)

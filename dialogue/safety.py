@@ -320,11 +320,12 @@ class SafetyRules:
             person: Who is affected (default: read from ``text``).
             spoken_values: Whether blood pressure, glucose and heart rate said in ``text`` count. A
                 follow-up call turns this off: there those values are the programme's danger criteria,
-                read back and confirmed (DOMAIN.md §2), and only ``vitals`` hold them.
+                read back and confirmed (DOMAIN.md §2), and only ``vitals`` passed in hold them.
         """
         if vitals is None:
             vitals = Vitals()
-            vitals.update(text)
+            if spoken_values:
+                vitals.update(text)
         if person is None:
             person = Person()
             person.update(text)

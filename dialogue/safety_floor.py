@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from dialogue.facts import Vitals
@@ -41,6 +42,7 @@ def is_crisis(hit: RedFlagHit) -> bool:
     return hit.action in CRISIS_ACTIONS
 
 
+@lru_cache(maxsize=4096)  # the whole call is re-read every turn: each utterance is cleaned once
 def readable(utterance: str) -> str:
     """The utterance as the rules read it: oaths, fillers and hesitation marks removed.
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from dialogue.requests import wants_human
 from dialogue.safety import SafetyRules
 from dialogue.triage.catalogue import DepartmentCatalogue
 from dialogue.triage.decision import TriageDecision, decide
-from dialogue.triage.slots import TriageSlots, is_no, is_yes, read_onset, read_severity, wants_human
+from dialogue.triage.slots import TriageSlots, is_no, is_yes, read_onset, read_severity
 
 CATALOGUE = DepartmentCatalogue.load("demo")
 RULES = SafetyRules.load()

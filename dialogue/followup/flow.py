@@ -28,7 +28,7 @@ from backends.interfaces import (
 )
 from dialogue.base import Reply
 from dialogue.engine import FlowDialogue, FlowSpec, StateSpec, Turn
-from dialogue.facts import Vitals, read_temperature
+from dialogue.facts import read_temperature
 from dialogue.followup import answers, values
 from dialogue.followup.classify import Danger, classify_visit, next_step, symptom_dangers, value_dangers
 from dialogue.followup.program import Program
@@ -39,7 +39,6 @@ from dialogue.followup.records import (
     observations,
     questionnaire_response,
 )
-from dialogue.people import Person
 from dialogue.phrasebook import Phrasebook
 from dialogue.safety import RedFlagHit
 from dialogue.safety_floor import SafetyFloor
@@ -246,11 +245,6 @@ class FollowupDialogue(FlowDialogue):
             yield reply
 
     values_are_red_flags = False
-
-    def safety_inputs(self) -> tuple[Vitals | None, Person | None]:
-        # Vital-sign rules are the programme's danger criteria here (same-day hand-off, DOMAIN §1.4 last
-        # row), read from confirmed values; symptom red flags keep the triage action (120).
-        return Vitals(), None
 
     async def on_red_flag(self, new: list[RedFlagHit]) -> Turn:
         """A red flag ends the survey: queue a clinician, give the 120 (or crisis) words; a physical

@@ -18,6 +18,7 @@ from dialogue.engine import FlowDialogue, FlowSpec, Phraser, Turn
 from dialogue.facts import Vitals
 from dialogue.people import Person, read_age_days
 from dialogue.phrasebook import Phrasebook
+from dialogue.requests import wants_human
 from dialogue.safety import RedFlagHit
 from dialogue.safety_floor import SafetyFloor
 from dialogue.triage.catalogue import DepartmentCatalogue
@@ -30,7 +31,6 @@ from dialogue.triage.slots import (
     is_unknown,
     is_yes,
     read_severity,
-    wants_human,
 )
 
 if TYPE_CHECKING:

@@ -30,7 +30,6 @@ _SCORE_WORDS = {"不疼": 0, "不太疼": 2, "有点疼": 3, "一点点": 2, "�
 _STATED_SCORE = re.compile(rf"(?:疼|痛|评分|打)[^，。,]{{0,6}}?({NUMERAL})分(?:吧|左右|[，。,！!？?]|$)")
 _YES = re.compile(r"^(?:(?!不)(?:好|行|可以|要|是|对|嗯|预约|约|麻烦|需要|帮我|成|没问题|ok|OK))")
 _NO = re.compile(r"不用|不要|不需要|算了|没有|不是|不了|先不|不必|别")
-_HUMAN = re.compile(r"转人工|人工|真人|护士|医生接|找人|工作人员|客服")
 _DENIED_CLAUSE = re.compile(r"^(?:也|都|基本|倒是|好像|最近)?(?:没有|没|无|不|从来没有?|一直没有?)(?!事|什么事|停|断|止|住|行|舒服|对劲|好|少|了)")
 _TURNS_POSITIVE = re.compile(r"有点|有些|就是|只是|但是|但|可是|还是有|倒是有")
 _UNKNOWN = re.compile(r"不知道|不清楚|说不好|记不清|不确定|不太清楚|没注意")
@@ -189,11 +188,6 @@ def is_yes(text: str) -> bool:
 
 def is_no(text: str) -> bool:
     return bool(_NO.search(text)) and not is_yes(text)
-
-
-def wants_human(text: str) -> bool:
-    """The caller asks for a person."""
-    return bool(_HUMAN.search(text)) and not re.search(r"不(用|要|需要)(转)?人工", text)
 
 
 def is_unknown(text: str) -> bool:
