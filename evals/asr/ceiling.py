@@ -419,7 +419,7 @@ async def followup_attribution(calls: list[dict], model_cache: Path, threads: in
     Causes: see ``FOLLOWUP_CAUSES``.
     """
     from evals.followup.runner import VALUE_FIELDS, run_call
-    from evals.followup.speech import SpeechPath
+    from evals.speech import SpeechPath
 
     text_speech, audio_speech = SpeechPath(False), SpeechPath(True, model_cache, threads)
     if stock:

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from evals.dictation.runner import NoteOutcome, load_notes, run_note, score  # noqa: E402
-from evals.followup.speech import SpeechPath, add_speech_arguments, asr_metrics, data_file  # noqa: E402
+from evals.speech import SpeechPath, add_speech_arguments, asr_metrics, data_file  # noqa: E402
 
 DEFAULT_DATA = "dictation_notes.jsonl"
 # Plot labels in English: the plotting machine may have no CJK font.

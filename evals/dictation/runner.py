@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dialogue.dictation.flow import DictationDialogue
-from evals.followup.speech import SpeechPath
+from evals.speech import SpeechPath
 
 _UTTERANCE = re.compile(r"[^。！？!?]+[。！？!?]?")
 

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from evals.followup.runner import CallOutcome, load_calls, run_call, score  # noqa: E402
-from evals.followup.speech import SpeechPath, add_speech_arguments, asr_metrics, data_file  # noqa: E402
+from evals.speech import SpeechPath, add_speech_arguments, asr_metrics, data_file  # noqa: E402
 
 DEFAULT_DATA = "followup_calls.jsonl"
 PLOTTED = ("value_accuracy", "adherence_accuracy", "alert_accuracy", "outcome_accuracy", "visit_class_accuracy")

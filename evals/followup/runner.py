@@ -17,7 +17,7 @@ from typing import Any
 
 from dialogue.followup import answers as replies
 from dialogue.followup.flow import FollowupDialogue
-from evals.followup.speech import SpeechPath
+from evals.speech import SpeechPath
 
 CONFIRM = "对的，没错"  # Whisper drops a lone "对"; patients say this too
 VALUE_FIELDS = {"systolic": "systolic", "diastolic": "diastolic", "fasting_glucose": "glucose",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -41,22 +42,29 @@ def load_vignettes(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
-async def run_case(case: dict[str, Any], llm: LLMPlugin | None) -> Outcome:
-    """One vignette as a call: the text as the first turn, then "不太清楚" until a decision."""
+async def run_case(case: dict[str, Any], llm: LLMPlugin | None, hear: Callable[[str], str] | None = None) -> Outcome:
+    """One vignette as a call: the text as the first turn, then "不太清楚" until a decision.
+
+    ``hear`` turns each caller turn into what the dialogue receives (``--audio``: rendered, recognised
+    and corrected as a call does); by default the words arrive as written.
+    """
+    hear = hear or (lambda words: words)
     dialogue = create_dialogue("triage", llm=llm, call_id=str(case["id"]))
     async for _ in dialogue.open():
         pass
     turn_ms = []
-    utterance = case["text"]
+    utterance = hear(case["text"])
     turns = 0
     for turns in range(1, _MAX_TURNS + 1):  # noqa: B007 - the count is reported
         started = time.perf_counter()
-        async for _ in dialogue.handle(utterance):
+        # nothing recognised: the pipeline reports silence, as in a call
+        replies = dialogue.handle(utterance) if utterance.strip() else dialogue.handle_silence()
+        async for _ in replies:
             pass
         turn_ms.append((time.perf_counter() - started) * 1000)
         if dialogue.snapshot()["state"] in _DECIDED:
             break
-        utterance = _DONT_KNOW
+        utterance = hear(_DONT_KNOW)
     snapshot = dialogue.snapshot()
     gold_department = case["department"]
     return Outcome(
