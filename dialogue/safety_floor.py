@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol
 
+from opencc import OpenCC
+
 from dialogue.facts import Vitals
 from dialogue.people import Person
 from dialogue.safety import RedFlagHit, SafetyRules
 
-__all__ = ["CRISIS_ACTIONS", "Detector", "SafetyFloor", "is_crisis", "readable"]
+__all__ = ["CRISIS_ACTIONS", "Detector", "SafetyFloor", "is_crisis", "plain", "readable"]
 
 CRISIS_ACTIONS = frozenset({"call_12356"})
 """Actions of flags that mean a caller in crisis (self-harm): stay on the line, never hang up."""
@@ -35,6 +37,12 @@ _FILLER = re.compile(r"[嗯呃唔]+|那个(?=那个|[…,，.。、\s])|(?:(?<={
     "{_BOUNDARY}", _BOUNDARY))
 _HESITATION = re.compile(r"…+|⋯+|\.{2,}|——+|-{2,}")
 _SPACES = re.compile(r"\s+")
+# Full-width letters and digits (ＣＴ, ３９度) as their ASCII forms; punctuation stays as it is.
+_FULL_WIDTH = str.maketrans({chr(code): chr(code - 0xFEE0) for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B),
+                                                                       *range(0xFF41, 0xFF5B))} | {"\u3000": " "})
+_TO_SIMPLIFIED = OpenCC("t2s")
+# A space between two single Chinese characters in text typed character by character ("我 妈 喝 了").
+_SPACED = re.compile(r"(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff](?: |$))")
 
 
 def is_crisis(hit: RedFlagHit) -> bool:
@@ -42,13 +50,22 @@ def is_crisis(hit: RedFlagHit) -> bool:
     return hit.action in CRISIS_ACTIONS
 
 
+@lru_cache(maxsize=4096)
+def plain(utterance: str) -> str:
+    """The utterance in the script every lexicon is written in: traditional characters as simplified
+    (我爸剛才暈倒了 → 我爸刚才晕倒了) and full-width letters and digits as ASCII (３９度 → 39度)."""
+    return str(_TO_SIMPLIFIED.convert(utterance.translate(_FULL_WIDTH)))
+
+
 @lru_cache(maxsize=4096)  # the whole call is re-read every turn: each utterance is cleaned once
 def readable(utterance: str) -> str:
-    """The utterance as the rules read it: oaths, fillers and hesitation marks removed.
+    """The utterance as the rules read it: in simplified characters (:func:`plain`), oaths, fillers and
+    hesitation marks removed.
 
     Nothing else changes, so negation ("没有…胸口疼" → "没有胸口疼") and numbers read as before.
     """
-    text = _PROFANITY.sub("", utterance)
+    text = _SPACED.sub("", plain(utterance))  # 百 草 枯 typed letter by letter is 百草枯, not an oath 草
+    text = _PROFANITY.sub("", text)
     text = _LONE_OATH.sub("", text)
     text = _FILLER.sub("", text)
     text = _HESITATION.sub("", text)

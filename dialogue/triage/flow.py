@@ -20,7 +20,7 @@ from dialogue.people import Person, read_age_days
 from dialogue.phrasebook import Phrasebook
 from dialogue.requests import wants_human
 from dialogue.safety import RedFlagHit
-from dialogue.safety_floor import SafetyFloor
+from dialogue.safety_floor import SafetyFloor, plain
 from dialogue.triage.catalogue import DepartmentCatalogue
 from dialogue.triage.decision import TriageDecision, decide
 from dialogue.triage.discriminators import by_id as discriminator_by_id
@@ -128,7 +128,9 @@ class TriageDialogue(FlowDialogue):
         }
 
     def observe(self, text: str) -> None:
-        """The answer to the pending question, then the slots, before the engine's safety check."""
+        """The answer to the pending question, then the slots, before the engine's safety check (in
+        simplified characters and ASCII digits, as the lexicons are written: 暈倒 is 晕倒, ３９ is 39)."""
+        text = plain(text)
         if self.state == "clarify":
             self._read_answer(self._pending, text)
         self.slots.update(text)

@@ -18,7 +18,14 @@ from medical_terms.concepts.lexicon import load_concepts
 from medical_terms.concepts.model import Concept, Mention
 from medical_terms.concepts.negation import is_negated
 from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations, heart_rates
-from medical_terms.concepts.scope import CLAUSE_BREAK, is_denied_after, is_hedged, is_past, is_resolved
+from medical_terms.concepts.scope import (
+    CLAUSE_BREAK,
+    is_denied_after,
+    is_hedged,
+    is_intended,
+    is_past,
+    is_resolved,
+)
 from medical_terms.phonetics import fuzzy, is_hanzi, syllables
 
 GAP = r"[^，。,；;！!？?不没无未别]{0,4}"
@@ -36,6 +43,8 @@ _RESOLVABLE_READINGS = ("reading.glucose",)
 # Findings that "好多年了" after them makes long-standing (not readings: 血糖十年了 is no value).
 _CHRONIC_CATEGORIES = ("symptom", "sign")
 _SPAN_PAST_CATEGORIES = ("reading",)
+# Acts that a modal before them makes only meant, not done ("今晚想全吃了"): not current.
+_INTENDED_ACTS = ("sub.ingest",)
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,8 @@ class ConceptMatcher:
                     start=raw.start,
                     end=raw.end,
                     surface=text[raw.start:raw.end],
-                    negated=is_negated(text, raw.start) or is_denied_after(text, raw.end),
+                    negated=(is_negated(text, raw.start) or is_denied_after(text, raw.end)
+                             or (concept.id in _INTENDED_ACTS and is_intended(text, raw.start))),
                     resolved=(not concept.event and (concept.category not in _NEVER_RESOLVED_CATEGORIES
                                                      or concept.id in _RESOLVABLE_READINGS)
                               and is_resolved(text, raw.end)),

@@ -47,11 +47,17 @@ _SINGLE_CHINESE_NUMERAL = re.compile(rf"[{_DIGITS}十几半]")
 _GLUCOSE_OFF_SCALE = re.compile(r"(?:血糖|测糖)(?:仪)?[^，。,；;]{0,6}?(?P<what>HI|Hi|hi|LO|Lo|lo|爆表|测不出|测不到|显示不出|读不出|报错|错误|E\d|Err|ERR|乱码|高得测不出|低得测不出)")
 
 
+_RANGE_DIGITS = "一二三四五六七八九"
+_NEIGHBOURS = re.compile("一两|一二|两三|" + "|".join(a + b for a, b in zip(_RANGE_DIGITS[1:], _RANGE_DIGITS[2:], strict=False)))
+
+
 def number(spoken: str) -> float | None:
     """A spoken or written number, approximate ones at their middle (八十几 → 85, 二点几 → 2.5)."""
     special = {"半": 0.5, "小半": 0.4, "大半": 0.7, "好几": 4.0, "十来": 10.0, "二十来": 20.0, "几": 3.0}
     if spoken in special:
         return special[spoken]
+    if _NEIGHBOURS.fullmatch(spoken):  # 一两 (one or two), 三四: a range, read at its top (not 12, 34)
+        return float(_RANGE_DIGITS.index(spoken[1].replace("两", "二")) + 1)
     if spoken.endswith("来") and len(spoken) > 1:  # 五十来 (about fifty)
         return number(spoken[:-1])
     if re.fullmatch(r"\d+(?:\.\d+)?", spoken):

@@ -14,18 +14,20 @@ CLAUSE_BREAK = re.compile(r"[，,；;：:、。！!？?\n…]+|\s{2,}")
 SENTENCE_BREAK = re.compile(r"[。！!？?\n]")
 
 _RESOLVED = re.compile(
-    r"(?<![没不未还备攒代说想弄收排])(?:好了|就好|缓过来|没事了|停了|停下来了|止住了|过去了|消了|"
+    r"(?<![没不未还备攒代说想弄收排])(?:好了|就好|缓过来|没事了|停了|停下来了|止住了|(?<![睡晕昏死厥])过去了|消了|"
     r"消下去了|退了|退下去了|恢复了|正常了|缓过劲|没感觉了)|(?:已经|现在|后来|就|又)(?:不疼了|不痛了|不闷了|不喘了|没那么[疼痛]了)"
 )
 # 以前/之前 right after a time span is recent ("十分钟以前"), not history.
 _PAST = re.compile(
-    r"(?<![0-9一二两三四五六七八九十几半钟时天周月年])(?:以前|之前)|去年|前年|小时候|年轻(?:的)?时候|曾经|过去|那年|"
+    r"(?<![0-9一二两三四五六七八九十几半钟时天周月年])(?:以前|之前)|去年|前年|小时候|年轻(?:的)?时候|曾经|(?<![睡晕昏死厥抽])过去|那年|"
     r"[几好多两三四五六七八九十]+年前|早年|上个月|上上个月|上次|上回|前几年|老毛病|既往|十几年|好多年"
 )
 # Later in the clause: a long-standing finding, not a new one ("嘴有点歪了好多年了，以前中风留下的").
 _CHRONIC_AFTER = re.compile(r"(?:好多|好几|十几|几十|多|几|[两三四五六七八九十]+)年了?|老毛病|留下的|后遗症|一直这样|从小就")
 # A question echoed and denied: "呕血？没有没有".
 _DENIED_AFTER = re.compile(r"\s*[？?]\s*(?:没有|没|不是|不|无|哪有)")
+# An act only meant, not done ("今晚想全吃了", "打算把药都喝了"): the intent is a finding of its own.
+_INTENDED = re.compile(r"(?:想|要|打算|准备|想着|寻思着?|说要|说想|计划)(?:把[^，。,；;]{0,6})?(?:全|都|就|马上|一下子|一口气)?$")
 _HEDGE = re.compile(r"好像|可能|也许|是不是|不知道是不是|怀疑|似乎|像是|说不好|不确定|估计|大概是")
 
 
@@ -91,3 +93,9 @@ def is_hedged(text: str, start: int) -> bool:
     """Whether a hedge stands shortly before the mention, in its clause."""
     clause_start = max(clause_bounds(text, start)[0], start - 8)
     return _HEDGE.search(text, clause_start, start) is not None
+
+
+def is_intended(text: str, start: int) -> bool:
+    """Whether the act matched at ``start`` is only intended ("想全吃了", "准备把药都喝了"), in its clause."""
+    clause_start = max(clause_bounds(text, start)[0], start - 12)
+    return _INTENDED.search(text[clause_start:start]) is not None
