@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from medical_terms.numerals import DIGITS, NUMERAL, parse_number
+from medical_terms.numerals import DIGITS, NUMERAL, Amount, parse_number, two_way_splits
 
 NAMED_SYSTOLIC = ("高压", "收缩压")
 NAMED_DIASTOLIC = ("低压", "舒张压")
@@ -70,6 +70,20 @@ def plausible_pressure(high: str, low: str) -> bool:
         and DIASTOLIC_RANGE[0] <= diastolic <= DIASTOLIC_RANGE[1]
         and systolic - diastolic >= MIN_PULSE_PRESSURE
     )
+
+
+def run_together_pairs(run: str) -> list[tuple[Amount, Amount]]:
+    """The readings of ``run``, two pressures said without a pause, that can be a systolic/diastolic
+    pair (一八五一百一 → 185/110, 一六八九五 → 168/95, 一百四九十 → 140/90). More than one means the words
+    alone do not decide (一百四十八九十: 148/90, or 140 and 80 to 90)."""
+    pairs = []
+    for high, low in two_way_splits(run):
+        fits = (SYSTOLIC_RANGE[0] <= high.low and high.high <= SYSTOLIC_RANGE[1]
+                and DIASTOLIC_RANGE[0] <= low.low and low.high <= DIASTOLIC_RANGE[1]
+                and high.low - low.high >= MIN_PULSE_PRESSURE)
+        if fits:
+            pairs.append((high, low))
+    return pairs
 
 
 def read_blood_pressure(text: str) -> tuple[float | None, float | None]:

@@ -9,19 +9,30 @@ out of range, or missing. Nothing here guesses. A self-correction inside one ans
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from medical_terms import DIGITS, NUMERAL, RANGE_DIGITS, parse_number, spoken_number
-from medical_terms.blood_pressure import DECIMAL_PAIR, DIASTOLIC, SYSTOLIC
+from medical_terms.blood_pressure import (
+    DECIMAL_PAIR,
+    DIASTOLIC_WORDS,
+    SYSTOLIC_RANGE,
+    SYSTOLIC_WORDS,
+    run_together_pairs,
+)
+from medical_terms.numerals import Amount, spoken_amounts
 
-_APPROX_AFTER = r"(?:多|几|来|左右|上下|出头)"
 _APPROX_NUMBER = re.compile(rf"[{DIGITS}十百0-9]+点?多|[{DIGITS}十0-9]点几|[{DIGITS}]十几|[{DIGITS}十百]+[{RANGE_DIGITS}]{{2}}(?![{DIGITS}十百点])"
-                            rf"|{NUMERAL}\s*{_APPROX_AFTER}")
-_CORRECTION = re.compile(r"不对|不是|说错了|错了|应该是|哦不|我看错了|重说")
+                            rf"|{NUMERAL}\s*(?:多|几|来|左右|上下|出头)")
+# A self-correction: what follows the last cue is the answer ("一百五，不对，一百四十五"; "六点八，哦是六点四").
+_CORRECTION = re.compile(
+    r"不对|不是|说错了|错了|应该是|哦不|我看错了|看错了|记错了|搞错了|重说|我是说|是说|其实是|准确(?:地|的)?说"
+    r"|(?:哦|噢|喔|啊|呃|嗯)[，,、\s]?(?:是|不)(?!是不)"
+)
 # Numbers that are not the reading: times of day, durations, counts, doses.
 _NOT_A_READING = re.compile(
-    rf"{NUMERAL}\s*(?:点钟|点半|点多钟|点多?(?=测|量|起|吃|的时候)|天|年|岁|个月|月|周|星期|片|粒|顿|支|小时|分钟|号|床|楼)"
+    rf"{NUMERAL}\s*(?:点钟|点半|点多钟|点多?(?=测|量|起|吃|的时候)|天|年|岁|个月|月|周|星期|礼拜|片|粒|顿|支|小时|分钟|号|床|楼|回|趟|遍|口)"
 )
 _COUNT = re.compile(rf"{NUMERAL}\s*次(?!/分)")  # "量了两次"; but a heart rate is "八十次"
 _UNIT = re.compile(r"(?<=[0-9])\s*(?:mmHg|mmol/L|kg|次/分|bpm)|毫米汞柱|毫摩尔(?:每升)?")
@@ -29,6 +40,22 @@ _ANY_NUMBER = re.compile(NUMERAL)
 _DECIMAL_PAIR = re.compile(DECIMAL_PAIR)
 _JIN = re.compile(rf"({NUMERAL})\s*斤")
 _KG = re.compile(rf"({NUMERAL})\s*(?:公斤|千克|kg)")
+# Words that tell when a reading was taken: a number after another time than now (a reading after a
+# meal, last week's) does not count when the answer also has one told as now or with no time.
+_WHEN = re.compile(r"(?P<other>餐后|饭后|吃完饭|吃了饭|睡前|随机|上次|上回|昨天|昨儿|前天|上礼拜|上周|上个月|以前|之前|平时)"
+                   r"|(?P<now>今天|今早|今儿|刚才|刚刚|刚测|现在|这次|这回|最近一次|最新)")
+# Words that make the next number another item's value, not the one asked.
+_OTHER_ITEMS = {
+    "blood_pressure": r"心率|心跳|脉搏|血糖|体重|体温|斤|公斤",
+    "glucose": r"血压|高压|低压|心率|心跳|脉搏|体重|体温|餐后|饭后|糖化",
+    "heart_rate": r"血压|高压|低压|血糖|体重|体温",
+}
+# What a meter shows off its scale instead of a number.
+_OFF_SCALE_HIGH = re.compile(r"(?<![A-Za-z])(?:HI|Hi|hi|High|HIGH)(?![A-Za-z])|爆表|高得测不出|测不出来?(?:的)?高")
+_OFF_SCALE_LOW = re.compile(r"(?<![A-Za-z])(?:LO|Lo|lo|Low|LOW)(?![A-Za-z])|低得测不出")
+# A lone 一 or 两 running into a word (一直, 一下, 两口子) is no value.
+_WORD_AFTER_SINGLE = re.compile(r"[\u4e00-\u9fff]")
+_VALUE_WORDS_AFTER = "斤公次下毫点多几来左右上出以吧啊呀呢嘛哦"
 
 
 @dataclass(frozen=True)
@@ -36,14 +63,21 @@ class Reading:
     """The outcome of reading one value from an answer.
 
     Parameters:
-        status: ``ok``, ``approximate``, ``incomplete`` (one of two BP numbers), ``out_of_range``,
-            ``unit`` (a weight without a unit) or ``missing``.
-        values: The numbers read (``systolic``/``diastolic``, ``glucose``, ``heart_rate``, ``weight``);
-            only meaningful when ``status == "ok"``.
+        status: ``ok``; ``approximate`` (一百八十几, 七点多, 快两百), ``off_scale`` (the meter shows HI or
+            LO), ``ambiguous`` (two readings, or words that allow two), ``incomplete`` (one of two BP
+            numbers), ``out_of_range``, ``unit`` (a weight without a unit) or ``missing``.
+        values: The numbers read (``systolic``/``diastolic``, ``glucose``, ``heart_rate``, ``weight``)
+            when ``status == "ok"``; for ``incomplete``, the half that was said exactly.
+        bounds: For ``approximate`` and ``off_scale``: what each value can be at least and at most, for
+            the danger criteria (一百八十几 is past 180 whatever its last digit); never recorded.
+        alternatives: ``ok``, but the words also allow another reading (一百四十八九十: 148/90, or 140 and
+            80 to 90): read back and confirmed before it is recorded, never stored unconfirmed.
     """
 
     status: str
     values: dict[str, float]
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    alternatives: bool = False
 
     @property
     def ok(self) -> bool:
@@ -52,8 +86,8 @@ class Reading:
 
 def _after_last_correction(text: str) -> str:
     cues = list(_CORRECTION.finditer(text))
-    if cues:
-        tail = text[cues[-1].end():]
+    for cue in reversed(cues):
+        tail = text[cue.end():]
         if _ANY_NUMBER.search(tail):
             return tail
     return text
@@ -64,80 +98,154 @@ def _clean(text: str, counts_are_readings: bool = False) -> str:
     return text if counts_are_readings else _COUNT.sub("，", text)
 
 
-def _numbers(text: str) -> list[float]:
+def _amounts(text: str, item: str) -> list[Amount]:
+    """The numbers of an answer that may be the reading of ``item``, in order: not a lone 一 running into
+    a word, not another item's value, not a number told as another time's when the answer also has one
+    told as now, and not a false start the caller restarted and completed (六，六点七: 6.7)."""
     found = []
-    for match in _ANY_NUMBER.finditer(text):
-        value = parse_number(match.group())
-        if value is not None:
-            found.append(value)
-    return found
+    previous_end = 0
+    for amount in spoken_amounts(text):
+        following = text[amount.end:amount.end + 1]
+        lone = len(amount.text) == 1 and not amount.text.isdigit()
+        if lone and _WORD_AFTER_SINGLE.match(following) and following not in _VALUE_WORDS_AFTER:
+            continue
+        if re.search(_OTHER_ITEMS[item], text[previous_end:amount.start]):
+            previous_end = amount.end
+            continue
+        previous_end = amount.end
+        found.append(amount)
+    now = [a for a in found if not _told_of_another_time(text, a)]
+    if now and len(now) < len(found):
+        found = now
+    kept: list[Amount] = []
+    for amount in found:
+        if kept and _restarts(kept[-1], amount, text):
+            kept.pop()
+        kept.append(amount)
+    return kept
+
+
+def _told_of_another_time(text: str, amount: Amount) -> bool:
+    """The last time word before ``amount`` names another time than now (昨天一百六，一百，今天…)."""
+    times = list(_WHEN.finditer(text, 0, amount.start))
+    return bool(times) and times[-1]["other"] is not None
+
+
+def _restarts(first: Amount, second: Amount, text: str) -> bool:
+    """``second`` repeats ``first`` and goes on (六，六点七; 一百四，一百四十五): a false start."""
+    between = text[first.end:second.start]
+    return (second.text.startswith(first.text) and len(second.text) > len(first.text)
+            and not re.search(r"[\u4e00-\u9fff]{2,}", between))
 
 
 def _in(value: float, bounds: tuple[float, float]) -> bool:
     return bounds[0] <= value <= bounds[1]
 
 
+_Half = tuple[float, float, bool]  # low, high, exact
+
+
+def _label(text: str, start: int, end: int) -> str | None:
+    """``systolic`` or ``diastolic`` when the last half-naming word between ``start`` and ``end`` says so."""
+    span = text[start:end]
+    best: tuple[int, str] | None = None
+    for name, words in (("systolic", SYSTOLIC_WORDS), ("diastolic", DIASTOLIC_WORDS)):
+        for word in words:
+            at = span.rfind(word)
+            if at >= 0 and (best is None or at > best[0]):
+                best = (at, name)
+    return best[1] if best else None
+
+
 def read_blood_pressure(text: str, ranges: dict[str, tuple[float, float]]) -> Reading:
-    """Systolic and diastolic mmHg from one answer (labelled, paired, or "146/92 mmHg")."""
+    """Systolic and diastolic mmHg from one answer: labelled (高压一百四十六低压九十二), paired (146/92,
+    一百四十六，九十二), run together (一八五一百一, 一六八九五) or approximate (一百八十几, 快两百)."""
     # ASR writes a spoken pair as one decimal ("146.92"): no BP reading has a decimal part.
     text = _DECIMAL_PAIR.sub(r"\g<high>/\g<low>", _clean(text))
-    if _APPROX_NUMBER.search(text):
-        return Reading("approximate", {})
-    labelled_high = SYSTOLIC.search(text)
-    labelled_low = DIASTOLIC.search(text)
-    if labelled_high or labelled_low:
-        high = parse_number(labelled_high.group(1)) if labelled_high else None
-        low = parse_number(labelled_low.group(1)) if labelled_low else None
-        if high is None or low is None:
-            others = [n for n in _numbers(text) if n not in (high, low)]
-            if high is None and others:
-                high = others[0]
-            elif low is None and others:
-                low = others[-1]
-    else:
-        numbers = _numbers(text)
-        if len(numbers) >= 2:
-            high, low = numbers[0], numbers[1]
+    halves: list[tuple[str | None, _Half]] = []
+    alternatives = False
+    previous_end = 0
+    for amount in _amounts(text, "blood_pressure"):
+        label = _label(text, previous_end, amount.start)
+        previous_end = amount.end
+        run_on = math.isnan(amount.low) or amount.low > SYSTOLIC_RANGE[1]
+        pairs = run_together_pairs(amount.text) if run_on else []
+        if pairs:
+            exact = [p for p in pairs if p[0].exact and p[1].exact]
+            if len(exact) > 1 or (not exact and len(pairs) > 1):
+                return Reading("ambiguous", {})
+            upper, lower = exact[0] if exact else pairs[0]
+            alternatives = alternatives or len(pairs) > 1
+            halves += [("systolic", (upper.low, upper.high, upper.exact)),
+                       ("diastolic", (lower.low, lower.high, lower.exact))]
+        elif math.isnan(amount.low):
+            return Reading("ambiguous", {})  # words that are no number said one way (一百一十，七八)
         else:
-            high, low = (numbers[0] if numbers else None), None
-    if high is None and low is None:
+            halves.append((label, (amount.low, amount.high, amount.exact)))
+    named: dict[str, _Half] = {}
+    for label, half in halves:
+        if label and label not in named:
+            named[label] = half
+    unnamed = [half for label, half in halves if not label]
+    for name in ("systolic", "diastolic"):
+        if name not in named and unnamed:
+            named[name] = unnamed.pop(0)
+    if unnamed:  # more numbers than halves, no correction between them: which pair is meant?
+        return Reading("ambiguous", {})
+    if not named:
         return Reading("missing", {})
-    if high is None or low is None:
-        return Reading("incomplete", {})
-    if not (_in(high, ranges["systolic"]) and _in(low, ranges["diastolic"])) or high <= low:
+    if len(named) == 1:
+        name, (least, most, said_exactly) = next(iter(named.items()))
+        if not said_exactly:
+            return Reading("approximate", {}, bounds={name: (least, most)})
+        return Reading("incomplete", {name: least} if _in(least, ranges[name]) else {})
+    (s_low, s_high, s_exact), (d_low, d_high, d_exact) = named["systolic"], named["diastolic"]
+    if not (s_exact and d_exact):
+        return Reading("approximate", {}, bounds={"systolic": (s_low, s_high), "diastolic": (d_low, d_high)})
+    if not (_in(s_low, ranges["systolic"]) and _in(d_low, ranges["diastolic"])) or s_low <= d_low:
         return Reading("out_of_range", {})
-    return Reading("ok", {"systolic": high, "diastolic": low})
+    return Reading("ok", {"systolic": s_low, "diastolic": d_low}, alternatives=alternatives)
 
 
 def read_blood_pressure_part(text: str, ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
-    """Only the labelled half of a correction ("不对，低压是八十二" -> diastolic 82), when in range."""
+    """Only the labelled half of a correction ("不对，低压是八十二" -> diastolic 82), when exact and in range."""
     text = _clean(text)
-    found = {}
-    for name, pattern in (("systolic", SYSTOLIC), ("diastolic", DIASTOLIC)):
-        match = pattern.search(text)
-        value = parse_number(match.group(1)) if match else None
-        if value is not None and _in(value, ranges[name]) and not _APPROX_NUMBER.search(text):
-            found[name] = value
+    found: dict[str, float] = {}
+    previous_end = 0
+    for amount in _amounts(text, "blood_pressure"):
+        label = _label(text, previous_end, amount.start)
+        previous_end = amount.end
+        if label and label not in found and amount.exact and _in(amount.low, ranges[label]):
+            found[label] = amount.low
     return found
 
 
 def _single(text: str, name: str, bounds: tuple[float, float], decimals: bool) -> Reading:
+    high_off, low_off = _OFF_SCALE_HIGH.search(text), _OFF_SCALE_LOW.search(text)
     text = _clean(text, counts_are_readings=name == "heart_rate")
-    if _APPROX_NUMBER.search(text):
-        return Reading("approximate", {})
-    numbers = _numbers(text)
-    if not numbers:
+    amounts = _amounts(text, name)
+    if not amounts and (high_off or low_off):  # HI / LO on the meter: past its scale, no number
+        off = (bounds[1], math.inf) if high_off and not low_off else (-math.inf, bounds[0])
+        return Reading("off_scale", {}, bounds={name: off} if not (high_off and low_off) else {})
+    if not amounts:
         return Reading("missing", {})
-    value = numbers[-1] if len(numbers) > 1 and _CORRECTION.search(text) else numbers[0]
-    if not decimals and value != int(value):
+    said = list(dict.fromkeys((a.low, a.high, a.exact) for a in amounts))
+    if len(said) > 1 and _CORRECTION.search(text):
+        said = said[-1:]
+    if len(said) > 1:
+        return Reading("ambiguous", {})
+    low, high, exact = said[0]
+    if not exact:
+        return Reading("approximate", {}, bounds={name: (low, high)})
+    if not decimals and low != int(low):
         return Reading("out_of_range", {})
-    if not _in(value, bounds):
+    if not _in(low, bounds):
         return Reading("out_of_range", {})
-    return Reading("ok", {name: value})
+    return Reading("ok", {name: low})
 
 
 def read_glucose(text: str, bounds: tuple[float, float]) -> Reading:
-    """Fasting glucose in mmol/L ("空腹六点八", "早上测的十七点五", "6.8 mmol/L")."""
+    """Fasting glucose in mmol/L ("空腹六点八", "早上测的十七点五", "6.8 mmol/L", "HI")."""
     return _single(text, "glucose", bounds, decimals=True)
 
 
@@ -159,7 +267,7 @@ def read_weight(text: str, bounds: tuple[float, float]) -> Reading:
                 return Reading("missing", {})
             kg = round(value * factor, 1)
             return Reading("ok", {"weight": kg}) if _in(kg, bounds) else Reading("out_of_range", {})
-    return Reading("unit", {}) if _numbers(cleaned) else Reading("missing", {})
+    return Reading("unit", {}) if _ANY_NUMBER.search(cleaned) else Reading("missing", {})
 
 
 spoken = spoken_number
