@@ -16,6 +16,7 @@ from dialogue.triage.slots import Complaint, TriageSlots
 
 LEVEL_NAMES = {1: "一级（急危）", 2: "二级（急重）", 3: "三级（急症）", 4: "四级（非急症）"}
 _ABDOMINAL = {"abdominal_pain", "rlq_pain", "stomach_pain", "renal_colic"}
+_SPECIALTIES_FOR_CHILDREN = {"ophthalmology", "stomatology", "psychiatry"}
 _GLUCOSE_REVIEW_GTE = 10.0  # mmol/L: well above the 7.0 target, below the 16.7 danger line (DOMAIN.md §2.2)
 
 
@@ -80,6 +81,13 @@ def _complaint_level(slots: TriageSlots) -> tuple[int, list[str]]:
         if all(chronic):
             level = 4
     why = [f"主诉：{names}（主要：{main.name}）"]
+    acute_levels = [c.acute_level for c in slots.complaints if c.acute_level is not None]
+    if level == 4 and acute_levels and slots.acute and not slots.settled and not slots.routine:
+        level = min(acute_levels)  # 2018 consensus: level 4 is "no acute symptom"; a symptom that began days ago is acute
+        why.append("新近出现且仍在的症状，按急症（三级）处理")
+    elif level == 3 and slots.routine and (slots.chronic or slots.settled) and not slots.acute and not slots.intense:
+        level = 4  # a follow-up or a question about something settled or long-standing
+        why.append("复查、开药或咨询，症状已平稳或为慢性，按非急症（四级）处理")
     escalations = _escalations(slots)
     why.extend(escalations)
     if escalations:
@@ -124,6 +132,9 @@ def _route(slots: TriageSlots, level: int, hits: list[RedFlagHit]) -> tuple[str,
         return "emergency", f"{LEVEL_NAMES[level]}，转急诊科"
     person = slots.person
     if person.age_group in ("infant", "child"):
+        main = _main_complaint(slots.complaints) if slots.complaints else None
+        if main is not None and main.dept in _SPECIALTIES_FOR_CHILDREN:
+            return main.dept, f"儿童的{main.name}由专科诊治"
         return "pediatrics", "儿童优先分到儿科"
     if person.pregnant:
         return "obstetrics", "孕期优先分到产科"

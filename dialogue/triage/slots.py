@@ -47,6 +47,7 @@ class Complaint:
     asks_pain: bool
     chronic_level: int | None
     position: int
+    acute_level: int | None = None
 
 
 @dataclass
@@ -62,6 +63,8 @@ class TriageSlots:
     intense: bool = False
     chronic: bool = False
     acute: bool = False
+    routine: bool = False
+    settled: bool = False
     assessment: Assessment = field(default_factory=Assessment)
 
     def update(self, text: str) -> None:
@@ -79,6 +82,8 @@ class TriageSlots:
         self.intense = self.intense or _positive(modifiers["intensity"], text)
         self.chronic = self.chronic or _positive(modifiers["chronic"], text)
         self.acute = self.acute or _positive(modifiers["acute"], text)
+        self.routine = self.routine or _positive(modifiers["routine"], text)
+        self.settled = self.settled or bool(re.search(modifiers["settled"], text))
         self.assessment.observe(text, self.person)
 
     def record_severity(self, score: int | None) -> None:
@@ -125,7 +130,7 @@ def complaint(concept_id: str, position: int = 0) -> Complaint:
 
 def _as_complaint(concept: dict[str, Any], position: int) -> Complaint:
     return Complaint(concept["id"], concept["name"], concept["dept"], concept["level"], concept["priority"],
-                     concept.get("pain", False), concept.get("chronic_level"), position)
+                     concept.get("pain", False), concept.get("chronic_level"), position, concept.get("acute_level"))
 
 
 def find_complaints(text: str) -> list[Complaint]:
