@@ -60,3 +60,50 @@ def test_danger_symptoms_also_through_the_concept_layer_but_not_in_a_denied_clau
     program = Program.load("hypertension")
     assert "orthopnoea" in {d.code for d in symptom_dangers(program, "我传不上气")}  # misheard 喘
     assert symptom_dangers(program, "没有什么反应") == []
+
+
+_WHO = ("", "药", "降压药", "他那药", "二甲双胍", "胰岛素我")
+_REGULAR_SAID = ("天天吃", "每天都吃", "一天没断", "一顿没落过", "没停过，天天吃", "一顿不少", "按时吃的", "吃着呢，一天一片",
+                 "一回没落下", "每天早晚各一次，都吃了", "我天天看着他吃", "顿顿吃")
+_OFTEN_SAID = ("有时候", "偶尔", "隔三差五", "隔三岔五", "三天两头", "时不时", "经常")
+_MISS_SAID = ("忘吃", "忘一回", "漏一顿", "不吃", "没吃")
+_COUNTS = ("一", "两", "三", "两三", "好几")
+
+
+@pytest.mark.parametrize("who", _WHO)
+@pytest.mark.parametrize("said", _REGULAR_SAID)
+def test_taking_as_prescribed_however_said(who: str, said: str) -> None:
+    assert read_adherence(who + said) == "规律"
+
+
+@pytest.mark.parametrize("often", _OFTEN_SAID)
+@pytest.mark.parametrize("miss", _MISS_SAID)
+def test_missing_now_and_then_however_said(often: str, miss: str) -> None:
+    for who in _WHO:
+        assert read_adherence(f"{who}{often}{miss}") == "间断", who + often + miss
+        assert read_adherence(f"{who}天天吃，就是{often}{miss}") == "间断"
+
+
+@pytest.mark.parametrize("count", _COUNTS)
+@pytest.mark.parametrize("form", ["这礼拜忘了{n}回", "一个礼拜漏了{n}次", "这周落了{n}天", "一礼拜能吃个{n}天就不错了",
+                                  "上礼拜断了{n}天"])
+def test_missed_doses_counted(count: str, form: str) -> None:
+    assert read_adherence(form.format(n=count)) == "间断"
+
+
+@pytest.mark.parametrize("stop", ["停了", "不吃了", "断了", "没吃了", "早不吃了"])
+@pytest.mark.parametrize(("gap", "adherence"), [("半个月", "不服药"), ("一个多月", "不服药"), ("好几个月", "不服药"),
+                                                ("两天", "间断"), ("三四天", "间断"), ("好几天", "间断")])
+def test_a_stop_is_not_taking_unless_the_gap_was_short(stop: str, gap: str, adherence: str) -> None:
+    assert read_adherence(f"药{stop}，有{gap}了") == adherence
+
+
+@pytest.mark.parametrize(("text", "adherence"), [
+    ("医生开了药我没吃，是药三分毒", "不服药"), ("医生开的药我一直没吃，我光靠管住嘴迈开腿", "不服药"),
+    ("药吃完了没去拿，一个多礼拜没吃了", "不服药"), ("前阵子药吃完了，隔了四五天才去拿的药", "间断"),
+    ("上个月药吃完了，拖了一礼拜才去医院开", "间断"), ("胰岛素我自己减了两个单位，怕低血糖", "间断"),
+    ("每天都打，就是量少了", "间断"), ("药他不老实吃，一礼拜能吃个三四天就不错了", "间断"), ("不是每天都吃", "间断"),
+    ("药这两天没顾上吃", "间断"), ("哎呀你们这电话打得真准时", None), ("每天早上快走四十分钟", None),
+])
+def test_adherence_stories(text: str, adherence: str | None) -> None:
+    assert read_adherence(text) == adherence

@@ -10,27 +10,47 @@ from __future__ import annotations
 import re
 
 from dialogue.negation import is_negated
-from medical_terms import NUMERAL, parse_number
+from medical_terms import DIGITS, NUMERAL, parse_number
+from medical_terms.concepts import durations
 
 ADHERENCE = ("规律", "间断", "不服药")
 
-_NOT_TAKING = re.compile(
-    r"不吃了|没吃了|没在吃|没有在吃|没有吃药|没吃药|不吃药|停了|停药|停掉|不想吃|没去开|没再吃|没开药|断药|没服|不服"
-    r"|吃完了[^，。,]{0,4}没|药没了|没药了|早就不吃|很久没吃|好久没吃"
-    r"|药没吃|开的药[^，。,]{0,2}没|改吃保健品|(?:吃|喝)中药|不吃西药|西药不吃|自己停"
-    r"|没吃[^，。,]{0,2}[一二两三四五六七八九十几半]+个?多?(?:月|礼拜|星期|周|天)"
+# Adherence is read as a small grammar of what callers say about their doses, not as a phrase list:
+# a miss denied (一天没断, 一顿不少, 没落过) is taking as prescribed and its verb is no miss; a miss said
+# with how often (隔三岔五忘一回, 有时候不吃) or counted (忘了两回, 一礼拜吃个三四天) or a dose changed on
+# one's own (自己减了两个单位) is 间断; stopping or never starting (停了, 早不吃了, 开了药我没吃, 光靠
+# 管住嘴) is 不服药 unless the gap was short (这两天没顾上吃, 断了好几天) or ended (隔了四五天才去拿).
+_TAKE = r"(?:吃|服|打|用|喝)"
+_MISS = r"(?:断|停|落|漏|忘|缺|少)"
+_NONE_MISSED = re.compile(
+    rf"(?:一天|一顿|一次|一回|一片|一针|从来|从|都|也|压根|基本上?|就|还)?(?:没有?|不|从没|从不){_MISS}(?:过|下|了|掉|着)?"
 )
+_UNKNOWN = re.compile(r"吃没吃|吃了没|打没打|不知道|不清楚|说不好|记不清|搞不清")
+_OFTEN = r"(?:有时候?|有的时候|偶尔|经常|老是?|总是?|时不时|隔三[差岔叉]五|三天两头|动不动|常常|不时|间或)"
 _INTERMITTENT = re.compile(
-    r"有时候?忘|偶尔忘|经常忘|老忘|忘了吃|忘吃|漏吃|漏了|漏服|有时候?就?不吃|有时候?就?没吃|想起来(?:就|才)吃|不太规律|不规律"
-    r"|断断续续|隔三差五|时吃时不吃|间断|有一顿没一顿|偶尔漏|偶尔没吃|差不多天天|大部分时候"
-    r"|三天打鱼|两天晒网|也就吃个|就吃了?[一二两三四五六七八九十几来]+天|吃个[一二两三四五六七八九十几来]+天"
-    r"|漏一半|一半(?:的)?时间|时有时无|有时候?吃|想不起来就|有时候?[^，。,]{0,3}没吃"
+    rf"{_OFTEN}[^，。,；;]{{0,6}}(?:忘|漏|落|没{_TAKE}|不{_TAKE}|顾不上|没顾上|想不起)"
+    rf"|(?:忘|漏|落|少{_TAKE}|没{_TAKE}|断|缺)了?(?:个|得有|能有|有|那么|好)?[{DIGITS}几两俩0-9]+(?:个)?(?:回|次|顿|天|针|片)"
+    rf"|(?:只|就|也就|能|才)(?:{_TAKE})?(?:了|个|上)*好?[{DIGITS}几两俩0-9十来]+(?:个)?(?:天|顿|回|次)"
+    r"|自己[^，。,；;]{0,3}(?:减|加|改|停|调)|减量|减了|量少了|少打|少吃|吃半片|掰开|减半"
+    r"|不老实|不按时|不按点|不太?规律|想起来(?:才|就)|想不起来|时吃时不吃|有一顿没一顿|断断续续|三天打鱼|两天晒网"
+    rf"|有时候?{_TAKE}|漏一半|一半(?:的)?时间|也就吃个|漏服|漏吃|忘吃|忘了吃|间断"
+    rf"|不(?:是|太)?(?:天天|每天|按时|规律|按点)"
+    r"|(?:吃完|用完|断)[^。]{0,12}(?:才|又|后来|再)[^，。,；;]{0,4}(?:拿|开|买|配|取)"
+    rf"|没顾上|顾不上"
 )
-_SOMETIMES = re.compile(r"有时候?|偶尔|经常|老是?忘|隔三差五|断断续续")
+_STOPPED = re.compile(
+    rf"停了|停药|停掉|断药|药断了|不{_TAKE}了|没{_TAKE}了|没在{_TAKE}|不在{_TAKE}|没再{_TAKE}|早不{_TAKE}|早就不|不想{_TAKE}"
+    rf"|不吃药|没吃药|不吃西药|西药不吃|改{_TAKE}|换成|光靠|只靠|靠[^，。,；;]{{0,3}}(?:管住嘴|饮食|锻炼|运动|食疗)"
+    r"|没开药|没去开|没去拿|没去买|没拿药|还没拿|药没了|没药了|吃完了?[^，。,；;]{0,4}没|(?:喝|吃)中药|保健品"
+    rf"|(?:一直|从来|压根|根本|一片|一粒|一顿|一针)[^，。,；;]{{0,2}}没有?{_TAKE}|开[了的]药[^，。,；;]{{0,3}}没{_TAKE}"
+    rf"|没{_TAKE}过|从没{_TAKE}|好久没|很久没|[个多]月没{_TAKE}|礼拜没{_TAKE}"
+)
 _REGULAR = re.compile(
-    r"天天|每天|按时|按点|一直在?吃|都吃|规律|准时|从不落|没落下|没漏|没有漏|一顿不落|都按|坚持吃|照常吃|每顿都"
-    r"|一天不落|一天都不落|一次不落|从来不落|没断过|没停过|天天打|每天打|管着呢|看着[^，。,]{0,3}吃"
+    rf"(?:每天|天天|每日|每晚|每早|顿顿|每顿|一直|都|照常|坚持|早晚|一天[一两二三四俩]?[次顿片回粒针])[^，。,；;]{{0,4}}{_TAKE}"
+    rf"|{_TAKE}着|在{_TAKE}|(?:按时|按点|准时|规律|规规矩矩|老老实实)[^，。,；;]{{0,2}}{_TAKE}|(?:吃|服)[^，。,；;]{{0,2}}(?:按时|准时)"
+    rf"|(?:看着|盯着|管着|摆)[^，。,；;]{{0,6}}{_TAKE}?|管着呢|规律|从不落|一天不落"
 )
+_SHORT_GAP = 7 * 24 * 60  # minutes: a gap shorter than a week is 间断, a longer one 不服药
 _REASONS = {
     "忘记": r"忘",
     "药已用完": r"吃完了|药没了|没药了|没去开|没开药|断药",
@@ -41,7 +61,7 @@ _REASONS = {
     "外出不便": r"出门|外地|出差|旅游|不在家",
 }
 _YES = re.compile(r"^(?:对|对的|对对|是的|是|没错|嗯|嗯嗯|好|好的|没问题|正确|是这样|对啊|是啊|是呀|对呀)|对的|没错|正确")
-_NO = re.compile(r"不对|不是|错了|说错|不正确|没说对|搞错")
+_NO = re.compile(r"不对|不是|(?<!不)错了|说错|不正确|没说对|搞错")
 _REFUSAL = re.compile(
     r"不想说|不想回答|不方便|没空|没时间|在忙|忙着呢|别打了|不要打|不用打|不需要|不配合|不做了|不做随访|别问了|挂了|骚扰"
 )
@@ -117,16 +137,30 @@ def says_none(text: str) -> bool:
 
 
 def read_adherence(text: str) -> str | None:
-    """规律 / 间断 / 不服药 from the answer, or ``None`` when it does not say."""
-    if _NOT_TAKING.search(text) and not _SOMETIMES.search(text):
-        return "不服药"
-    if _INTERMITTENT.search(text):
-        return "间断"
-    if _NOT_TAKING.search(text):
-        return "不服药"
-    if _REGULAR.search(text) and not re.search(r"不(?:是)?(?:天天|每天|按时|规律)", text):
+    """规律 / 间断 / 不服药 from the answer, or ``None`` when it does not say (see the grammar above)."""
+    regular = bool(_NONE_MISSED.search(text))
+    rest = _NONE_MISSED.sub("，", text)
+    if _UNKNOWN.search(rest) and not regular:
+        return None
+    if _INTERMITTENT.search(rest):
+        stopped = _STOPPED.search(rest)
+        return "不服药" if stopped and _long_gap(rest) and not re.search(r"才去?|又去?|后来", rest) else "间断"
+    if _STOPPED.search(rest):
+        gap = _gap_minutes(rest)
+        return "间断" if gap is not None and gap < _SHORT_GAP and not re.search(r"一直|从来|压根|根本", rest) else "不服药"
+    if regular or _REGULAR.search(rest):
         return "规律"
     return None
+
+
+def _gap_minutes(text: str) -> float | None:
+    spans = [value for _, _, _, value in durations(text)]
+    return max(spans) if spans else None
+
+
+def _long_gap(text: str) -> bool:
+    gap = _gap_minutes(text)
+    return gap is not None and gap >= _SHORT_GAP
 
 
 def read_missed_doses(text: str) -> int | None:

@@ -59,6 +59,49 @@ def value_dangers(program: Program, values: dict[str, float]) -> list[Danger]:
     return found
 
 
+_BOUND_RULES: tuple[tuple[str, str, str, str, str], ...] = (
+    # value name, rule key, comparison, danger code, advice
+    ("systolic", "systolic_gte", ">=", "blood_pressure_high", "high_bp"),
+    ("diastolic", "diastolic_gte", ">=", "blood_pressure_high", "high_bp"),
+    ("glucose", "glucose_gte", ">=", "glucose_high", "high_glucose"),
+    ("glucose", "glucose_lte", "<=", "glucose_low", "low_glucose"),
+    ("heart_rate", "heart_rate_gt", ">", "heart_rate_high", "fast_heart_rate"),
+)
+_BOUND_NAMES = {"systolic": "收缩压", "diastolic": "舒张压", "glucose": "血糖", "heart_rate": "心率"}
+
+
+def bound_dangers(program: Program, bounds: dict[str, tuple[float, float]], unresolved: set[str]) -> list[Danger]:
+    """Danger criteria met by values known only as bounds (一百八十几 is 181-189, 快两百, 二点几, the meter's
+    HI): met when every value the words allow meets the criterion; for a value left unknown after asking
+    (``unresolved``), already when some value does (missing data never lowers urgency, DOMAIN.md §1.4).
+    Nothing here is a value for the record."""
+    found = []
+    for name, key, comparison, code, advice in _BOUND_RULES:
+        if name not in bounds or key not in program.danger:
+            continue
+        low, high = bounds[name]
+        threshold = program.danger[key]
+        certain = {">=": low >= threshold, "<=": high <= threshold, ">": low > threshold}[comparison]
+        possible = {">=": high >= threshold, "<=": low <= threshold, ">": high > threshold}[comparison]
+        if certain or (possible and name in unresolved):
+            sign = "≤" if comparison == "<=" else "≥" if certain else "可能≥"
+            found.append(Danger(code, f"{_BOUND_NAMES[name]}{sign}{threshold:g}（未确认）", advice))
+    return found
+
+
+def pregnancy_dangers(program: Program, values: dict[str, float], text: str) -> list[Danger]:
+    """Pregnant or just delivered with blood pressure above normal (DOMAIN.md §2.1), pregnancy read through
+    the shared concept layer and said as present now (not 以前怀孕的时候)."""
+    systolic, diastolic = values.get("systolic"), values.get("diastolic")
+    high = (systolic is not None and systolic >= program.danger.get("pregnant_systolic_gte", 1e9)) or (
+        diastolic is not None and diastolic >= program.danger.get("pregnant_diastolic_gte", 1e9))
+    if not high:
+        return []
+    pregnant = any(m.category == "pregnancy" and m.current
+                   for part in text.split("。") if part.strip() for m in concept_mentions(part))
+    return [Danger("pregnancy_high_bp", f"妊娠期血压{systolic:g}/{diastolic:g}", "high_bp")] if pregnant else []
+
+
 def symptom_dangers(program: Program, text: str) -> list[Danger]:
     """Danger symptoms said (not negated, not told as past and over) in ``text``: by the programme's
     phrasings or by its rules over the shared concept layer (``concepts`` in programs.json)."""

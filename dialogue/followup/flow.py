@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from functools import cache
@@ -30,7 +31,15 @@ from dialogue.base import Reply
 from dialogue.engine import FlowDialogue, FlowSpec, StateSpec, Turn
 from dialogue.facts import read_temperature
 from dialogue.followup import answers, values
-from dialogue.followup.classify import Danger, classify_visit, next_step, symptom_dangers, value_dangers
+from dialogue.followup.classify import (
+    Danger,
+    bound_dangers,
+    classify_visit,
+    next_step,
+    pregnancy_dangers,
+    symptom_dangers,
+    value_dangers,
+)
 from dialogue.followup.program import Program
 from dialogue.followup.records import (
     History,
@@ -42,6 +51,7 @@ from dialogue.followup.records import (
 from dialogue.phrasebook import Phrasebook
 from dialogue.safety import RedFlagHit
 from dialogue.safety_floor import SafetyFloor
+from medical_terms.blood_pressure import speaks_of_pressure
 
 logger = logging.getLogger("dialogue")
 
@@ -114,6 +124,14 @@ class FollowupDialogue(FlowDialogue):
         self.result: dict[str, Any] = {}
         self.saved: dict[str, Any] | None = None
         self._asked: list[str] = []
+        self.partial: dict[str, float] = {}
+        """One half of a blood pressure said in an earlier answer, waiting for the other."""
+        self.bounds: dict[str, tuple[float, float]] = {}
+        """Values known only approximately (一百八十几, 快两百, HI) or volunteered unasked: danger criteria only,
+        never recorded."""
+        self.unresolved: set[str] = set()
+        """Values asked for and left unknown while their bounds straddle a danger threshold."""
+        self._final_asked: set[str] = set()
 
     # -- engine hooks ------------------------------------------------------------------------------
     def opening(self) -> Turn:
@@ -168,6 +186,20 @@ class FollowupDialogue(FlowDialogue):
                 await self._handoff(f"{self.program.name}随访危险指标：" + "、".join(d.name for d in self.dangers))
             await self._finish("partial" if self.values or self.answers else "incomplete")
 
+    def observe(self, text: str) -> None:
+        """A reading volunteered while another question is open ("就是昨天在药店量了个血压，高压一百八十五，
+        低压一百一十二"): an exact, named reading counts for the danger criteria (it is not recorded: its
+        own question reads it back); one told of long ago does not."""
+        if self.state not in ("ask", "final") or self.question in _VALUE_QUESTIONS or _LONG_AGO.search(text):
+            return
+        heard: dict[str, float] = {}
+        if speaks_of_pressure(text):
+            heard.update(values.read_blood_pressure(values.strip_units(text), self.program.ranges).values)
+        if "血糖" in text:
+            heard.update(values.read_glucose(values.strip_units(text), self.program.ranges["glucose"]).values)
+        for name, value in heard.items():
+            self.bounds.setdefault(name, (value, value))
+
     # -- states ------------------------------------------------------------------------------------
     async def on_ask(self, text: str) -> Turn:
         early = self._refusal(text)
@@ -194,6 +226,11 @@ class FollowupDialogue(FlowDialogue):
             self.pending = {}
             return await self._advance()
         if reading.ok:  # a corrected value, with or without "不对"
+            if reading.values == self.pending and answers.is_no(text):  # denied, then the same words again
+                self.tries += 1
+                if self.tries >= _MAX_VALUE_TRIES:
+                    self.pending = {}
+                    return await self._advance(prefix=[self.phrases.say("value_unknown")])
             self.pending = reading.values
             return Turn([self._readback()], "confirm")
         part = values.read_blood_pressure_part(text, self.program.ranges) if question == "blood_pressure" else {}
@@ -217,8 +254,9 @@ class FollowupDialogue(FlowDialogue):
         question = self.question or ""
         if question in _VALUE_QUESTIONS:
             reading = _read_value(self.program, question, text)
-            if reading.ok:
+            if reading.ok and not reading.alternatives:
                 self.values.update(reading.values)  # no read-back: the clinician calls back today
+            self.bounds.update(reading.bounds)
         else:
             self._store(question, _READERS[question](self, text), text)
         self.dangers += self._new_dangers()
@@ -249,12 +287,29 @@ class FollowupDialogue(FlowDialogue):
     async def on_red_flag(self, new: list[RedFlagHit]) -> Turn:
         """A red flag ends the survey: queue a clinician, give the 120 (or crisis) words; a physical
         emergency ends the call after the 120 instruction, a crisis call stays open."""
+        self._keep_answer()
         handoff = await self.request_handoff(f"{self.program.name}随访：红旗症状 " + "、".join(h.name for h in self.hits))
         self.outcome = "partial"
         say = self.emergency_words(new, handoff)
         if self.in_crisis:
             return Turn(say, self.state)
         return Turn(say, "done", end_call=True)
+
+    def _keep_answer(self) -> None:
+        """The turn that raised a red flag also answered the open question ("格列美脲每天吃" after the
+        hypoglycaemia signs): keep the answer for the clinician; a value only as danger mode keeps it
+        (said once, exact, one reading)."""
+        question = self.question or ""
+        if self.state not in ("ask", "final") or not self.transcript:
+            return
+        text = self.transcript[-1]
+        if question in _VALUE_QUESTIONS:
+            reading = _read_value(self.program, question, text)
+            if self.state == "final" and reading.ok and not reading.alternatives:
+                self.values.update(reading.values)
+            self.bounds.update(reading.bounds)
+        elif question in _READERS:
+            self._store(question, _READERS[question](self, text), text)
 
     async def request_handoff(self, reason: str) -> bool:
         await self._handoff(reason)
@@ -273,7 +328,9 @@ class FollowupDialogue(FlowDialogue):
         transcript = "。".join(self.transcript)
         temperature = read_temperature(transcript)
         measured = {**self.values, **({"temperature": temperature} if temperature is not None else {})}
-        found = value_dangers(self.program, measured) + symptom_dangers(self.program, transcript)
+        approximate = {name: bound for name, bound in self.bounds.items() if name not in self.values}
+        found = (value_dangers(self.program, measured) + bound_dangers(self.program, approximate, self.unresolved)
+                 + pregnancy_dangers(self.program, self.values, transcript) + symptom_dangers(self.program, transcript))
         return [d for d in dict((d.code, d) for d in found).values() if d.code not in known]
 
     async def _danger(self, dangers: list[Danger]) -> Turn:
@@ -289,7 +346,10 @@ class FollowupDialogue(FlowDialogue):
 
     async def _danger_next(self) -> Turn:
         for question in (self.program.measurement, "adherence"):
-            if question not in self.answers and not _has_value(self, question) and question != self.question:
+            again = question == self.question and question not in _VALUE_QUESTIONS  # just answered, unreadable
+            if question not in self.answers and not _has_value(self, question) and not again \
+                    and question not in self._final_asked:
+                self._final_asked.add(question)
                 self.question = question
                 return Turn([self.phrases.say("last_question"), self._ask(question)], "final")
         self.outcome = "completed"
@@ -297,18 +357,34 @@ class FollowupDialogue(FlowDialogue):
 
     async def _value_answer(self, question: str, text: str) -> Turn:
         reading = _read_value(self.program, question, text)
+        if question == "blood_pressure" and self.partial and not reading.ok:
+            reading = values.complete_blood_pressure(self.partial, values.strip_units(text), self.program.ranges)
         if reading.ok:
             self.pending = reading.values
+            self.partial = {}
             self.tries = 0
             return Turn([self._readback()], "confirm")
+        if reading.status == "incomplete" and reading.values:
+            self.partial.update(reading.values)
+        self.bounds.update(reading.bounds)
+        if reading.bounds and bound_dangers(self.program, reading.bounds, set()):  # 一百八十几: past 180 already
+            return await self._advance()
         if answers.says_none(text) or "不知道" in text or "没量" in text or "没测" in text or "忘了" in text:
-            return await self._advance(prefix=[self.phrases.say("value_unknown")])
+            return await self._value_unknown(question)
         self.tries += 1
         if self.tries >= _MAX_VALUE_TRIES:
-            return await self._advance(prefix=[self.phrases.say("value_unknown")])
-        key = {"approximate": "reask_value_ambiguous", "out_of_range": "reask_value_out_of_range",
+            return await self._value_unknown(question)
+        key = {"approximate": "reask_value_ambiguous", "ambiguous": "reask_value_which",
+               "out_of_range": "reask_value_out_of_range",
                "incomplete": "reask_value_incomplete", "unit": "reask_value_unit"}.get(reading.status, "reask_unclear")
         return Turn([self.phrases.say(key), self._ask(question)], "ask")
+
+    async def _value_unknown(self, question: str) -> Turn:
+        """The value stays empty; one heard only approximately still counts for the danger criteria when it
+        may meet one (快一百八了, left at that)."""
+        self.partial = {}
+        self.unresolved |= {name for name in self.bounds if name not in self.values}
+        return await self._advance(prefix=[self.phrases.say("value_unknown")])
 
     def _readback(self) -> str:
         fields = {name: values.spoken(value) for name, value in self.pending.items()}
@@ -431,6 +507,8 @@ class FollowupDialogue(FlowDialogue):
             items.append(("alerts", "危险指标", [d.name for d in self.dangers] + [h.name for h in self.hits]))
         return items
 
+
+_LONG_AGO = re.compile(r"以前|之前|去年|前年|年轻|那时候|过去|好几年|原来|刚查出来|早些年")
 
 _CLOSING = {"routine": "done_routine", "recall_2w": "done_recall", "referral": "done_referral",
             "urgent_referral": "done_urgent", "measure_and_recall": "done_unknown"}

@@ -207,6 +207,23 @@ def read_blood_pressure(text: str, ranges: dict[str, tuple[float, float]]) -> Re
     return Reading("ok", {"systolic": s_low, "diastolic": d_low}, alternatives=alternatives)
 
 
+def complete_blood_pressure(known: dict[str, float], text: str, ranges: dict[str, tuple[float, float]]) -> Reading:
+    """An answer that gives the half of a reading an earlier answer lacked (高压一百八十一 / 低压九十七;
+    上面那个一百六十三 / 下面那个九十九; or the other number alone): the pair, checked as one reading."""
+    reading = read_blood_pressure(text, ranges)
+    if reading.status != "incomplete" or not reading.values:
+        return reading
+    ((name, value),) = reading.values.items()
+    if name in known and _label(_clean(text), 0, len(text)) is None:  # unlabelled: the half still missing
+        name = "diastolic" if name == "systolic" else "systolic"
+    pair = {**known, name: value}
+    if len(pair) < 2:
+        return Reading("incomplete", pair)
+    if pair["systolic"] <= pair["diastolic"]:
+        return Reading("out_of_range", {})
+    return Reading("ok", {"systolic": pair["systolic"], "diastolic": pair["diastolic"]})
+
+
 def read_blood_pressure_part(text: str, ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
     """Only the labelled half of a correction ("不对，低压是八十二" -> diastolic 82), when exact and in range."""
     text = _clean(text)
