@@ -17,12 +17,12 @@ from dialogue.negation import is_negated
 from medical_terms import NUMERAL, parse_number
 
 AGE_GROUPS = ("infant", "child", "adult", "elderly")
-_CHILD_WORD = r"(?:孩子|宝宝|婴儿|儿子|女儿|小孩|娃|孙子|孙女|闺女|外孙|患儿|小朋友)"
+_CHILD_WORD = r"(?:孩子|宝宝|婴儿|儿子|女儿|小孩|娃|孙子|孙女|闺女|外孙|患儿|小朋友|囡|伢|崽|毛头)"
 _CHILD_AGE = re.compile(
     rf"{_CHILD_WORD}[^，。,；;？?！!]{{0,4}}?(?:才|刚|刚满|有|出生)?({NUMERAL})(?:个)?多?半?(月|天|周|星期|岁)"
 )
 _BARE_MONTHS = re.compile(
-    rf"(?:才|刚|刚满|不到|还不到|出生)({NUMERAL})个?多?半?(月|天|周|星期)|({NUMERAL})个多?半?月(?:大|的(?:宝宝|孩子|婴儿|小孩))"
+    rf"(?:才|刚|刚满|不到|还不到|出生|生出来|生下来)才?({NUMERAL})个?多?半?(月|天|周|星期)|({NUMERAL})个多?半?月(?:大|的(?:宝宝|孩子|婴儿|小孩))"
 )
 _YEARS = re.compile(rf"({NUMERAL})多?(?:周)?岁|(?:我|他|她|今年|年纪|已经)(?:今年)?({NUMERAL})多?了")
 _PREGNANT = re.compile(r"怀孕|怀着|(?<!避)孕(?!前)|身孕|孕妇|有了宝宝|怀了")

@@ -27,6 +27,7 @@ from medical_terms.concepts.scope import CLAUSE_BREAK, SENTENCE_BREAK, clause_bo
 _FEVER_C = 38.0
 _NEAR_DEFAULT = 12
 _SAME_PRESSURE = 10
+_SAME_GLUCOSE = 5.0  # mmol/L: 二十几 is read as 25 here, 20 by the flow
 _LONE_NUMERAL = 2.0
 # Categories that count even when said of the past: a known condition stays known.
 _TIMELESS = ("history",)
@@ -183,7 +184,9 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
     spo2_readings = [m.value for m in facts.of("reading.spo2") if m.value is not None]
     glucose = list(glucose_readings)
     # The flow's reader takes 血糖一直… as a glucose of 1; a lone 一/两 is a word unless a reading agrees.
-    if vitals.glucose is not None and (vitals.glucose > _LONE_NUMERAL or glucose_readings):
+    # A value the caller said of the past ("上次血糖二十几住过院，现在控制在七八") is no reading now.
+    if (vitals.glucose is not None and (vitals.glucose > _LONE_NUMERAL or glucose_readings)
+            and not _said_of_the_past(facts, "reading.glucose", vitals.glucose, _SAME_GLUCOSE)):
         glucose.append(vitals.glucose)
     systolic = _pressures(facts, vitals.systolic, "reading.bp_systolic")
     diastolic = _pressures(facts, vitals.diastolic, "reading.bp_diastolic")
@@ -231,6 +234,14 @@ def _pressures(facts: _Facts, read: float | None, concept: str) -> list[float]:
     if read is not None and (said(current, read) or not said(past, read)):
         current.append(read)
     return current
+
+
+def _said_of_the_past(facts: _Facts, concept: str, value: float, tolerance: float) -> bool:
+    """The flow's ``value`` matches a reading the caller put in the past, and no reading said now."""
+    def near(mentions: list[Mention]) -> bool:
+        return any(m.value is not None and abs(m.value - value) <= tolerance for m in mentions)
+
+    return near(facts.past.get(concept, [])) and not near(facts.of(concept))
 
 
 def _has_fever(facts: _Facts) -> bool:

@@ -41,6 +41,9 @@ _SPACES = re.compile(r"\s+")
 _FULL_WIDTH = str.maketrans({chr(code): chr(code - 0xFEE0) for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B),
                                                                        *range(0xFF41, 0xFF5B))} | {"\u3000": " "})
 _TO_SIMPLIFIED = OpenCC("t2s")
+# 廿 (twenty) and 卅 (thirty), still said in southern speech: 血糖廿五 is 血糖二十五.
+_OLD_TENS = re.compile("[廿卅]")
+_OLD_TENS_VALUE = {"廿": "二十", "卅": "三十"}
 # A space between two single Chinese characters in text typed character by character ("我 妈 喝 了").
 _SPACED = re.compile(r"(?<=[\u4e00-\u9fff]) (?=[\u4e00-\u9fff](?: |$))")
 
@@ -53,8 +56,10 @@ def is_crisis(hit: RedFlagHit) -> bool:
 @lru_cache(maxsize=4096)
 def plain(utterance: str) -> str:
     """The utterance in the script every lexicon is written in: traditional characters as simplified
-    (我爸剛才暈倒了 → 我爸刚才晕倒了) and full-width letters and digits as ASCII (３９度 → 39度)."""
-    return str(_TO_SIMPLIFIED.convert(utterance.translate(_FULL_WIDTH)))
+    (我爸剛才暈倒了 → 我爸刚才晕倒了), full-width letters and digits as ASCII (３９度 → 39度), 廿/卅 as
+    二十/三十."""
+    text = str(_TO_SIMPLIFIED.convert(utterance.translate(_FULL_WIDTH)))
+    return _OLD_TENS.sub(lambda m: _OLD_TENS_VALUE[m.group()], text)
 
 
 @lru_cache(maxsize=4096)  # the whole call is re-read every turn: each utterance is cleaned once

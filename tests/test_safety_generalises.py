@@ -122,3 +122,34 @@ def test_unseen_phrasings(text: str, flag: str | None) -> None:
         assert "severe_dyspnea" not in codes and "major_bleeding" not in codes
     else:
         assert flag in codes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "昨天电视里讲中风要看脸歪不歪，我照着镜子试了没事",
+        "看新闻说有个小伙子打球猝死了，想查查心脏",
+        "看了个电视剧里头有人跳楼，我这两天老做噩梦",
+        "上次血糖二十几住过院，现在控制在七八，复查",
+    ],
+)
+def test_what_was_seen_on_tv_or_said_of_the_past_is_no_flag(text: str) -> None:
+    assert FLOOR.check([text]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("侬快点来，阿拉爷叔倒了，面孔煞白，一点气也没了", "cardiac_arrest"),
+        ("侬帮帮忙，阿拉阿爸血糖廿五，吐了两趟", "hyperglycemia_severe"),
+        ("血堂十九点八", "hyperglycemia_severe"),
+        ("血糖仪直接显示超出范围，人软得站不住", "hyperglycemia_severe"),
+        ("胸口突然像被钳子夹住，出了一身汗", "chest_pain_acs"),
+        ("俺爷一边胳膊抬起来就往下掉，咧嘴的时候半边脸不动", "stroke"),
+        ("切菜把手指头切了，压了十几分钟还往外冒", "major_bleeding"),
+        ("孩子吃了鸡蛋羹，满身风疙瘩，一直吐", "anaphylaxis"),
+        ("门窗缝我都拿胶带贴死了，炭已经点上了", "suicidal"),
+    ],
+)
+def test_dialect_numerals_misheard_names_and_metaphors(text: str, code: str) -> None:
+    assert code in {hit.code for hit in FLOOR.check([text])}

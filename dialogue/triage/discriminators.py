@@ -24,6 +24,7 @@ from dialogue.negation import is_negated
 from dialogue.people import Person, infant_fever_age_days
 from medical_terms import NUMERAL, parse_number
 from medical_terms.concepts import ConceptMatcher, Mention
+from medical_terms.concepts.scope import clause_bounds, is_past
 
 PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
 
@@ -37,6 +38,8 @@ _DENIAL = "不没无未"
 _RULE_SPAN = 12  # characters one concept rule may span, within one clause
 _CLAUSE_BREAK = re.compile(r"[，,。；;！!？?]")
 _EPISODE_MINUTES_LT = 24 * 60  # "这两周开始的" dates a pattern of episodes, not how long this one lasts
+# A clause that asks: 这算发烧吗, 算不算高 (是不是 is a hedge and still counts).
+_QUESTION = re.compile(r"(?:吗|(?<![怎这那什多])么)\s*[？?]?$|算不算|[？?]$")
 _VAGUE = {"几": 5, "十几": 15, "二十几": 25, "半": 30}
 
 
@@ -277,9 +280,17 @@ def _positive(patterns: tuple[re.Pattern[str], ...], text: str) -> re.Match[str]
     for pattern in patterns:
         for match in pattern.finditer(text):
             directly_denied = match.start() > 0 and text[match.start() - 1] in _DENIAL  # 不出血 ("不出" is no cue)
-            if not directly_denied and not is_negated(text, match.start()):
+            if not (directly_denied or is_negated(text, match.start()) or _asked(text, match.start())
+                    or is_past(text, match.start())):
                 return match
     return None
+
+
+def _asked(text: str, start: int) -> bool:
+    """The words stand in the caller's own question ("体温三十七度三，这算发烧吗"): asked about, not said."""
+    clause_start, clause_end = clause_bounds(text, start)
+    clause = text[clause_start:clause_end + 1]
+    return _QUESTION.search(clause) is not None
 
 
 def concept_mentions(text: str) -> list[Mention]:

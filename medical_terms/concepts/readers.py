@@ -36,15 +36,15 @@ _HEART_RATE = re.compile(
     rf"(?:心跳|心率|脉搏|脉)[^，。,；;0-9{_DIGITS}]{{0,6}}?(?:一分钟|每分钟|一分)?(?:才|有|只有|都)?(?P<num>{_NUM})(?P<more>多|几)?(?:下|次)?(?!\s*(?:天|年|岁|月|周|小时|度|分钟|分|秒|个))"
 )
 _COUNTER_AFTER = r"(?!\s*(?:年|个月|月|天|次|回|下|遍|顿|岁|周|星期|小时|分钟|片|粒|斤|块|点钟|个|度|倍))"
-_GLUCOSE = re.compile(rf"(?:血糖|测糖|糖)(?:仪|值)?[^，。,；;0-9{_DIGITS}十]{{0,6}}?(?P<num>{_NUM}){_COUNTER_AFTER}")
+_GLUCOSE = re.compile(rf"(?:血[糖堂唐塘]|测糖|糖)(?:仪|值)?[^，。,；;0-9{_DIGITS}十]{{0,6}}?(?P<num>{_NUM}){_COUNTER_AFTER}")
 # A value measured without naming it ("测出来十七"), read as glucose when glucose was just spoken of.
 # The name, a pause, then the value: "测了一下血糖，三点六".
-_GLUCOSE_NEXT = re.compile(rf"(?:血糖|测糖)(?:仪)?[^，。,；;]{{0,6}}[，,]\s*(?:是|有|才|大概)?(?P<num>{_NUM})(?=$|[，。,；;\s]|左右|多|吧|啊)")
+_GLUCOSE_NEXT = re.compile(rf"(?:血[糖堂唐塘]|测糖)(?:仪)?[^，。,；;]{{0,6}}[，,]\s*(?:是|有|才|大概)?(?P<num>{_NUM})(?=$|[，。,；;\s]|左右|多|吧|啊)")
 _MEASURED = re.compile(rf"(?:测出来|测了个|测了一下|测的是|测得|测了|显示)(?:是|有|才|只有)?(?P<num>{_NUM}){_COUNTER_AFTER}")
-_GLUCOSE_CONTEXT = re.compile(r"血糖|糖尿病|测糖|胰岛素|降糖|一型糖|二型糖")
+_GLUCOSE_CONTEXT = re.compile(r"血[糖堂唐塘]|糖尿病|测糖|胰岛素|降糖|一型糖|二型糖")
 _GLUCOSE_CONTEXT_WINDOW = 24
 _SINGLE_CHINESE_NUMERAL = re.compile(rf"[{_DIGITS}十几半]")
-_GLUCOSE_OFF_SCALE = re.compile(r"(?:血糖|测糖)(?:仪)?[^，。,；;]{0,6}?(?P<what>HI|Hi|hi|LO|Lo|lo|爆表|测不出|测不到|显示不出|读不出|报错|错误|E\d|Err|ERR|乱码|高得测不出|低得测不出)")
+_GLUCOSE_OFF_SCALE = re.compile(r"(?:血[糖堂唐塘]|测糖)(?:仪)?[^，。,；;]{0,6}?(?P<what>HI|Hi|hi|LO|Lo|lo|爆表|测不出|测不到|显示不出|读不出|报错|错误|E\d|Err|ERR|乱码|高得测不出|低得测不出|超出范围|超范围|超出量程|超量程|测不了)")
 
 
 _RANGE_DIGITS = "一二三四五六七八九"
@@ -85,7 +85,7 @@ _BP_PAIR = re.compile(
     rf"(?P<hi>{_BP_NUM})(?P<hi_more>多|几|来)?\s*(?:/|／|比|over|，|,|、|\s)\s*(?P<lo>{_BP_NUM})(?P<lo_more>多|几|来)?(?![0-9{_DIGITS}十百])"
 )
 # A pressure said a clause after naming it: "血压一直降不下来，现在两百出头".
-_BP_LATER = re.compile(rf"(?:现在|量的|测的|到了?|都|有)(?P<num>[一二两]百[{_DIGITS}十]*|\d{{3}})(?P<more>多|几|来|出头)?")
+_BP_LATER = re.compile(rf"(?:现在|量的|测的|量出来|测出来|到了?|都|有)(?P<num>[一二两]百[{_DIGITS}十]*|\d{{3}})(?P<more>多|几|来|出头)?")
 _BP_CONTEXT = re.compile(r"血压|高压|低压|量了|量的|测了|测的|mmHg|毫米汞柱|血压计")
 _BP_SINGLE = re.compile(
     rf"(?P<kind>血压|高压|收缩压|上压|低压|舒张压|下压)(?:计)?[^，。,；;]{{0,6}}?(?P<num>[一二两]百[一二三四五六七八九]{{2}}十|{_BP_NUM}(?:[{_DIGITS}]?百[{_DIGITS}十]*)?)(?P<more>多|几|来|出头)?"
