@@ -14,10 +14,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from asr.digits import DigitDecoder
 from asr.incremental import IncrementalSettings, IncrementalTranscript
+from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import SAMPLE_RATE, Transcript, WhisperTranscriber
+from medical_terms.confidence import Confidence
 
-__all__ = ["SAMPLE_RATE", "IncrementalSettings", "Transcript", "TurnDecoder", "TurnDecoding"]
+__all__ = ["SAMPLE_RATE", "Confidence", "IncrementalSettings", "Transcript", "TurnDecoder", "TurnDecoding"]
 
 
 class TurnDecoding:
@@ -45,7 +48,11 @@ class TurnDecoding:
         return self._incremental.update(audio)
 
     def finish(self, audio: np.ndarray) -> Transcript:
-        """The transcript of the whole turn ``audio``."""
+        """The transcript of the whole turn ``audio`` (digits only while the flow asks for a value
+        digit by digit)."""
+        digits = self._decoder.digit_decoder()
+        if digits is not None:
+            return digits.transcribe(audio)
         if self._incremental is not None:
             return self._incremental.finish(audio)
         return self._decoder.transcriber.transcribe(audio, self._decoder.hotwords())
@@ -60,6 +67,8 @@ class TurnDecoder:
         incremental: Decode the turn at the caller's pauses (and, when set, every
             ``interim_every_s`` of speech), so the final is ready before the VAD's stop. None:
             decode at the end of the turn only.
+        digits: Whether the flow now asks for a number digit by digit (``asr.digits`` decodes
+            the final then; needs the short-window decoder).
     """
 
     def __init__(
@@ -68,10 +77,21 @@ class TurnDecoder:
         *,
         hotwords: Callable[[], str | None] | None = None,
         incremental: IncrementalSettings | None = None,
+        digits: Callable[[], bool] | None = None,
     ) -> None:
         self.transcriber = transcriber
         self.incremental = incremental
         self._hotwords = hotwords or (lambda: None)
+        self._digits = digits or (lambda: False)
+        self._digit_decoder: DigitDecoder | None = None
+
+    def digit_decoder(self) -> DigitDecoder | None:
+        """The digit-only decoder when the flow asks for digits now (and the decoder can), else None."""
+        if not self._digits() or not isinstance(self.transcriber, ShortWindowTranscriber):
+            return None
+        if self._digit_decoder is None:
+            self._digit_decoder = DigitDecoder(self.transcriber)
+        return self._digit_decoder
 
     def hotwords(self) -> str | None:
         return self._hotwords()

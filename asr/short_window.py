@@ -11,6 +11,10 @@ cough), which is empty at once: stock answered nothing for such clips, seconds l
 holds no speech (``signal_guard``)
 gives an empty transcript before any decoding, and audio longer than ``max_window_s`` is split
 at pauses and decoded piece by piece, never dropped.
+
+Each decode also says how sure the decoder was of every word (``Transcript.confidence``): the
+softmax probability of each generated token, from the logits of the same greedy pass (no second
+decode), a character written by several byte tokens getting their product.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 from faster_whisper.tokenizer import Tokenizer
@@ -27,6 +32,7 @@ from asr.signal_guard import SignalGuard, SignalGuardSettings
 from asr.splitting import split_long_audio
 from asr.text_guard import MAX_CHARS_PER_S, degenerate
 from asr.transcriber import SAMPLE_RATE, Transcript, WhisperSettings, WhisperTranscriber
+from medical_terms.confidence import Confidence
 
 logger = logging.getLogger("medvoice.asr")
 
@@ -81,6 +87,16 @@ class ShortWindowSettings:
             raise ValueError(f"retry_window_s must be 0 (off) or within 1-30 s, got {self.retry_window_s}")
 
 
+class WindowDecode(NamedTuple):
+    """One greedy decode of a window: the text, the guards' inputs and each word's probability."""
+
+    text: str
+    no_speech_prob: float
+    avg_logprob: float
+    ran_on: bool
+    confidence: Confidence | None = None
+
+
 class ShortWindowTranscriber(WhisperTranscriber):
     """A ``WhisperTranscriber`` whose ``transcribe`` encodes only the utterance window.
 
@@ -115,16 +131,20 @@ class ShortWindowTranscriber(WhisperTranscriber):
         if len(results) == 1:
             return results[0]
         paths = {r.path for r in results}
+        measured = [r.confidence for r in results]
         return Transcript(
             text="".join(r.text for r in results),
             no_speech_prob=min(r.no_speech_prob for r in results),
             audio_s=duration,
             path=paths.pop() if len(paths) == 1 else "fallback",
+            confidence=(Confidence(tuple(w for c in measured if c for w in c.words))
+                        if all(c is not None for c in measured) else None),
         )
 
     def _transcribe_piece(self, audio: np.ndarray, hotwords: str | None) -> Transcript:
         duration = len(audio) / SAMPLE_RATE
-        text, no_speech, avg_logprob, ran_on = self._decode_window(audio, hotwords)
+        decode = self._decode_window(audio, hotwords)
+        text, no_speech, avg_logprob, ran_on = decode[:4]
         reason = _rejection(text, duration, avg_logprob, ran_on)
         if reason is not None and duration < _SHORT_CLIP_S:
             # The stock decoder pads such a clip to 30 s and answered nothing for 14 of 14 short
@@ -134,7 +154,8 @@ class ShortWindowTranscriber(WhisperTranscriber):
         if reason is not None and self.window.retry_window_s:
             logger.info("short-window decode rejected (%s, %.1f s audio); retrying in a %.0f s window",
                         reason, duration, self.window.retry_window_s)
-            text, no_speech, avg_logprob, ran_on = self._decode_window(audio, hotwords, self.window.retry_window_s)
+            decode = self._decode_window(audio, hotwords, self.window.retry_window_s)
+            text, no_speech, avg_logprob, ran_on = decode[:4]
             reason = _rejection(text, duration, avg_logprob, ran_on)
             path = "wide_window"
         if reason is not None:
@@ -145,7 +166,7 @@ class ShortWindowTranscriber(WhisperTranscriber):
         silent = no_speech > self.settings.no_speech_threshold and avg_logprob < LOG_PROB_THRESHOLD
         if silent or self._echoes_prompt(text):
             return Transcript("", no_speech, duration, path)
-        return Transcript(text, no_speech, duration, path)
+        return Transcript(text, no_speech, duration, path, decode[4] if len(decode) > 4 else None)
 
     def window_features(self, audio: np.ndarray, min_window_s: float | None = None) -> np.ndarray:
         """Log-mel features of ``audio`` padded with silence to its window (an even frame count),
@@ -159,15 +180,26 @@ class ShortWindowTranscriber(WhisperTranscriber):
         return np.ascontiguousarray(features[:, :frames])
 
     def _decode_window(self, audio: np.ndarray, hotwords: str | None,
-                       min_window_s: float | None = None) -> tuple[str, float, float, bool]:
-        """(text, no-speech probability, mean token log-probability, whether it hit the token cap)."""
+                       min_window_s: float | None = None) -> WindowDecode:
+        """(text, no-speech probability, mean token log-probability, whether it hit the token cap,
+        per-word confidence)."""
+        return self.decode_window(audio, hotwords, min_window_s)
+
+    def decode_window(self, audio: np.ndarray, hotwords: str | None, min_window_s: float | None = None, *,
+                      prompt_tokens: list[int] | None = None, suppressed: list[int] | None = None,
+                      max_new_tokens: int | None = None) -> WindowDecode:
+        """One greedy decode of ``audio`` in its window, with each word's probability.
+
+        ``prompt_tokens``, ``suppressed`` and ``max_new_tokens`` replace the initial prompt, the
+        suppressed tokens and the token cap (a constrained decode, e.g. ``asr.digits``)."""
         encoder_output = self.model.encode(self.window_features(audio, min_window_s))
         prompt = self.model.get_prompt(
-            self._tokenizer, self._prompt_tokens, without_timestamps=True, hotwords=hotwords
+            self._tokenizer, self._prompt_tokens if prompt_tokens is None else prompt_tokens,
+            without_timestamps=True, hotwords=hotwords,
         )
         duration = len(audio) / SAMPLE_RATE
         # Twice the tokens the text guard allows characters: a decode that reaches the cap looped.
-        new_tokens = min(int(math.ceil(MAX_CHARS_PER_S * max(duration, 1.0))) * 2 + 8,
+        new_tokens = min(max_new_tokens or int(math.ceil(MAX_CHARS_PER_S * max(duration, 1.0))) * 2 + 8,
                          self.model.max_length - len(prompt))
         result = self.model.model.generate(
             encoder_output,
@@ -176,15 +208,35 @@ class ShortWindowTranscriber(WhisperTranscriber):
             max_length=len(prompt) + new_tokens,
             return_no_speech_prob=True,
             return_scores=True,
+            return_logits_vocab=self.settings.beam_size == 1,
             suppress_blank=True,
-            suppress_tokens=self._suppressed,
+            suppress_tokens=self._suppressed if suppressed is None else suppressed,
         )[0]
         generated = result.sequences_ids[0]
         tokens = [t for t in generated if t < self._tokenizer.eot]
         text = self._to_simplified.convert(self._tokenizer.decode(tokens).strip())
         # CTranslate2 returns the length-normalised score; faster-whisper's average counts the end token.
         avg_logprob = result.scores[0] * len(generated) / (len(generated) + 1)
-        return text, float(result.no_speech_prob), avg_logprob, len(generated) >= new_tokens
+        confidence = self._confidence(tokens, result.logits[0], text) if result.logits else None
+        return WindowDecode(text, float(result.no_speech_prob), avg_logprob, len(generated) >= new_tokens, confidence)
+
+    def _confidence(self, tokens: list[int], logits: list[Any], text: str) -> Confidence:
+        """Each character's probability: its token's softmax probability (the product over the byte
+        tokens that write one character), over ``text``."""
+        pieces: list[tuple[str, float]] = []
+        pending: list[int] = []
+        probability = 1.0
+        for token, step in zip(tokens, logits, strict=False):
+            scores = np.asarray(step, dtype=np.float32).reshape(-1)
+            top = float(scores.max())
+            probability *= float(np.exp(scores[token] - top) / np.exp(scores - top).sum())
+            pending.append(token)
+            piece = self._tokenizer.decode(pending)
+            if "\ufffd" not in piece:
+                pieces.append((self._to_simplified.convert(piece), probability))
+                pending, probability = [], 1.0
+        confidence = Confidence.of_pieces(pieces)
+        return confidence if confidence.text == text else confidence.realign(text)
 
 
 def _rejection(text: str, duration: float, avg_logprob: float, ran_on: bool) -> str | None:

@@ -16,6 +16,8 @@ import numpy as np
 from faster_whisper import WhisperModel
 from opencc import OpenCC
 
+from medical_terms.confidence import Confidence
+
 logger = logging.getLogger("medvoice.asr")
 
 SAMPLE_RATE = 16000
@@ -62,12 +64,15 @@ class Transcript:
         path: How it was decoded: ``stock`` (faster-whisper ``transcribe``), ``short_window``,
             ``fallback`` (short window rejected, stock used) or ``rejected:<reason>`` (the signal
             guard found no speech: silence, clipped, no_speech).
+        confidence: The decoder's probability of each word of ``text`` (None: not measured, as on
+            the stock path).
     """
 
     text: str
     no_speech_prob: float
     audio_s: float
     path: str = "stock"
+    confidence: Confidence | None = None
 
 
 class WhisperTranscriber:

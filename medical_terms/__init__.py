@@ -10,6 +10,7 @@ and passes ``hotwords(flow)`` to Whisper to bias decoding towards the flow's voc
 """
 
 from medical_terms.blood_pressure import read_blood_pressure
+from medical_terms.confidence import Confidence, WordConfidence, correct_heard
 from medical_terms.correction import Change, CorrectionResult, CorrectorSettings, TermCorrector
 from medical_terms.hotwords import hotword_flows, hotwords, with_answer_hints
 from medical_terms.lexicon import Lexicon, Term
@@ -22,11 +23,14 @@ __all__ = [
     "NUMERAL",
     "RANGE_DIGITS",
     "Change",
+    "Confidence",
     "CorrectionResult",
     "CorrectorSettings",
     "Lexicon",
     "Term",
     "TermCorrector",
+    "WordConfidence",
+    "correct_heard",
     "hotword_flows",
     "hotwords",
     "with_answer_hints",
