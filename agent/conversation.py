@@ -36,7 +36,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from agent.metrics import REGISTRY, MetricsRegistry, TurnTimer
 from dialogue import Dialogue, Reply
-from turntaking import BackchannelFrame, BargeInFrame, BargeInState, TurnEndedFrame
+from medical_terms import Confidence
+from turntaking import BackchannelFrame, BargeInFrame, BargeInState, HeardTranscriptionFrame, TurnEndedFrame
 
 logger = logging.getLogger("medvoice.call")
 
@@ -72,7 +73,7 @@ class ConversationProcessor(FrameProcessor):
         self._dialogue = dialogue
         self._silence_timeout_s = silence_timeout_s
         self._on_event = on_event
-        self._turns: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._turns: asyncio.Queue[tuple[str, str, Confidence | None]] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self._silence_timer: asyncio.Task | None = None
         self._ending = False  # the dialogue ended the call
@@ -85,7 +86,7 @@ class ConversationProcessor(FrameProcessor):
         if isinstance(frame, StartFrame):
             await self.push_frame(frame, direction)
             self._worker = self.create_task(self._run_turns())
-            await self._turns.put((_OPEN, ""))
+            await self._turns.put((_OPEN, "", None))
             return
         if isinstance(frame, (EndFrame, CancelFrame)):
             await self._shutdown()
@@ -96,7 +97,7 @@ class ConversationProcessor(FrameProcessor):
                 await self._emit({"type": "transcript", "role": "caller", "text": frame.text, "final": False})
             return  # consumed: captions only
         elif isinstance(frame, TranscriptionFrame):
-            await self._on_final(frame.text)
+            await self._on_final(frame.text, frame.confidence if isinstance(frame, HeardTranscriptionFrame) else None)
             return  # consumed: the dialogue answers it
         elif isinstance(frame, TurnEndedFrame):
             self._timer.speech_ended(frame.speech_end)
@@ -134,7 +135,7 @@ class ConversationProcessor(FrameProcessor):
 
     async def _run_turns(self) -> None:
         while True:
-            kind, text = await self._turns.get()
+            kind, text, confidence = await self._turns.get()
             if self._ending:
                 continue
             if kind == _OPEN:
@@ -143,7 +144,9 @@ class ConversationProcessor(FrameProcessor):
                 await self._speak(self._dialogue.handle_silence())
             else:
                 await self._emit({"type": "transcript", "role": "caller", "text": text, "final": True})
-                await self._speak(self._dialogue.handle(text))
+                # Typed text and the stock decoder carry no confidence: the dialogue then reads back as before.
+                await self._speak(self._dialogue.handle(text, confidence) if confidence is not None
+                                  else self._dialogue.handle(text))
 
     async def _speak(self, replies: AsyncIterator[Reply]) -> None:
         async for reply in replies:
@@ -162,12 +165,12 @@ class ConversationProcessor(FrameProcessor):
 
     # -- caller turns, barge-in -------------------------------------------------------------
 
-    async def _on_final(self, text: str) -> None:
+    async def _on_final(self, text: str, confidence: Confidence | None = None) -> None:
         if not text.strip():
             return
         await self._cancel_silence_timer()
         self._timer.mark("transcript")
-        await self._turns.put((_TURN, text))
+        await self._turns.put((_TURN, text, confidence))
 
     async def _on_barge_in(self, frame: BargeInFrame) -> None:
         if frame.state == BargeInState.PAUSED:
@@ -203,7 +206,7 @@ class ConversationProcessor(FrameProcessor):
         await asyncio.sleep(self._silence_timeout_s)
         self._silence_timer = None
         await self._emit({"type": "silence", "after_s": self._silence_timeout_s})
-        await self._turns.put((_SILENCE, ""))
+        await self._turns.put((_SILENCE, "", None))
 
     # -- events ------------------------------------------------------------------------------
 

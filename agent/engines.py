@@ -146,12 +146,17 @@ def _load_safety(settings: Settings) -> SafetyFloor:
 
 
 def _load_corrector(_path: Path) -> Callable[[str], str]:
-    """Term correction then number normalisation, as one text -> text function."""
-    from medical_terms import TermCorrector, normalize_numbers
+    """Term correction then number normalisation, as one text -> text function; its ``heard``
+    attribute does the same to a transcript with per-word confidence (``correct_heard``)."""
+    from medical_terms import Confidence, TermCorrector, correct_heard, normalize_numbers
 
     corrector = TermCorrector()
 
     def correct(text: str) -> str:
         return normalize_numbers(corrector.correct(text).text)
 
+    def heard(text: str, confidence: Confidence) -> tuple[str, Confidence | None]:
+        return correct_heard(corrector, text, confidence)
+
+    correct.heard = heard  # type: ignore[attr-defined]
     return correct

@@ -67,6 +67,7 @@ def build_pipeline(
         # The open question's answer words first: short answers (没有, 偶尔) need them most.
         hotwords=lambda: with_answer_hints(dialogue.asr_hints(), flow_hotwords),
         incremental=IncrementalSettings() if _decodes_at_pauses(engines.settings) else None,
+        digits=dialogue.expects_digits,  # after a failed read-back: digits only (DTMF: the telephony issue)
     )
     end_of_turn_step = EndOfTurnProcessor(
         decoder,
@@ -98,7 +99,7 @@ def build_pipeline(
             transport.input(),
             vad,
             end_of_turn_step,
-            TermCorrectionProcessor(engines.correct_text),
+            TermCorrectionProcessor(engines.correct_text, correct_heard=getattr(engines.correct_text, "heard", None)),
             BargeInProcessor(barge_in or BargeInPolicy(), vad_start_s=VAD_START_S),
             conversation,
             tts,

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from medical_terms.confidence import Confidence
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -40,8 +42,11 @@ class Dialogue(ABC):
         """The agent's first words (greeting and first question)."""
 
     @abstractmethod
-    def handle(self, utterance: str) -> AsyncIterator[Reply]:
-        """Answer one whole caller turn (final transcript after term correction)."""
+    def handle(self, utterance: str, confidence: Confidence | None = None) -> AsyncIterator[Reply]:
+        """Answer one whole caller turn (final transcript after term correction).
+
+        ``confidence``: how sure the recogniser was of each word of ``utterance`` and which words
+        term correction wrote (None: not measured, e.g. typed text)."""
 
     @abstractmethod
     def handle_silence(self) -> AsyncIterator[Reply]:
@@ -56,6 +61,11 @@ class Dialogue(ABC):
     def asr_hints(self) -> str | None:
         """Words the caller's next answer is expected to use (Whisper hotwords), or None. Default: None."""
         return None
+
+    def expects_digits(self) -> bool:
+        """Whether the open question asks for a number digit by digit (the decoder then writes digits
+        only; a telephony transport may take the keypad's digits as the answer). Default: False."""
+        return False
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able view of the flow state for the page and the records (may hold patient data)."""

@@ -39,6 +39,7 @@ from dialogue.phrasebook import Phrasebook
 from dialogue.requests import wants_human
 from dialogue.safety import RedFlagHit
 from dialogue.safety_floor import SafetyFloor, is_crisis
+from medical_terms.confidence import Confidence
 
 _ABUSE = re.compile(
     r"傻[逼瓜子叉]|妈的|他妈|滚蛋|滚开|你滚|给我滚|去死吧你|废物|笨蛋|混蛋|王八|蠢货|垃圾机器|有病吧你|神经病啊|放屁|闭嘴"
@@ -131,6 +132,8 @@ class FlowDialogue(Dialogue):
         self.ended = False
         self.transcript: list[str] = []
         """Every caller utterance of the call, in order (patient data: never logged)."""
+        self.confidence: Confidence | None = None
+        """How sure the recogniser was of each word of the utterance being handled (None: not measured)."""
         self.hits: list[RedFlagHit] = []
         """Red flags raised so far, most urgent first; never removed."""
         self._silences = 0
@@ -214,10 +217,11 @@ class FlowDialogue(Dialogue):
         async for reply in self._emit(self.opening()):
             yield reply
 
-    async def handle(self, utterance: str) -> AsyncIterator[Reply]:
+    async def handle(self, utterance: str, confidence: Confidence | None = None) -> AsyncIterator[Reply]:
         if self.ended:
             return
         text = utterance.strip()
+        self.confidence = confidence if confidence is None or confidence.text == text else confidence.realign(text)
         self._silences = 0
         self.transcript.append(text)
         self.observe(text)

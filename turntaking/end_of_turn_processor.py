@@ -30,7 +30,6 @@ from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
     InterimTranscriptionFrame,
-    TranscriptionFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -38,9 +37,9 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.transcriptions.language import Language
 from pipecat.utils.time import time_now_iso8601
 
-from asr.service import SAMPLE_RATE, TurnDecoder, TurnDecoding
+from asr.service import SAMPLE_RATE, Confidence, TurnDecoder, TurnDecoding
 from turntaking.end_of_turn import EndOfTurnPolicy
-from turntaking.frames import TurnEndedFrame
+from turntaking.frames import HeardTranscriptionFrame, TurnEndedFrame
 from turntaking.voicing import VoicingClock
 
 logger = logging.getLogger("medvoice.turntaking")
@@ -246,7 +245,7 @@ class EndOfTurnProcessor(FrameProcessor):
                                    decoding: TurnDecoding) -> None:
         turn = self._turn
         await self.start_processing_metrics()
-        text, wait_s, reason = await asyncio.to_thread(self._analyse, audio, too_long, decoding)
+        text, wait_s, reason, confidence = await asyncio.to_thread(self._analyse, audio, too_long, decoding)
         ready_s = time.monotonic() - self._speech_end
         await self.stop_processing_metrics()
         if turn is None or self._turn is not turn:
@@ -271,7 +270,8 @@ class EndOfTurnProcessor(FrameProcessor):
         logger.debug("turn ended (%s, wait %.2fs, transcript ready %.2fs and turn ended %.2fs after speech)",
                      reason, wait_s, ready_s, time.monotonic() - self._speech_end)
         await self.push_frame(TurnEndedFrame(self._speech_end, wait_s, reason))
-        await self.push_frame(TranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH))
+        await self.push_frame(HeardTranscriptionFrame(text, CALLER, time_now_iso8601(), Language.ZH,
+                                                      confidence=confidence))
 
     async def _await_late_audio(self, wait_s: float) -> None:
         """Hold the commit until ``wait_s`` of audio after the end of speech has arrived, or
@@ -299,22 +299,23 @@ class EndOfTurnProcessor(FrameProcessor):
         self._turn = None
         self._decoding = None
 
-    def _analyse(self, audio: np.ndarray, too_long: bool, decoding: TurnDecoding) -> tuple[str, float, str]:
+    def _analyse(self, audio: np.ndarray, too_long: bool,
+                 decoding: TurnDecoding) -> tuple[str, float, str, Confidence | None]:
         started = time.monotonic()
         score = None if self._turn_model is None or too_long else self._turn_model(audio)
         transcript = decoding.finish(audio)
         if not transcript.text:
             if score is not None:
                 score.cancel()
-            return "", 0.0, "no_words"
+            return "", 0.0, "no_words", None
         if too_long:
-            return transcript.text, 0.0, "max_turn"
+            return transcript.text, 0.0, "max_turn", transcript.confidence
         decoded = time.monotonic()
         wait_s, reason = self._decide(transcript.text, None if score is None else score.result)
         logger.debug("final of %.2fs: decode %.3fs (%s), decide %.3fs: %s, wait %.2fs", len(audio) / SAMPLE_RATE,
                      decoded - started, "pause decode reused" if decoding.reused else "decoded",
                      time.monotonic() - decoded, reason, wait_s)
-        return transcript.text, wait_s, reason
+        return transcript.text, wait_s, reason, transcript.confidence
 
     async def _cancel_commit(self) -> None:
         if self._commit_task is not None:

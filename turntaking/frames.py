@@ -14,7 +14,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from pipecat.frames.frames import DataFrame, SystemFrame
+from pipecat.frames.frames import DataFrame, SystemFrame, TranscriptionFrame
+
+from asr.service import Confidence
 
 
 @dataclass
@@ -66,6 +68,18 @@ class BackchannelFrame(DataFrame):
     agent talked: not a turn, not to be answered."""
 
     text: str
+
+
+@dataclass
+class HeardTranscriptionFrame(TranscriptionFrame):
+    """A caller turn's final transcript with how sure the recogniser was of each word.
+
+    Parameters:
+        confidence: Per-word probabilities over ``text`` (and, after term correction, which words it
+            wrote); None when the decoder did not measure them.
+    """
+
+    confidence: Confidence | None = None
 
 
 @dataclass

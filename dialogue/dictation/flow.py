@@ -23,6 +23,7 @@ from typing import Any
 from backends.interfaces import Principal, RecordsBackend
 from dialogue.dictation.commands import Command, split_commands
 from dialogue.dictation.note import Note
+from dialogue.dictation.review import ReviewMark, review_marks
 from dialogue.engine import FlowDialogue, FlowSpec, StateSpec, Turn
 from dialogue.phrasebook import Phrasebook
 from dialogue.safety import RedFlagHit
@@ -73,6 +74,8 @@ class DictationDialogue(FlowDialogue):
         self.patient_id, self.encounter_id, self.status = patient_id, encounter_id, status
         self.note = Note()
         self.composition_id: str | None = None
+        self.review: list[ReviewMark] = []
+        """Words of the note the doctor must check (unsure or corrected; see ``review``)."""
 
     def opening(self) -> Turn:
         return Turn([self.phrases.say("greeting")], "dictate")
@@ -83,7 +86,12 @@ class DictationDialogue(FlowDialogue):
     def meta(self) -> dict[str, Any]:
         return {"state": self.state, "sections": self.note.sections(), "warnings": self.note.warnings(),
                 "current_section": self.note.cursor.section, "composition": self.composition_id,
-                "red_flags": [hit.code for hit in self.hits]}
+                "red_flags": [hit.code for hit in self.hits], "review": [m.describe() for m in self.open_review()]}
+
+    def open_review(self) -> list[ReviewMark]:
+        """The review marks whose words are still in the note (a deleted sentence takes its marks)."""
+        whole = "".join(self.note.sections().values())
+        return [mark for mark in self.review if mark.text in whole]
 
     speaker_is_clinician = True
 
@@ -93,6 +101,7 @@ class DictationDialogue(FlowDialogue):
 
     async def on_dictate(self, text: str) -> Turn:
         say: list[str] = []
+        self.review += review_marks(self.confidence)
         for piece in split_commands(text, self.note.rules):
             if isinstance(piece, str):
                 self.note.dictate(piece)
@@ -132,7 +141,7 @@ class DictationDialogue(FlowDialogue):
         if self.records is None or self.principal is None or self.patient_id is None:
             return "".join([*warnings, self.phrases.say("save_failed")]), False
         resource = composition(self.note, self.patient_id, self.principal, self.encounter_id, self.status,
-                               red_flags=self.hits)
+                               red_flags=self.hits, review=self.open_review())
         try:
             saved = await (self.records.update(self.principal, {**resource, "id": self.composition_id})
                            if self.composition_id else self.records.create(self.principal, resource))
@@ -144,9 +153,11 @@ class DictationDialogue(FlowDialogue):
 
 
 def composition(note: Note, patient_id: str, doctor: Principal, encounter_id: str | None,
-                status: str = "preliminary", red_flags: list[RedFlagHit] | None = None) -> dict[str, Any]:
+                status: str = "preliminary", red_flags: list[RedFlagHit] | None = None,
+                review: list[ReviewMark] | None = None) -> dict[str, Any]:
     """The note as a FHIR R4 Composition (one section per non-empty record section, LOINC-coded); red
-    flags heard in the dictation ride along as extensions for the doctor's review."""
+    flags heard in the dictation and the words to check (``dictation-review``) ride along as
+    extensions for the doctor's review."""
     sections = note.sections()
     resource: dict[str, Any] = {
         "resourceType": "Composition",
@@ -167,6 +178,8 @@ def composition(note: Note, patient_id: str, doctor: Principal, encounter_id: st
                   for w in note.warnings()]
     extensions += [{"url": "https://medvoice.local/fhir/StructureDefinition/dictation-red-flag",
                     "valueString": f"{hit.name}（{hit.code}）：{hit.evidence}"} for hit in red_flags or []]
+    extensions += [{"url": "https://medvoice.local/fhir/StructureDefinition/dictation-review",
+                    "valueString": mark.describe()} for mark in review or []]
     if extensions:
         resource["extension"] = extensions
     if encounter_id:

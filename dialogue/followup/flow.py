@@ -30,7 +30,7 @@ from backends.interfaces import (
 from dialogue.base import Reply
 from dialogue.engine import FlowDialogue, FlowSpec, StateSpec, Turn
 from dialogue.facts import read_temperature
-from dialogue.followup import answers, values
+from dialogue.followup import answers, confirm, values
 from dialogue.followup.classify import (
     Danger,
     bound_dangers,
@@ -52,6 +52,7 @@ from dialogue.phrasebook import Phrasebook
 from dialogue.safety import RedFlagHit
 from dialogue.safety_floor import SafetyFloor
 from medical_terms.blood_pressure import speaks_of_pressure
+from medical_terms.confidence import Confidence
 
 logger = logging.getLogger("dialogue")
 
@@ -101,8 +102,8 @@ class FollowupDialogue(FlowDialogue):
                 f"or 'doctor'), got patient_id={patient_id!r}, role={getattr(principal, 'role', None)!r}; the "
                 "service identity may not read previous follow-ups"
             )
-        super().__init__(_spec(), Phrasebook({**_prompts("common"), **_prompts("followup")}, seed=call_id),
-                         safety=safety, seed=call_id)
+        super().__init__(_spec(), Phrasebook({**_prompts("common"), **_prompts("followup"), **confirm.prompts()},
+                                             seed=call_id), safety=safety, seed=call_id)
         self.program: Program = Program.load(program)
         self.phrases.defaults.update(program=self.program.name,
                                      drug="降压药" if self.program.id == "hypertension" else "降糖药")
@@ -124,6 +125,12 @@ class FollowupDialogue(FlowDialogue):
         self.result: dict[str, Any] = {}
         self.saved: dict[str, Any] | None = None
         self._asked: list[str] = []
+        # Read-back denials and digit-by-digit re-asks (dialogue.followup.confirm).
+        self.readback_denials = 0
+        self.digit_retry: confirm.DigitRetry | None = None
+        self.final_check: confirm.FinalCheck | None = None
+        self.unconfirmed: dict[str, float] = {}
+        """Values recorded without a read-back (danger mode, the recogniser sure of them)."""
         self.partial: dict[str, float] = {}
         """One half of a blood pressure said in an earlier answer, waiting for the other."""
         self.bounds: dict[str, tuple[float, float]] = {}
@@ -150,12 +157,18 @@ class FollowupDialogue(FlowDialogue):
             "values": dict(self.values), "adherence": self.answers.get("adherence"),
             "answers": dict(self.answers), "alert": bool(self.hits or self.dangers),
             "dangers": [d.code for d in self.dangers], "red_flags": [h.code for h in self.hits],
-            "handoff": self.handoff_id, "outcome": self.outcome, **self.result,
+            "handoff": self.handoff_id, "outcome": self.outcome, "unconfirmed": sorted(self.unconfirmed),
+            "digits": self.expects_digits(), **self.result,
         }
+
+    def expects_digits(self) -> bool:
+        """The open question asks for a value digit by digit (the decoder writes digits only; a phone
+        line may take the keypad)."""
+        return self.state == "ask" and self.digit_retry is not None
 
     def asr_hints(self) -> str | None:
         """The open question's expected answer words (a read-back expects 对 / 不对)."""
-        key = "confirm" if self.state == "confirm" else self.question
+        key = "confirm" if self.state == "confirm" or self.final_check is not None else self.question
         words = _answer_hints().get(key or "")
         return " ".join(words) if words else None
 
@@ -165,8 +178,8 @@ class FollowupDialogue(FlowDialogue):
         async for reply in super().open():
             yield reply
 
-    async def handle(self, utterance: str) -> AsyncIterator[Reply]:
-        async for reply in self._saving(super().handle(utterance)):
+    async def handle(self, utterance: str, confidence: Confidence | None = None) -> AsyncIterator[Reply]:
+        async for reply in self._saving(super().handle(utterance, confidence)):
             yield reply
 
     async def handle_silence(self) -> AsyncIterator[Reply]:
@@ -206,6 +219,8 @@ class FollowupDialogue(FlowDialogue):
         if early:
             return early
         question = self.question or ""
+        if self.digit_retry is not None:
+            return await confirm.on_digits(self, text)
         if question in _VALUE_QUESTIONS:
             return await self._value_answer(question, text)
         value = _READERS[question](self, text)
@@ -224,7 +239,14 @@ class FollowupDialogue(FlowDialogue):
         if answers.is_yes(text) and not reading.ok:
             self.values.update(self.pending)
             self.pending = {}
+            self.digit_retry, self.readback_denials = None, 0
             return await self._advance()
+        if confirm.denied(text):
+            said = reading.values if reading.ok else (
+                values.read_blood_pressure_part(text, self.program.ranges) if question == "blood_pressure" else {})
+            retry = await confirm.on_denied_readback(self, text, said)
+            if retry is not None:
+                return retry
         if reading.ok:  # a corrected value, with or without "不对"
             if reading.values == self.pending and answers.is_no(text):  # denied, then the same words again
                 self.tries += 1
@@ -254,9 +276,12 @@ class FollowupDialogue(FlowDialogue):
         question = self.question or ""
         if question in _VALUE_QUESTIONS:
             reading = _read_value(self.program, question, text)
-            if reading.ok and not reading.alternatives:
-                self.values.update(reading.values)  # no read-back: the clinician calls back today
+            # No read-back (the clinician calls back today), unless the recogniser was unsure; a reading the
+            # words allow two ways is never stored unconfirmed; a rough one counts for the danger criteria only.
             self.bounds.update(reading.bounds)
+            readback = confirm.on_final_value(self, text, reading.values if reading.ok and not reading.alternatives else None)
+            if readback is not None:
+                return Turn([readback], "final")
         else:
             self._store(question, _READERS[question](self, text), text)
         self.dangers += self._new_dangers()

@@ -1,0 +1,213 @@
+"""Values the recogniser was unsure of, and values the patient said were read back wrong.
+
+Two rules, both about never recording a value the patient did not confirm:
+
+* **Unsure values are confirmed.** Every measured value is read back in the survey already. In
+  danger mode (the clinician calls back today, so only the key value and adherence are asked) a
+  value is recorded without a read-back, unless the recogniser was unsure of one of its digits
+  (:func:`unsure`): then it is read back in one short question (您说的血压是一百八十五、一百一十，对吗？)
+  and recorded only on a yes.
+* **A failed read-back is asked digit by digit.** When the patient denies a read-back and the
+  recogniser heard the same value again (or the patient denies twice), asking for the whole
+  number again only repeats the mishearing. The flow asks for it one digit at a time
+  (请一个数字一个数字地说，比如一、四、五), a blood pressure one half at a time, and
+  :meth:`FollowupDialogue.expects_digits` tells the decoder to write digits only (``asr.digits``);
+  the digits are read back as a value. A telephony transport may offer the keypad at the same
+  moment (DTMF, the telephony issue): key presses arrive as the digit string ("185").
+  After :data:`MAX_DIGIT_ROUNDS` denied digit read-backs the value is left unknown.
+
+The flow calls :func:`on_denied_readback`, :func:`on_digits` and :func:`on_final_value`; the state
+they keep is :class:`DigitRetry` and :class:`FinalCheck` on the dialogue.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from dialogue.engine import Turn
+from dialogue.followup import answers
+from medical_terms.confidence import LOW_CONFIDENCE, Confidence
+
+if TYPE_CHECKING:
+    from dialogue.followup.flow import FollowupDialogue
+
+MAX_DIGIT_ROUNDS = 2
+"""Digit-by-digit rounds per value; after that many denied read-backs the value is unknown."""
+_MAX_UNCLEAR = 2
+PARTS = {
+    "blood_pressure": ("systolic", "diastolic"),
+    "glucose": ("glucose",),
+    "heart_rate": ("heart_rate",),
+    "weight": ("weight",),
+}
+_DIGIT_VALUES = {
+    "零": "0",
+    "〇": "0",
+    "洞": "0",
+    "一": "1",
+    "幺": "1",
+    "二": "2",
+    "两": "2",
+    "三": "3",
+    "四": "4",
+    "五": "5",
+    "六": "6",
+    "七": "7",
+    "八": "8",
+    "九": "9",
+    "点": ".",
+    ".": ".",
+}
+_DIGIT_STRING = re.compile(r"[零〇洞一幺二两三四五六七八九点0-9.\s，、,。]+")
+_CORRECTION = re.compile(r"不对|不是|错了|说错|应该是")
+
+
+def unsure(confidence: Confidence | None, threshold: float = LOW_CONFIDENCE) -> bool:
+    """Whether the recogniser was unsure of a digit of the utterance's numbers (not measured: no)."""
+    lowest = confidence.numbers() if confidence is not None else None
+    return lowest is not None and lowest < threshold
+
+
+def read_digits(text: str) -> float | None:
+    """A number said digit by digit ("一、八、五" -> 185, "七，点，五" -> 7.5, keypad "185"); None
+    when the answer is not only digits (a number in words, 一百八十五, is read by the value readers)."""
+    core = text.strip().strip("。！？!?")
+    if not core or not _DIGIT_STRING.fullmatch(core):
+        return None
+    digits = "".join(_DIGIT_VALUES.get(ch, ch) for ch in core if ch in _DIGIT_VALUES or ch.isdigit())
+    if not digits or digits.count(".") > 1 or digits.startswith(".") or digits.endswith("."):
+        return None
+    return float(digits)
+
+
+@dataclass
+class DigitRetry:
+    """A value being asked again digit by digit: its parts, what was heard so far, the rounds."""
+
+    question: str
+    rounds: int = 1
+    index: int = 0
+    got: dict[str, float] = field(default_factory=dict)
+    unclear: int = 0
+
+    @property
+    def part(self) -> str:
+        return PARTS[self.question][self.index]
+
+
+@dataclass
+class FinalCheck:
+    """A danger-mode value the recogniser was unsure of, read back and waiting for a yes."""
+
+    values: dict[str, float]
+
+
+def prompts() -> dict[str, list[str]]:
+    """The wording of this module (``dialogue/followup/data/confirm_prompts.json``)."""
+    return dict(_prompts())
+
+
+@cache
+def _prompts() -> dict[str, list[str]]:
+    data = json.loads(
+        resources.files("dialogue.followup.data").joinpath("confirm_prompts.json").read_text("utf-8")
+    )
+    return {key: value for key, value in data.items() if not key.startswith("_")}
+
+
+def denied(text: str) -> bool:
+    """The patient says the read-back is wrong."""
+    return answers.is_no(text) or bool(_CORRECTION.search(text))
+
+
+async def on_denied_readback(flow: FollowupDialogue, text: str, corrected: dict[str, float]) -> Turn | None:
+    """The patient denied a read-back (``corrected``: the value, or half a blood pressure, said with
+    the denial; empty if none).
+
+    Returns the digit-by-digit question, the end of the value (unknown after the last round), or
+    None when the flow should read the corrected value back as before (a first denial that brings
+    a different value)."""
+    question = flow.question or ""
+    if question not in PARTS:
+        return None
+    retry = flow.digit_retry
+    if retry is None:
+        flow.readback_denials += 1
+        new_value = any(flow.pending.get(name) != value for name, value in corrected.items())
+        if new_value and flow.readback_denials == 1:
+            return None
+        flow.readback_denials = 0
+        flow.digit_retry = DigitRetry(question)
+        flow.pending = {}
+        return Turn([flow.phrases.say("digits_intro"), _ask_part(flow, flow.digit_retry)], "ask")
+    flow.pending = {}
+    if retry.rounds >= MAX_DIGIT_ROUNDS:
+        flow.digit_retry = None
+        return await flow._advance(prefix=[flow.phrases.say("value_unknown")])
+    flow.digit_retry = DigitRetry(question, rounds=retry.rounds + 1)
+    return Turn([flow.phrases.say("digits_again"), _ask_part(flow, flow.digit_retry)], "ask")
+
+
+async def on_digits(flow: FollowupDialogue, text: str) -> Turn:
+    """An answer to a digit-by-digit question: the next half, the read-back, or the question again."""
+    retry = flow.digit_retry
+    assert retry is not None
+    value = read_digits(text)
+    bounds = _bounds(flow, retry.part)
+    if value is None or not bounds[0] <= value <= bounds[1]:
+        retry.unclear += 1
+        if retry.unclear >= _MAX_UNCLEAR:
+            flow.digit_retry = None
+            return await flow._advance(prefix=[flow.phrases.say("value_unknown")])
+        return Turn([flow.phrases.say("digits_unclear"), _ask_part(flow, retry)], "ask")
+    retry.got[retry.part] = value
+    retry.index += 1
+    retry.unclear = 0
+    if retry.index < len(PARTS[retry.question]):
+        return Turn([_ask_part(flow, retry)], "ask")
+    got = retry.got
+    if retry.question == "blood_pressure" and got["systolic"] <= got["diastolic"]:
+        retry.index, retry.got = 0, {}
+        return Turn([flow.phrases.say("digits_unclear"), _ask_part(flow, retry)], "ask")
+    flow.pending = dict(got)
+    return Turn([flow._readback()], "confirm")
+
+
+def on_final_value(flow: FollowupDialogue, text: str, reading_values: dict[str, float] | None) -> str | None:
+    """Danger mode, a value question answered: record a value the recogniser was sure of, or read an
+    unsure one back (the sentence to say); a yes to that read-back records it, anything else leaves
+    it unknown. Returns the read-back sentence, or None when the flow goes on."""
+    check = flow.final_check
+    if check is not None:
+        flow.final_check = None
+        if answers.is_yes(text) and not reading_values:
+            flow.values.update(check.values)
+            return None
+        if not reading_values:
+            return None
+    if not reading_values:
+        return None
+    if unsure(flow.confidence) and check is None:
+        flow.final_check = FinalCheck(dict(reading_values))
+        flow.pending = dict(reading_values)
+        return flow._readback()
+    if check is not None and reading_values != check.values:
+        return None  # a second, different value after an unsure one: neither is confirmed
+    flow.values.update(reading_values)
+    flow.unconfirmed.update(reading_values)
+    return None
+
+
+def _ask_part(flow: FollowupDialogue, retry: DigitRetry) -> str:
+    return str(flow.phrases.say(f"ask_digits_{retry.part}"))
+
+
+def _bounds(flow: FollowupDialogue, part: str) -> tuple[float, float]:
+    ranges: dict[str, Any] = flow.program.ranges
+    low, high = ranges[part]
+    return float(low), float(high)
