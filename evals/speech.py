@@ -5,6 +5,9 @@ Shared by the follow-up, dictation and triage benchmarks (one home; ``evals.foll
 it). Transcripts are cached per (text, flow, hotwords, audio condition) in memory, so a phrase said in
 many calls ("对") is rendered and recognised once, and, with ``cache_dir``, on disk as JSON lines keyed
 also by the recogniser's settings and model, so a rerun while tuning the text side costs seconds.
+Each transcript keeps the decoder's per-word probabilities, carried through correction as the call
+pipeline does (``Hearing.confidence``); ``digits=True`` decodes a digit-by-digit answer with the
+digit-only decoder (``asr.digits``), as the call does when the dialogue ``expects_digits``.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from evals.conditions import BABBLE_TEXTS, CONDITIONS, Condition, apply
-from medical_terms import TermCorrector, hotwords, normalize_numbers, with_answer_hints
+from medical_terms import TermCorrector, hotwords, with_answer_hints
+from medical_terms.confidence import Confidence, WordConfidence, correct_heard
 
 DEFAULT_TRANSCRIPT_CACHE = Path(".cache/transcripts")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: per-word probabilities kept with the text
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Hearing:
 
     raw: str
     corrected: str
+    confidence: Confidence | None = None
 
 
 class SpeechPath:
@@ -67,7 +72,7 @@ class SpeechPath:
         self.audio = audio
         self.condition = condition or CONDITIONS["clean"]
         self.stats = Heard()
-        self._cache: dict[tuple[str, str, str | None], str] = {}
+        self._cache: dict[tuple[str, str, str | None], tuple[str, Confidence | None]] = {}
         self._disk: TranscriptCache | None = None
         self._babble: np.ndarray | None = None
         if audio:
@@ -83,48 +88,68 @@ class SpeechPath:
             # the ASR ceiling swaps in the stock transcriber
             settings = WhisperSettings(locator.whisper_dir(), cpu_threads=cpu_threads)
             self.asr: WhisperTranscriber = ShortWindowTranscriber(settings)
+            self._digits: Any = None
             if cache_dir is not None:
                 self._disk = TranscriptCache(cache_dir, _asr_signature(self.asr, self.voice))
 
     @property
     def transcripts(self) -> dict[tuple[str, str], str]:
         """Raw recogniser text per (words said, flow) so far (``--audio`` only): for error attribution."""
-        return {(text, flow): heard for (text, flow, _hints), heard in self._cache.items()}
+        return {(text, flow): heard for (text, flow, _hints), (heard, _) in self._cache.items()}
 
     def hear(self, text: str, flow: str, context: str | None = None, hints: str | None = None) -> str:
         """The corrected text the dialogue gets for ``text`` said in ``flow`` (``hints``: the dialogue's
         expected answer words, put before the flow's hotwords as the call pipeline does)."""
         return self.listen(text, flow, context, hints).corrected
 
-    def listen(self, text: str, flow: str, context: str | None = None, hints: str | None = None) -> Hearing:
-        """:meth:`hear` with the recogniser's raw text kept (the words themselves without ``--audio``)."""
-        raw = self._recognise(text, flow, hints) if self.audio and text else text
-        corrected = self.corrector.correct(raw).text
-        return Hearing(raw, normalize_numbers(corrected, context))
+    def listen(self, text: str, flow: str, context: str | None = None, hints: str | None = None,
+               digits: bool = False) -> Hearing:
+        """:meth:`hear` with the recogniser's raw text kept (the words themselves without ``--audio``)
+        and its per-word confidence (None without ``--audio``)."""
+        raw, confidence = self._recognise(text, flow, hints, digits) if self.audio and text else (text, None)
+        corrected, carried = correct_heard(self.corrector, raw, confidence, context)
+        return Hearing(raw, corrected, carried)
 
-    def _recognise(self, text: str, flow: str, hints: str | None) -> str:
-        key = (text, flow, hints)
+    def _recognise(self, text: str, flow: str, hints: str | None,
+                   digits: bool = False) -> tuple[str, Confidence | None]:
+        words = "<digits>" if digits else with_answer_hints(hints, hotwords(flow))
+        key = (text, flow, words)
         if key in self._cache:
             return self._cache[key]
-        words = with_answer_hints(hints, hotwords(flow))
         stored = self._disk.get(text, words, self.condition) if self._disk else None
         if stored is not None:
             self.stats.cached += 1
             heard, asr_s, audio_s = stored["heard"], float(stored["asr_s"]), float(stored["audio_s"])
+            probabilities = stored.get("probabilities")
         else:
             samples = self.render(text)
             started = time.perf_counter()
-            heard = self.asr.transcribe(samples, hotwords=words).text
+            transcript = (self._digit_decoder().transcribe(samples) if digits
+                          else self.asr.transcribe(samples, hotwords=words))
+            heard = transcript.text
             asr_s, audio_s = time.perf_counter() - started, len(samples) / 16000
+            measured = transcript.confidence
+            probabilities = ([w.probability for w in measured.words]
+                             if measured is not None and measured.text == heard else None)
             if self._disk:
-                self._disk.put(
-                    text, words, self.condition, {"heard": heard, "asr_s": asr_s, "audio_s": audio_s}
-                )
+                self._disk.put(text, words, self.condition, {"heard": heard, "asr_s": asr_s, "audio_s": audio_s,
+                                                             "probabilities": probabilities})
         self.stats.asr_s.append(asr_s)
         self.stats.audio_s += audio_s
         self.stats.utterances += 1
-        self._cache[key] = heard
-        return heard
+        confidence = (Confidence(tuple(WordConfidence(ch, p) for ch, p in zip(heard, probabilities, strict=True)))
+                      if probabilities is not None and len(probabilities) == len(heard) else None)
+        self._cache[key] = (heard, confidence)
+        return heard, confidence
+
+    def _digit_decoder(self) -> Any:
+        if self._digits is None:
+            from asr.digits import DigitDecoder
+            from asr.short_window import ShortWindowTranscriber
+
+            assert isinstance(self.asr, ShortWindowTranscriber), "digit decoding needs the short-window decoder"
+            self._digits = DigitDecoder(self.asr)
+        return self._digits
 
     def render(self, text: str) -> np.ndarray:
         """``text`` in the project's voice under this path's condition (float32, 16 kHz)."""

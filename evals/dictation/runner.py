@@ -31,6 +31,9 @@ class NoteOutcome:
     missed: list[str] = field(default_factory=list)
     heard: int = 0
     warnings: int = 0
+    marks: int = 0
+    misheard: int = 0
+    misheard_marked: int = 0
 
 
 def load_notes(path: Path) -> list[dict[str, Any]]:
@@ -51,13 +54,22 @@ async def run_note(note: dict[str, Any], speech: SpeechPath) -> tuple[NoteOutcom
     """Dictate ``note`` into a fresh dialogue; returns the score and the sections produced."""
     dialogue = DictationDialogue(call_id=note["id"])
     [reply async for reply in dialogue.open()]
+    terms = [term for expected in note["expect"].values() for term in expected]
+    misheard = misheard_marked = 0
     for utterance in _UTTERANCE.findall(note["dictation"]):
-        heard = speech.hear(utterance.strip(), "dictation")
-        if heard.strip():
-            [reply async for reply in dialogue.handle(heard)]
+        hearing = speech.listen(utterance.strip(), "dictation")
+        before = len(dialogue.review)
+        if hearing.corrected.strip():
+            [reply async for reply in dialogue.handle(hearing.corrected, hearing.confidence)]
+        # An expected term said in this utterance but not in what the dialogue got: was it marked?
+        lost = [t for t in terms if t in utterance and t not in hearing.corrected]
+        misheard += len(lost)
+        misheard_marked += len(lost) if len(dialogue.review) > before else 0
     snapshot = dialogue.snapshot()
     sections: dict[str, str] = snapshot["sections"]
-    return score_note(note, sections, len(snapshot["warnings"])), sections
+    outcome = score_note(note, sections, len(snapshot["warnings"]))
+    outcome.marks, outcome.misheard, outcome.misheard_marked = len(snapshot["review"]), misheard, misheard_marked
+    return outcome, sections
 
 
 def score_note(note: dict[str, Any], sections: dict[str, str], warnings: int = 0) -> NoteOutcome:
@@ -92,5 +104,10 @@ def score(outcomes: list[NoteOutcome]) -> dict[str, float]:
         "terms_scored": float(hits + misses),
         # Expected terms present anywhere in the note: separates recognition losses from placement errors.
         "terms_heard": sum(o.heard for o in outcomes) / max(hits + misses, 1),
+        "review_marks": float(sum(o.marks for o in outcomes)),
+        # Of the expected terms lost between the doctor's words and the note, the share said in an
+        # utterance that carries a review mark.
+        "misheard_terms_marked": (sum(o.misheard_marked for o in outcomes) / sum(o.misheard for o in outcomes)
+                                  if any(o.misheard for o in outcomes) else float("nan")),
         "notes_all_terms_placed": sum(o.misses == 0 and o.false_positives == 0 for o in outcomes) / max(len(outcomes), 1),
     }

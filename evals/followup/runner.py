@@ -4,7 +4,12 @@ The case's ``answers`` are the patient's turns in order; ``""`` is silence. When
 back, the simulated patient answers unless the next scripted answer is itself a yes/no or correction
 (self-corrections are scripted explicitly): a cooperative patient who knows the reading confirms a
 right read-back ("对的，没错") and, after a wrong one (an ASR slip), says "不对，是…" repeating the
-reading; ``readback_corrections`` counts those. Recognised silence goes to ``handle_silence``. When the answers run out before the agent ends the call,
+reading; ``readback_corrections`` counts those. Asked for a value digit by digit (after a failed read-back),
+the patient says the true reading's digits ("一，八，五。"; slower, "一。八。五。", in a second round), and
+the digit-only decoder hears them as the call's would. Each recognised answer reaches the dialogue with
+its per-word confidence. ``asked`` counts the agent's confirmation questions (read-backs and digit
+requests); ``unconfirmed_wrong`` counts values recorded without a yes that are wrong (must stay 0).
+Recognised silence goes to ``handle_silence``. When the answers run out before the agent ends the call,
 the patient hangs up (``FollowupDialogue.hangup``: partial answers saved).
 """
 
@@ -37,6 +42,9 @@ class CallOutcome:
     visit_class: tuple[str, str | None] | None = None
     turns: int = 0
     corrections: int = 0
+    asked: int = 0
+    digit_requests: int = 0
+    unconfirmed_wrong: int = 0
 
 
 def load_calls(path: Path) -> list[dict[str, Any]]:
@@ -59,32 +67,64 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
     dialogue = FollowupDialogue(program=call["program"], call_id=call["id"])
     [reply async for reply in dialogue.open()]
     queue = list(call["answers"])
-    turns = corrections = 0
+    turns = corrections = asked = digit_requests = 0
     last_answer = ""
     max_turns = 3 * len(queue) + 10  # a patient repeating "对" to an agent that never hears it hangs up
     while queue and not dialogue.ended and turns < max_turns:
-        if dialogue.state == "confirm" and not _answers_readback(queue[0]):
+        digits = dialogue.expects_digits()
+        if digits:
+            said = _digits_reply(dialogue, call["expect"])
+        elif _reading_back(dialogue) and not _answers_readback(queue[0]):
             said = _readback_reply(dialogue, call["expect"], last_answer)
             corrections += said != CONFIRM
         else:
             said = last_answer = queue.pop(0)
         turns += 1
         context = "血压" if dialogue.question == "blood_pressure" else "血糖" if dialogue.question == "glucose" else None
-        heard = speech.hear(said, flow, context, dialogue.asr_hints()) if said else ""
-        if not heard.strip():  # nothing said, or nothing recognised: the pipeline reports silence
+        hearing = speech.listen(said, flow, context, dialogue.asr_hints(), digits=digits) if said else None
+        if hearing is None or not hearing.corrected.strip():  # nothing said or recognised: silence
             [reply async for reply in dialogue.handle_silence()]
             continue
-        [reply async for reply in dialogue.handle(heard)]
+        [reply async for reply in dialogue.handle(hearing.corrected, hearing.confidence)]
+        asked += _reading_back(dialogue)
+        digit_requests += dialogue.expects_digits()
     if not dialogue.ended:
         await dialogue.hangup()
-    outcome = _compare(call, dialogue.snapshot(), turns)
+    snapshot = dialogue.snapshot()
+    outcome = _compare(call, snapshot, turns)
     outcome.corrections = corrections
+    outcome.asked, outcome.digit_requests = asked + digit_requests, digit_requests
+    wanted = _wanted(call["expect"])
+    outcome.unconfirmed_wrong = sum(1 for name in snapshot.get("unconfirmed", [])
+                                    if name in wanted and abs(snapshot["values"][name] - wanted[name]) > 1e-6)
     return outcome
+
+
+def _reading_back(dialogue: FollowupDialogue) -> bool:
+    """The agent's last words read a value back (the survey's read-back, or danger mode's unsure value)."""
+    return dialogue.state == "confirm" or dialogue.final_check is not None
+
+
+def _wanted(expect: dict[str, Any]) -> dict[str, float]:
+    return {key: float(expect[name]) for name, key in VALUE_FIELDS.items() if name in expect}
+
+
+def _digits_reply(dialogue: FollowupDialogue, expect: dict[str, Any]) -> str:
+    """The true reading of the part asked, digit by digit (一，八，五。; 七，点，五。), slower in a
+    second round; "不知道" when the vignette has no such reading."""
+    retry = dialogue.digit_retry
+    assert retry is not None
+    value = _wanted(expect).get(retry.part)
+    if value is None:
+        return "不知道"
+    written = f"{value:g}"
+    names = dict(zip("0123456789.", "零一二三四五六七八九点", strict=True))
+    return ("。" if retry.rounds > 1 else "，").join(names[ch] for ch in written) + "。"
 
 
 def _readback_reply(dialogue: FollowupDialogue, expect: dict[str, Any], last_answer: str) -> str:
     """A cooperative patient: confirms a right read-back, repeats the reading after "不对" when it is wrong."""
-    wanted = {key: float(expect[name]) for name, key in VALUE_FIELDS.items() if name in expect}
+    wanted = _wanted(expect)
     wrong = any(key in wanted and abs(value - wanted[key]) > 1e-6 for key, value in dialogue.pending.items())
     return f"不对，是{last_answer}" if wrong and last_answer else CONFIRM
 
@@ -125,6 +165,10 @@ def score(outcomes: list[CallOutcome]) -> dict[str, float]:
         "visit_class_accuracy": _mean([want == got for o in outcomes if o.visit_class
                                        for want, got in [o.visit_class]]),
         "readback_corrections": float(sum(o.corrections for o in outcomes)),
+        "turns": float(sum(o.turns for o in outcomes)),
+        "asked_share": sum(o.asked for o in outcomes) / max(sum(o.turns for o in outcomes), 1),
+        "digit_requests": float(sum(o.digit_requests for o in outcomes)),
+        "unconfirmed_wrong_values": float(sum(o.unconfirmed_wrong for o in outcomes)),
     }
     return metrics
 
