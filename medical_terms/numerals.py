@@ -234,6 +234,19 @@ def _integer_interval(core: str) -> tuple[float, float, float] | None:
     return low, high, place
 
 
+def read_count(spoken: str) -> Amount | None:
+    """A count as said (五六回, 两三趟, 七八次, 十来次): like :func:`read_amount`, but two neighbouring digits
+    are "five or six", never 56 (a count is not read digit by digit)."""
+    core = spoken.strip()
+    if len(core) == 2 and core[0] in _DIGIT_VALUES and core[1] in _DIGIT_VALUES:
+        first, last = (2, 3) if core == "两三" else (_DIGIT_VALUES[core[0]], _DIGIT_VALUES[core[1]])
+        if last == first + 1 or core == "两三":
+            return Amount(spoken, float(first), float(last), False)
+    if core in ("好几", "几"):
+        return Amount(spoken, 3.0, 9.0, False)
+    return read_amount(spoken)
+
+
 def spoken_amounts(text: str) -> list[Amount]:
     """Every number in ``text`` with its span, as :func:`read_amount` reads it; a run that is no single
     number ("一八五一百一") comes back with ``low = high = nan`` for the caller to split."""

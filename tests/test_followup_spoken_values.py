@@ -11,7 +11,7 @@ import pytest
 
 from dialogue.followup.program import Program
 from dialogue.followup.values import read_blood_pressure, read_glucose, read_heart_rate
-from medical_terms.numerals import read_amount, spoken_number
+from medical_terms.numerals import read_amount, read_count, spoken_number
 
 HTN = Program.load("hypertension")
 GLUCOSE_RANGE = Program.load("diabetes").ranges["glucose"]
@@ -196,3 +196,13 @@ def test_heart_rate_spellings(rate: int) -> None:
     for said in spellings(rate) | {f"一分钟{spoken_number(rate)}下", f"心跳{spoken_number(rate)}次"}:
         reading = read_heart_rate(said, HTN.ranges["heart_rate"])
         assert reading.ok and reading.values == {"heart_rate": rate}, said
+
+
+@pytest.mark.parametrize(
+    ("said", "low", "high"),
+    [("五六", 5, 6), ("两三", 2, 3), ("七八", 7, 8), ("好几", 3, 9), ("三", 3, 3), ("十来", 9, 11)],
+)
+def test_counts_read_neighbouring_digits_as_a_range(said: str, low: float, high: float) -> None:
+    count = read_count(said)
+    assert count is not None and (count.low, count.high) == (low, high)
+    assert read_amount("五六") is None  # as a measured value: 56, or five or six?

@@ -66,6 +66,14 @@ _REFUSAL = re.compile(
     r"不想说|不想回答|不方便|没空|没时间|在忙|忙着呢|别打了|不要打|不用打|不需要|不配合|不做了|不做随访|别问了|挂了|骚扰"
 )
 _NONE = re.compile(r"^(?:没有|没|无|都没有|都没|没什么|没啥|也没有|一次也没有|从来没有|从没有|不抽|不喝|不运动)|都没有|什么都没有")
+# "Nothing wrong" said without a bare 没有: 身上没啥不舒服的, 没啥症状, 吃了药也没啥反应, 身上挺好.
+_NOTHING = re.compile(
+    r"(?:没有?|无|木有|莫得|冇)(?:啥子?|什么|任何|哪里|哪儿|多大|一点)?(?:不舒服|不对劲|不好|症状|毛病|反应|问题|异常|感觉|情况)"
+    r"|(?:身上|身体|都|一切|各方面|别的)[^，。,；;]{0,2}(?:挺好|都好|还好|好好的|正常|没事|好着)|啥(?:毛病|事)?都没有?"
+)
+_HYPO_NONE = re.compile(
+    r"低血糖[^，。,；;]{0,3}(?:没|没有|从没|从来没)(?:犯|出现|发生|有|低|得)?过?|没有?(?:犯|出现|发生)?过?低血糖|没低过|没犯过"
+)
 _HYPO_FREQUENT = re.compile(r"经常|老是|频繁|总是|好几次|好多次|隔三差五|天天")
 _HYPO_OCCASIONAL = re.compile(r"偶尔|有过|一两次|一次|两次|有一回|有时候")
 _COUNT = re.compile(rf"({NUMERAL})\s*(?:次|顿|回|天)")
@@ -90,12 +98,14 @@ def mentioned(pattern: re.Pattern[str] | str, text: str) -> bool:
         part = clause.group()
         negated_clause = _CLAUSE_NEGATION.match(part.strip()) and not _AFFIRMED_LATER.search(part)
         for match in compiled.finditer(part):
-            if not negated_clause and not is_negated(part, match.start()):
+            if not negated_clause and not is_negated(part, match.start()) and not _DENIED_INSIDE.search(match.group()):
                 return True
     return False
 
 
-_PAST = re.compile(r"以前|之前|前阵子|前段时间|前几天|前两天|上个月|上礼拜|上周|上次|去年|过去|那时候|年轻时")
+# A denial inside the words a pattern matched (手也不抖, 头一点都不疼): not a potential complement (止不住).
+_DENIED_INSIDE = re.compile(r"(?:也|都|还|并|倒|又|根本|从来|压根|一点都?|一点也|一直)(?:不|没有?)")
+_PAST = re.compile(r"以前|之前|前阵子|前段时间|前几天|前两天|上个月|上个?礼拜|上个?星期|上个?周|上次|上回|去年|过去|那时候|年轻时")
 _OVER = re.compile(r"现在[^，。,；;]{0,3}好了|早(就)?好了|已经好了|就好了|现在没事|现在没有了|没再[^，。,；;]{0,3}(疼|犯|发|出现)|好几年没")
 
 
@@ -133,7 +143,7 @@ def is_refusal(text: str) -> bool:
 
 def says_none(text: str) -> bool:
     """"没有" and the like: nothing of what was asked."""
-    return bool(_NONE.search(text.strip()))
+    return bool(_NONE.search(text.strip()) or _NOTHING.search(text))
 
 
 def read_adherence(text: str) -> str | None:
@@ -193,7 +203,7 @@ def read_hypoglycemia(text: str) -> str | None:
     """低血糖反应 1 无 / 2 偶尔 / 3 频繁 (as "无", "偶尔", "频繁")."""
     if _HYPO_FREQUENT.search(text):
         return "频繁"
-    if says_none(text) or re.search(r"没有?(?:出现过?|发生过?|过)?低血糖|没低过", text):
+    if says_none(text) or _HYPO_NONE.search(text):
         return "无"
     if _HYPO_OCCASIONAL.search(text):
         return "偶尔"

@@ -19,6 +19,8 @@ from importlib import resources
 from dialogue.followup.answers import mentioned, mentioned_now
 from dialogue.followup.program import Program
 from dialogue.triage.discriminators import concept_mentions, concept_rule
+from medical_terms import DIGITS
+from medical_terms.numerals import read_count
 
 SATISFACTORY, UNSATISFACTORY, ADVERSE, COMPLICATION = "控制满意", "控制不满意", "不良反应", "并发症"
 VISIT_CLASSES = (SATISFACTORY, UNSATISFACTORY, ADVERSE, COMPLICATION)
@@ -102,9 +104,28 @@ def pregnancy_dangers(program: Program, values: dict[str, float], text: str) -> 
     return [Danger("pregnancy_high_bp", f"妊娠期血压{systolic:g}/{diastolic:g}", "high_bp")] if pregnant else []
 
 
+# Passing water again and again at night, counted (夜里起来尿五六回, 一晚上跑四趟厕所): three or more is the
+# marked polyuria of the danger criteria; so is drinking by the thermos (一天喝好几暖壶水).
+_NIGHT_VOIDING = re.compile(
+    rf"(?:夜里|晚上|一晚上?|一宿|半夜|夜间|一夜)[^，。,；;]{{0,6}}(?:尿|起夜|起来|上厕所|跑厕所|小便|解手)[^，。,；;]{{0,4}}?"
+    rf"(?P<count>[{DIGITS}十几好]+)(?:个)?(?:趟|回|次|遍)"
+)
+_DRINKING_A_LOT = re.compile(rf"喝[^，。,；;]{{0,3}}?(?P<count>[{DIGITS}几好]+)(?:个)?(?:暖壶|暖瓶|水壶|壶|桶|大瓶)")
+
+
+def _marked_polyuria(text: str) -> bool:
+    for pattern, least in ((_NIGHT_VOIDING, 3.0), (_DRINKING_A_LOT, 2.0)):
+        for match in pattern.finditer(text):
+            count = read_count(match["count"])
+            if count is not None and count.low >= least and mentioned(re.escape(match.group()), text):
+                return True
+    return False
+
+
 def symptom_dangers(program: Program, text: str) -> list[Danger]:
     """Danger symptoms said (not negated, not told as past and over) in ``text``: by the programme's
-    phrasings or by its rules over the shared concept layer (``concepts`` in programs.json)."""
+    phrasings, by its rules over the shared concept layer (``concepts`` in programs.json), or, for marked
+    polyuria, by a count of night voiding or thermoses drunk."""
     found = []
     rules = _concept_rules(program.id)
     utterances = [part for part in text.split("。") if part.strip()]
@@ -112,6 +133,8 @@ def symptom_dangers(program: Program, text: str) -> list[Danger]:
         said = mentioned_now(symptom.pattern, text) or any(
             _concept_said(rules.get(symptom.code, ()), part) for part in utterances
         )
+        if not said and symptom.code == "polydipsia_polyuria_marked":
+            said = any(_marked_polyuria(part) for part in utterances)
         if said:
             found.append(Danger(symptom.code, symptom.name, "symptom"))
     return found
