@@ -137,6 +137,8 @@ def test_glucose_in_words(tenths: int, form: str) -> None:
         ("七点…哦不对，那是上礼拜的，今天测的六点四", 6.4),
         ("空腹六点二，饭后十一点五", 6.2),
         ("饭后十一点五，空腹六点二", 6.2),
+        ("七块二", 7.2),
+        ("十二块五", 12.5),
         ("昨天七点九，今天六点一", 6.1),
     ],
 )
@@ -155,6 +157,8 @@ def test_glucose_not_guessed(said: str) -> None:
     [
         ("血糖仪上就显示个HI，没有数字", (33.3, float("inf"))),
         ("测出来是LO", (float("-inf"), 1.1)),
+        ("血糖仪上显示的是H I", (33.3, float("inf"))),
+        ("屏幕上就一个Hi", (33.3, float("inf"))),
     ],
 )
 def test_meter_off_scale(said: str, bounds: tuple[float, float]) -> None:

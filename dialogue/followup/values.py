@@ -51,8 +51,10 @@ _OTHER_ITEMS = {
     "heart_rate": r"血压|高压|低压|血糖|体重|体温",
 }
 # What a meter shows off its scale instead of a number.
-_OFF_SCALE_HIGH = re.compile(r"(?<![A-Za-z])(?:HI|Hi|hi|High|HIGH)(?![A-Za-z])|爆表|高得测不出|测不出来?(?:的)?高")
-_OFF_SCALE_LOW = re.compile(r"(?<![A-Za-z])(?:LO|Lo|lo|Low|LOW)(?![A-Za-z])|低得测不出")
+_OFF_SCALE_HIGH = re.compile(r"(?<![A-Za-z])(?:H\s?I|Hi|hi|High|HIGH)(?![A-Za-z])|爆表|高得测不出|测不出来?(?:的)?高")
+_OFF_SCALE_LOW = re.compile(r"(?<![A-Za-z])(?:L\s?O|Lo|lo|Low|LOW)(?![A-Za-z])|低得测不出")
+# 七块二: a decimal said the way prices are (块 for 点), between two digits only.
+_PRICE_DECIMAL = re.compile(rf"(?<=[{DIGITS}十])块(?=[{DIGITS}](?![{DIGITS}十百]))")
 # A lone 一 or 两 running into a word (一直, 一下, 两口子) is no value.
 _WORD_AFTER_SINGLE = re.compile(r"[\u4e00-\u9fff]")
 _VALUE_WORDS_AFTER = "斤公次下毫点多几来左右上出以吧啊呀呢嘛哦"
@@ -240,6 +242,8 @@ def read_blood_pressure_part(text: str, ranges: dict[str, tuple[float, float]]) 
 def _single(text: str, name: str, bounds: tuple[float, float], decimals: bool) -> Reading:
     high_off, low_off = _OFF_SCALE_HIGH.search(text), _OFF_SCALE_LOW.search(text)
     text = _clean(text, counts_are_readings=name == "heart_rate")
+    if decimals:
+        text = _PRICE_DECIMAL.sub("点", text)
     amounts = _amounts(text, name)
     if not amounts and (high_off or low_off):  # HI / LO on the meter: past its scale, no number
         off = (bounds[1], math.inf) if high_off and not low_off else (-math.inf, bounds[0])
