@@ -91,11 +91,16 @@ class SafetyFloor:
     Args:
         rules: The deterministic red-flag rules.
         detectors: Add-only detectors, asked about each new utterance (default: none).
+        ask: What a detector's hit does. ``False``: it is a red flag like a rule's. ``True``: it is only
+            a suspicion (:meth:`suspected`); a flow that can ask (triage) asks that presentation's
+            discriminator question, and the answer, or a "不知道" kept open Manchester-style, sets the
+            level. Either way nothing a detector says clears a rule's flag.
     """
 
-    def __init__(self, rules: SafetyRules, detectors: Sequence[Detector] = ()) -> None:
+    def __init__(self, rules: SafetyRules, detectors: Sequence[Detector] = (), ask: bool = False) -> None:
         self.rules = rules
         self.detectors = tuple(detectors)
+        self.ask = ask
 
     @classmethod
     def load(cls) -> SafetyFloor:
@@ -114,7 +119,7 @@ class SafetyFloor:
         """
         text = "。".join(readable(utterance) for utterance in transcript)
         hits = self.rules.check(text, vitals, person, spoken_values=spoken_values)
-        if transcript and self.detectors:
+        if transcript and self.detectors and not self.ask:
             latest = readable(transcript[-1])
             for detector in self.detectors:
                 hits += detector.detect_hits(latest)
@@ -123,6 +128,16 @@ class SafetyFloor:
             if hit.code not in best or hit.level < best[hit.code].level:
                 best[hit.code] = hit
         return sorted(best.values(), key=lambda hit: hit.level)
+
+    def suspected(self, transcript: Sequence[str], known: Sequence[RedFlagHit] = ()) -> list[str]:
+        """In ``ask`` mode: the red-flag codes the detectors see in the latest utterance that are not in
+        ``known`` (the flags already raised), for the flow to ask about; empty otherwise."""
+        if not (self.ask and self.detectors and transcript):
+            return []
+        latest = readable(transcript[-1])
+        codes = {hit.code for hit in known}
+        found = [hit.code for detector in self.detectors for hit in detector.detect_hits(latest)]
+        return [code for code in dict.fromkeys(found) if code not in codes]
 
     def new_hits(self, transcript: Sequence[str], known: Sequence[RedFlagHit], vitals: Vitals | None = None,
                  person: Person | None = None, spoken_values: bool = True) -> list[RedFlagHit]:

@@ -113,6 +113,19 @@ class Assessment:
             for discriminator in presentation.discriminators:
                 self._read(discriminator, text, mentions, reply=False)
 
+    def suspect(self, code: str, person: Person | None = None) -> list[str]:
+        """A second opinion (the learned detector) sees red flag ``code`` that no rule raised: open the
+        presentations that lead to it, so their discriminators are asked (add-only: nothing is raised or
+        cleared here). Returns the presentations newly opened."""
+        person = person or Person()
+        opened = []
+        for presentation in table():
+            leads = presentation.flag == code or any(d.flag == code for d in presentation.discriminators)
+            if leads and presentation.id not in self.touched and _applies(presentation, person, "", []):
+                self.touched.append(presentation.id)
+                opened.append(presentation.id)
+        return opened
+
     def answer(self, discriminator_id: str, text: str, person: Person | None = None) -> str:
         """Read the reply to the question about ``discriminator_id``; returns the state recorded.
 

@@ -134,6 +134,9 @@ class TriageDialogue(FlowDialogue):
         if self.state == "clarify":
             self._read_answer(self._pending, text)
         self.slots.update(text)
+        # A detector's hit that no rule raised (ask mode): ask the discriminators it points at.
+        for code in self.safety.suspected(self.transcript, self.hits):
+            self.slots.assessment.suspect(code, self.slots.person)
         self.phrases.defaults["who"] = self._who()
 
     def safety_inputs(self) -> tuple[Vitals | None, Person | None]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from dialogue import LLMPlugin, create_dialogue
+from dialogue import Dialogue, LLMPlugin, create_dialogue
+from dialogue.safety_floor import SafetyFloor
 from evals.triage.metrics import Outcome
 
 _DONT_KNOW = "不太清楚"
@@ -42,14 +43,17 @@ def load_vignettes(path: Path) -> list[dict[str, Any]]:
     return cases
 
 
-async def run_case(case: dict[str, Any], llm: LLMPlugin | None, hear: Callable[[str], str] | None = None) -> Outcome:
+async def run_case(case: dict[str, Any], llm: LLMPlugin | None, hear: Callable[[str], str] | None = None,
+                   safety: SafetyFloor | None = None, reply: Callable[[Dialogue], str] | None = None) -> Outcome:
     """One vignette as a call: the text as the first turn, then "不太清楚" until a decision.
 
     ``hear`` turns each caller turn into what the dialogue receives (``--audio``: rendered, recognised
-    and corrected as a call does); by default the words arrive as written.
+    and corrected as a call does); by default the words arrive as written. ``safety``: the floor the
+    call uses (default: the packaged rules). ``reply``: what the caller answers to the dialogue's
+    pending question (default: "不太清楚").
     """
     hear = hear or (lambda words: words)
-    dialogue = create_dialogue("triage", llm=llm, call_id=str(case["id"]))
+    dialogue = create_dialogue("triage", llm=llm, call_id=str(case["id"]), safety=safety)
     async for _ in dialogue.open():
         pass
     turn_ms = []
@@ -64,7 +68,7 @@ async def run_case(case: dict[str, Any], llm: LLMPlugin | None, hear: Callable[[
         turn_ms.append((time.perf_counter() - started) * 1000)
         if dialogue.snapshot()["state"] in _DECIDED:
             break
-        utterance = hear(_DONT_KNOW)
+        utterance = hear(reply(dialogue) if reply is not None else _DONT_KNOW)
     snapshot = dialogue.snapshot()
     gold_department = case["department"]
     return Outcome(
