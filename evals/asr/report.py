@@ -82,6 +82,33 @@ def _incremental(rows: list[Row], metrics: dict[str, float]) -> dict[str, float]
     return out
 
 
+def _relisten(rows: list[Row], baseline: list[Row], prefix: str) -> dict[str, float]:
+    """``<prefix>*``: a decoder with the second pass (``asr.relisten``) next to the same decoder
+    without it on the same audio (``baseline``): scores, latency, how often the second pass ran
+    and what it cost."""
+    if not rows:
+        return {}
+    out = {f"{prefix}{name}": value for name, value in _scores(rows).items()}
+    out.update({f"{prefix}{name}": value for name, value in _latency(rows, "").items()})
+    ran = [r for r in rows if r.relisten_ran]
+    seconds = np.array([r.relisten_s for r in ran]) * 1000 if ran else np.zeros(1)
+    changes = sum(r.relisten_changes for r in rows)
+    out.update({
+        f"{prefix}second_pass_share": _ratio(len(ran), len(rows)),
+        f"{prefix}second_pass_ms_median": float(np.median(seconds)),
+        f"{prefix}second_pass_ms_p95": float(np.percentile(seconds, 95)),
+        f"{prefix}second_pass_changes": float(changes),
+        f"{prefix}second_pass_precision": _ratio(sum(r.relisten_correct for r in rows), changes) if changes else 1.0,
+    })
+    if baseline:
+        base = _latency(baseline, "")
+        out[f"{prefix}latency_ms_median_minus_without"] = (out[f"{prefix}final_latency_ms_median"]
+                                                           - base["final_latency_ms_median"])
+        out[f"{prefix}latency_ms_p95_minus_without"] = (out[f"{prefix}final_latency_ms_p95"]
+                                                        - base["final_latency_ms_p95"])
+    return out
+
+
 def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: int) -> dict[str, float]:
     """Flat metrics: headline names score the short-window decoder on clean audio (all voices)."""
     fast = [r for r in rows if r.decoder == "short_window"]
@@ -105,6 +132,9 @@ def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: in
             for name, value in _scores(subset).items():
                 metrics[f"{condition}_{name}"] = value
     metrics.update(_incremental([r for r in rows if r.decoder == "incremental"], metrics))
+    metrics.update(_relisten([r for r in rows if r.decoder == "relisten"], fast_clean, "relisten_"))
+    metrics.update(_relisten([r for r in rows if r.decoder == "incremental_relisten"],
+                             [r for r in rows if r.decoder == "incremental"], "incremental_relisten_"))
     metrics["fallback_rate"] = _ratio(sum(r.path == "fallback" for r in fast), len(fast))
     metrics["wide_window_rate"] = _ratio(sum(r.path == "wide_window" for r in fast), len(fast))
     metrics["rejected_speech_rate"] = _ratio(sum(r.path.startswith("rejected") for r in fast), len(fast))
@@ -145,7 +175,9 @@ def _plot(path: Path, rows: list[Row]) -> None:
     stock = [r.latency_s * 1000 for r in rows if r.decoder == "stock"]
     short = [r.latency_s * 1000 for r in fast if r.condition == "clean"]
     streamed = [r.latency_s * 1000 for r in rows if r.decoder == "incremental"]
-    named = (("stock transcribe", stock), ("short window", short), ("incremental", streamed))
+    relistened = [r.latency_s * 1000 for r in rows if r.decoder == "incremental_relisten"]
+    named = (("stock transcribe", stock), ("short window", short), ("incremental", streamed),
+             ("incremental + re-listen", relistened))
     series = [s for _, s in named if s]
     labels = [name for name, s in named if s]
     if series:

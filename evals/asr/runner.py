@@ -7,7 +7,9 @@ one is the latency baseline, not the product). Latency is the time from handing 
 finished utterance to the final text: decoding plus term correction plus number normalisation.
 For the incremental decoder the utterance is streamed in real-time order (``streaming.replay``):
 it is handed over where the live VAD would report the stop, and its latency also counts waiting
-for a decode that was still running then.
+for a decode that was still running then. With a second-pass decoder (``asr.relisten``) the
+clean audio also goes through it, on its own and streamed (decoders ``relisten`` and
+``incremental_relisten``), next to the same decoders without it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from asr.incremental import IncrementalSettings
+from asr.relisten import RelisteningTranscriber, Review
 from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import Transcript, WhisperTranscriber
 from evals.asr.audio import Voice, degrade
@@ -52,17 +55,26 @@ class Row:
     early_cpu_s: float = 0.0
     early_decodes: int = 0
     reused: bool = False
+    relisten_ran: bool = False
+    relisten_s: float = 0.0
+    relisten_changes: int = 0
+    relisten_correct: int = 0
 
 
 class Runner:
     """Holds the models; ``run`` scores one sentence under every voice and condition asked."""
 
     def __init__(self, stock: WhisperTranscriber, fast: ShortWindowTranscriber, corrector: TermCorrector,
-                 incremental: IncrementalSettings | None = None) -> None:
+                 incremental: IncrementalSettings | None = None,
+                 relisten: RelisteningTranscriber | None = None) -> None:
         self.stock = stock
         self.fast = fast
         self.corrector = corrector
         self.incremental = incremental
+        self.relisten = relisten
+        self.reviews: list[Review] = []
+        if relisten is not None:
+            relisten.relistener.on_review = self.reviews.append
 
     def run(self, record: dict, voices: list[Voice], conditions: tuple[str, ...], seed: int) -> list[Row]:
         rows = []
@@ -75,16 +87,41 @@ class Runner:
                     rows.append(self._decode(record, voice.name, condition, "stock", self.stock, audio))
                     if self.incremental is not None:
                         rows.append(self._stream(record, voice.name, condition, audio, self.incremental))
+                    if self.relisten is not None:
+                        rows.append(self._relistened(record, voice.name, condition, audio, None))
+                        if self.incremental is not None:
+                            rows.append(self._relistened(record, voice.name, condition, audio, self.incremental))
         return rows
 
+    def _relistened(self, record: dict, voice: str, condition: str, audio: np.ndarray,
+                    settings: IncrementalSettings | None) -> Row:
+        """The second-pass decoder, alone or streamed; raw scores are the first pass's."""
+        assert self.relisten is not None
+        self.reviews.clear()
+        if settings is None:
+            row = self._decode(record, voice, condition, "relisten", self.relisten, audio)
+        else:
+            row = self._stream(record, voice, condition, audio, settings, self.relisten, "incremental_relisten")
+        if not self.reviews:
+            return row
+        review = self.reviews[-1]  # the decode that gave the final (a reused pause decode, or the last)
+        terms = list(record.get("terms", []))
+        errors_raw, _ = char_errors(record["text"], review.first_text)
+        correct = sum(term in record["text"] for _, term in review.changes)
+        return replace(row, errors_raw=errors_raw, term_hits_raw=term_hits(terms, review.first_text),
+                       relisten_ran=review.ran, relisten_s=review.seconds, relisten_changes=len(review.changes),
+                       relisten_correct=correct, changes=row.changes + len(review.changes),
+                       changes_correct=row.changes_correct + correct)
+
     def _stream(self, record: dict, voice: str, condition: str, audio: np.ndarray,
-                settings: IncrementalSettings) -> Row:
-        streamed = replay(self.fast, audio, settings)
+                settings: IncrementalSettings, transcriber: ShortWindowTranscriber | None = None,
+                decoder: str = "incremental") -> Row:
+        streamed = replay(transcriber or self.fast, audio, settings)
         start = time.perf_counter()
         correction = self.corrector.correct(streamed.transcript.text)
         final = normalize_numbers(correction.text)
         latency = streamed.final_s + time.perf_counter() - start
-        row = self._score(record, voice, condition, "incremental", streamed.transcript, correction, final)
+        row = self._score(record, voice, condition, decoder, streamed.transcript, correction, final)
         return replace(row, audio_s=streamed.streamed_s, latency_s=latency, wait_s=streamed.wait_s,
                        early_busy_s=streamed.interim_wall_s, early_cpu_s=streamed.interim_cpu_s,
                        early_decodes=streamed.interims, reused=streamed.reused)
