@@ -25,7 +25,9 @@ from medical_terms.blood_pressure import (
     NAMED_SYSTOLIC,
     PAIR_SEPARATOR,
     PRESSURE_WORDS,
+    SYSTOLIC_RANGE,
     plausible_pressure,
+    run_together_pairs,
 )
 from medical_terms.numerals import DIGITS, to_number
 from medical_terms.phonetics import syllables
@@ -142,6 +144,20 @@ def _decimal_pressures(text: str) -> str:
     )
 
 
+def _pressure_value(spoken: str) -> str | None:
+    """One spoken pressure as written digits with its unit, or the pair two pressures said without a pause
+    make (一六八九五 → 168/95 mmHg, not 16895); ``None`` for anything else (no value past 300 is written)."""
+    value = to_number(spoken)
+    if value is not None and "." not in value and float(value) <= SYSTOLIC_RANGE[1] + 40:
+        return f"{value} mmHg"
+    pairs = run_together_pairs(spoken)
+    exact = [(high, low) for high, low in pairs if high.exact and low.exact]
+    if len(pairs) == 1 and exact:
+        high, low = exact[0]
+        return f"{high.low:g}/{low.low:g} mmHg"
+    return None
+
+
 def _blood_pressure(text: str, context: str | None) -> str:
     in_context = _has(PRESSURE_WORDS, text, context)
     text = _pressure_pairs(text, in_context)
@@ -150,12 +166,12 @@ def _blood_pressure(text: str, context: str | None) -> str:
     text = _decimal_pressures(text)
 
     def single(m: re.Match[str]) -> str | None:
-        value = to_number(m["value"])
-        if value is None or "." in value:
-            return None  # a pressure has no decimals: 142.8 is a misheard pair, not a value
         suffix = m["approx"] or ""
-        unit = "" if suffix else " mmHg"
-        return f"{m['head']}{value}{suffix}{unit}"
+        if suffix:
+            value = to_number(m["value"])
+            return None if value is None or "." in value else f"{m['head']}{value}{suffix}"
+        written = _pressure_value(m["value"])  # a pressure has no decimals: 142.8 is a misheard pair
+        return None if written is None else f"{m['head']}{written}"
 
     # Digits are a value whatever follows but a counter (高压130滴… with 低 misheard); a spoken
     # numeral only before a pause or the next item (血压一直… is no value).
@@ -255,6 +271,9 @@ def _bare_answer(text: str, context: str | None) -> str:
     match = re.fullmatch(rf"(?P<lead>{_LINK}|大概|大约|差不多)(?P<value>{NUM})(?P<tail>[。！!，,吧啊呀左右\s]*)", text)
     if unit is None or match is None:
         return text
+    if unit == "mmHg":
+        written = _pressure_value(match["value"])
+        return text if written is None else f"{match['lead']}{written}{match['tail']}"
     value = to_number(match["value"])
     if value is None:
         return text

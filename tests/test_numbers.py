@@ -87,3 +87,19 @@ def test_to_number(spoken: str, digits: str | None) -> None:
 def test_a_decimal_is_a_pressure_only_with_its_unit_or_after_blood_pressure() -> None:
     assert normalize_numbers("血压140比90，体重72.50公斤") == "血压140/90 mmHg，体重72.50 kg"
     assert normalize_numbers("血压142.8") == "血压142.8"  # no plausible pair in it: left as heard
+
+
+@pytest.mark.parametrize(
+    ("spoken", "context", "written"),
+    [
+        ("一六八九五", "您最近量的血压是多少？", "168/95 mmHg"),
+        ("血压一六八九五", None, "血压168/95 mmHg"),
+        ("血压一四五九零", None, "血压145/90 mmHg"),
+        ("一八五一百一", "血压", "185/110 mmHg"),
+        ("一百四十八九十", "血压", "一百四十八九十"),  # 148/90, or 140 and 80 to 90: left as said
+    ],
+)
+def test_two_pressures_said_without_a_pause_are_a_pair_never_one_number(
+    spoken: str, context: str | None, written: str
+) -> None:
+    assert normalize_numbers(spoken, context) == written
