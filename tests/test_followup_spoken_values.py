@@ -138,6 +138,7 @@ def test_glucose_in_words(tenths: int, form: str) -> None:
         ("空腹六点二，饭后十一点五", 6.2),
         ("饭后十一点五，空腹六点二", 6.2),
         ("七块二", 7.2),
+        ("我七十三了，空腹六点八", 6.8),
         ("十二块五", 12.5),
         ("昨天七点九，今天六点一", 6.1),
     ],
@@ -147,7 +148,7 @@ def test_glucose_corrected_or_told_with_another_reading(said: str, value: float)
     assert reading.ok and reading.values == {"glucose": value}
 
 
-@pytest.mark.parametrize("said", ["六点二，六点八", "七点多", "六点几吧"])
+@pytest.mark.parametrize("said", ["六点二，六点八", "七点多", "六点几吧", "测了三回，六点一，六点三，六点二"])
 def test_glucose_not_guessed(said: str) -> None:
     assert not read_glucose(said, GLUCOSE_RANGE).ok
 
@@ -175,6 +176,9 @@ def test_meter_off_scale(said: str, bounds: tuple[float, float]) -> None:
         ("一直都是一百四十，九十", (140, 90)),
         ("一百四十八，九十四，心率七十八", (148, 94)),
         ("上面那个数是一百六十三，下面那个九十九", (163, 99)),
+        ("我今年七十三了，早上量的一百四十，九十", (140, 90)),
+        ("老头子八十二了，耳朵背，今早给他量的，一百五十六，九十二", (156, 92)),
+        ("排队排了老半天，那机器打出来个条子，上头写的一百九十一，九十八", (191, 98)),
     ],
 )
 def test_pressure_corrected_or_with_other_numbers(said: str, expected: tuple[int, int]) -> None:

@@ -50,6 +50,9 @@ _OTHER_ITEMS = {
     "glucose": r"血压|高压|低压|心率|心跳|脉搏|体重|体温|餐后|饭后|糖化",
     "heart_rate": r"血压|高压|低压|血糖|体重|体温",
 }
+# Words that introduce a reading: in a rambling answer the reading is what follows the last of them
+# (我今年七十三了，早上量的一百四十，九十).
+_MEASURING = re.compile(r"量|测|显示|写的|写着|打出来|读数|屏幕上|机器上|仪器上|表上")
 # What a meter shows off its scale instead of a number.
 _OFF_SCALE_HIGH = re.compile(r"(?<![A-Za-z])(?:H\s?I|Hi|hi|High|HIGH)(?![A-Za-z])|爆表|高得测不出|测不出来?(?:的)?高")
 _OFF_SCALE_LOW = re.compile(r"(?<![A-Za-z])(?:L\s?O|Lo|lo|Low|LOW)(?![A-Za-z])|低得测不出")
@@ -140,6 +143,19 @@ def _restarts(first: Amount, second: Amount, text: str) -> bool:
             and not re.search(r"[\u4e00-\u9fff]{2,}", between))
 
 
+def _measured(text: str, amounts: list[Amount], wanted: int) -> list[Amount]:
+    """More numbers than a reading has: those after the last measuring word that ``wanted`` or more
+    numbers follow (an age or a story before 量的 is no reading); else all of them, for the caller to
+    find ambiguous."""
+    if len(amounts) <= wanted:
+        return amounts
+    for word in reversed(list(_MEASURING.finditer(text))):
+        after = [a for a in amounts if a.start >= word.end()]
+        if len(after) >= wanted:
+            return after if len(after) < len(amounts) else amounts
+    return amounts
+
+
 def _in(value: float, bounds: tuple[float, float]) -> bool:
     return bounds[0] <= value <= bounds[1]
 
@@ -167,7 +183,7 @@ def read_blood_pressure(text: str, ranges: dict[str, tuple[float, float]]) -> Re
     halves: list[tuple[str | None, _Half]] = []
     alternatives = False
     previous_end = 0
-    for amount in _amounts(text, "blood_pressure"):
+    for amount in _measured(text, _amounts(text, "blood_pressure"), 2):
         label = _label(text, previous_end, amount.start)
         previous_end = amount.end
         run_on = math.isnan(amount.low) or amount.low > SYSTOLIC_RANGE[1]
@@ -245,6 +261,8 @@ def _single(text: str, name: str, bounds: tuple[float, float], decimals: bool) -
     if decimals:
         text = _PRICE_DECIMAL.sub("点", text)
     amounts = _amounts(text, name)
+    plausible = [a for a in amounts if math.isnan(a.low) or a.high >= bounds[0] and a.low <= bounds[1]]
+    amounts = _measured(text, plausible or amounts, 1)
     if not amounts and (high_off or low_off):  # HI / LO on the meter: past its scale, no number
         off = (bounds[1], math.inf) if high_off and not low_off else (-math.inf, bounds[0])
         return Reading("off_scale", {}, bounds={name: off} if not (high_off and low_off) else {})
