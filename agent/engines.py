@@ -22,6 +22,7 @@ from agent.config import Settings
 from agent.metrics import REGISTRY, MetricsRegistry
 from agent.models import ModelLocator
 from asr import SAMPLE_RATE, ShortWindowTranscriber, WhisperSettings, WhisperTranscriber
+from asr.relisten import RelisteningTranscriber
 from dialogue import SafetyFloor
 from tts import SentenceAudioCache, SpeechEngine, StreamResampler, create_engine
 from turntaking import SileroVAD, SmartTurnModel
@@ -129,6 +130,8 @@ def _call_decoder(settings: Settings, model_dir: Path) -> WhisperTranscriber:
     """The Whisper decoder calls use (``Settings.asr_decoder``); the short-window decoder falls
     back to the stock ``transcribe`` of the same model, so one model serves both."""
     whisper = WhisperSettings(model_dir, device=settings.asr_device, compute_type=settings.asr_compute_type)
+    if settings.asr_decoder == "short_window" and settings.asr_relisten:
+        return RelisteningTranscriber(whisper)
     if settings.asr_decoder == "short_window":
         return ShortWindowTranscriber(whisper)
     return WhisperTranscriber(whisper)

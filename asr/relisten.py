@@ -27,6 +27,7 @@ for every candidate and those after it do not depend on the audio much.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import threading
 import time
@@ -277,4 +278,15 @@ class RelisteningTranscriber(ShortWindowTranscriber):
         review = self.relistener.review(transcript.text, encoder_output, frames, hotwords)
         if not review.changes:
             return transcript
-        return dataclasses.replace(transcript, text=review.text)
+        confidence = transcript.confidence
+        if confidence is not None:
+            # What the second pass (and the correction before it) wrote is marked corrected and keeps
+            # the probability of what was first heard there: the dialogue still confirms it.
+            confidence = confidence.realign(review.text, _rewritten(review.first_text, review.text))
+        return dataclasses.replace(transcript, text=review.text, confidence=confidence)
+
+
+def _rewritten(before: str, after: str) -> list[tuple[int, int]]:
+    """(start, end) spans of ``after`` that differ from ``before``."""
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    return [(j1, j2) for op, _, _, j1, j2 in matcher.get_opcodes() if op in ("replace", "insert")]

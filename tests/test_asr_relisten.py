@@ -83,3 +83,12 @@ def test_a_sentence_heard_right_takes_no_second_pass(relistening, speak) -> None
     result = transcriber.transcribe(_float(speak("患者否认胸痛。")))
     assert result.text == reviews[-1].first_text
     assert not reviews[-1].ran and reviews[-1].changes == ()
+
+
+def test_a_relistened_term_stays_marked_as_corrected(relistening, speak) -> None:
+    # The dialogue confirms a term the recogniser did not write itself (issue 18, item 3).
+    transcriber, _ = relistening
+    result = transcriber.transcribe(_float(speak("恩格列净十毫克每日一次。")))
+    assert result.confidence is not None and result.confidence.text == result.text
+    start = result.text.index("恩格列净")
+    assert all(w.corrected for w in result.confidence.words[start : start + 4])
