@@ -60,6 +60,7 @@ class Discriminator:
     flag: str | None
     present_concepts: tuple[tuple[str, ...], ...] = ()
     context: bool = False
+    absent_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,9 @@ class Assessment:
         yes/no/unknown to its own question."""
         if self.states.get(discriminator.id) == PRESENT:
             return PRESENT
+        if discriminator.absent_first and _positive(discriminator.absent, text) is not None:
+            self.states[discriminator.id] = ABSENT  # a measurement outranks a touch or a word
+            return ABSENT
         said = _positive(discriminator.present, text)
         concept = _concept_rule(discriminator.present_concepts, mentions, text)
         minutes = _spoken_minutes(text, mentions) if discriminator.minutes_gte is not None else None
@@ -369,6 +373,7 @@ def _load() -> tuple[tuple[Presentation, ...], dict[str, re.Pattern[str]]]:
                 minutes_gte=d.get("minutes_gte"), flag=d.get("flag"),
                 present_concepts=tuple(tuple(rule) for rule in d.get("present_concepts", [])),
                 context=d.get("context", False),
+                absent_first=d.get("absent_first", False),
             )
             for d in raw["discriminators"]
         )

@@ -51,9 +51,22 @@ _RESOLUTION_CLAUSES = 2
 _RELAPSE = re.compile(r"还是|又开始|又疼|又痛|又来了|又犯|不管用|没用|不见效|不行了")
 
 
+# An episode on an earlier day, over now later in the sentence: "前天胸口疼去做了心电图，医生说都没事，今天也不疼了".
+_EARLIER_DAY = re.compile(r"昨天|昨晚|昨儿|前天|大前天|前几天|前两天|上周|上个?星期|上个?礼拜|那天")
+_OVER_NOW = re.compile(r"(?:今天|现在|目前|这会儿?|眼下)[^，。,；;]{0,3}(?:不疼了|不痛了|不闷了|不喘了|好了|没事了|没感觉了|不难受了)")
+
+
 def is_resolved(text: str, end: int) -> bool:
     """Whether a resolution follows the mention ending at ``end``, in its clause or the next two of
-    its sentence ("胸口有点闷，活动以后更明显，休息一会就好了")."""
+    its sentence ("胸口有点闷，活动以后更明显，休息一会就好了"), or, for an episode on an earlier day, a
+    "now it is over" anywhere later in the sentence ("前天胸口疼…，今天也不疼了")."""
+    clause_start = clause_bounds(text, max(end - 1, 0))[0]
+    if _EARLIER_DAY.search(text, clause_start, end) is not None:  # an episode on an earlier day…
+        sentence_end = SENTENCE_BREAK.search(text, end)
+        stop = sentence_end.start() if sentence_end else len(text)
+        over_now = _OVER_NOW.search(text, end, stop)  # …that is over today
+        if over_now is not None and _RELAPSE.search(text, over_now.end(), stop) is None:
+            return True
     limit = clause_bounds(text, max(end - 1, 0))[1]
     for _ in range(_RESOLUTION_CLAUSES):
         following = CLAUSE_BREAK.match(text, limit)
