@@ -212,3 +212,27 @@ def test_night_voiding_counted(where: str, count: str, danger: bool, unit: str) 
 )
 def test_a_festering_or_blackened_foot_is_a_danger(text: str) -> None:
     assert "foot_wound" in {d.code for d in symptom_dangers(Program.load("diabetes"), text)}
+
+
+@pytest.mark.parametrize(
+    ("program", "text", "code"),
+    [
+        ("hypertension", "脑袋嗡嗡的，晕得站不住", "severe_headache_dizziness"),
+        ("hypertension", "晕得起不来床", "severe_headache_dizziness"),
+        ("diabetes", "呼出来的气有股怪味，酸酸的", "acetone_breath"),
+        ("diabetes", "嘴里有股烂水果的味儿", "acetone_breath"),
+        ("diabetes", "尿多老想喝水", "polydipsia_polyuria_marked"),
+        ("diabetes", "口干得很，小便也多", "polydipsia_polyuria_marked"),
+        ("diabetes", "一天到晚口渴，喝了还渴", "polydipsia_polyuria_marked"),
+        ("diabetes", "喘气又深又快", "deep_breathing"),
+        ("diabetes", "脸通红", "flushed_skin"),
+        ("diabetes", "脚上的伤口一直不好还发臭", "foot_wound"),
+    ],
+)
+def test_more_danger_symptoms_in_lay_words(program: str, text: str, code: str) -> None:
+    assert code in {danger.code for danger in symptom_dangers(Program.load(program), text)}
+
+
+@pytest.mark.parametrize("text", ["有点口渴", "晚上起夜一回", "嘴不干，尿也正常", "头有点晕，不厉害", "脸不红"])
+def test_mild_or_denied_look_alikes_are_no_danger(text: str) -> None:
+    assert symptom_dangers(Program.load("diabetes"), text) == []

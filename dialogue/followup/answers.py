@@ -103,8 +103,9 @@ def mentioned(pattern: re.Pattern[str] | str, text: str) -> bool:
     return False
 
 
-# A denial inside the words a pattern matched (手也不抖, 头一点都不疼): not a potential complement (止不住).
-_DENIED_INSIDE = re.compile(r"(?:也|都|还|并|倒|又|根本|从来|压根|一点都?|一点也|一直)(?:不|没有?)")
+# A denial of the last words a pattern matched (手也不抖, 头一点都不疼): not a potential complement (止不住),
+# nor a denial of something else on the way (伤口一直不好还发臭).
+_DENIED_INSIDE = re.compile(r"(?:也|都|还|并|倒|又|根本|从来|压根|一点都?|一点也|一直)(?:不|没有?)[\u4e00-\u9fff]{0,2}$")
 _PAST = re.compile(r"以前|之前|前阵子|前段时间|前几天|前两天|上个月|上个?礼拜|上个?星期|上个?周|上次|上回|去年|过去|那时候|年轻时")
 _OVER = re.compile(r"现在[^，。,；;]{0,3}好了|早(就)?好了|已经好了|就好了|现在没事|现在没有了|没再[^，。,；;]{0,3}(疼|犯|发|出现)|好几年没")
 

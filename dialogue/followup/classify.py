@@ -113,7 +113,15 @@ _NIGHT_VOIDING = re.compile(
 _DRINKING_A_LOT = re.compile(rf"喝[^，。,；;]{{0,3}}?(?P<count>[{DIGITS}几好]+)(?:个)?(?:暖壶|暖瓶|水壶|壶|桶|大瓶)")
 
 
+_THIRST = re.compile(r"口渴|口干|嘴干|渴得|老想喝水|总想喝水|喝水多|特别能喝|喝得多")
+_POLYURIA = re.compile(r"尿多|尿频|尿也多|尿特别多|小便多|老上厕所|老跑厕所|尿得多|尿量大")
+
+
 def _marked_polyuria(text: str) -> bool:
+    """Thirst and polyuria said together (尿多老想喝水: the classic pair, DOMAIN.md §2.2 lists both as
+    danger criteria), or counted: three or more times at night, thermoses drunk."""
+    if mentioned(_THIRST, text) and mentioned(_POLYURIA, text):
+        return True
     for pattern, least in ((_NIGHT_VOIDING, 3.0), (_DRINKING_A_LOT, 2.0)):
         for match in pattern.finditer(text):
             count = read_count(match["count"])
