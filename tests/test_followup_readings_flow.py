@@ -124,3 +124,9 @@ async def test_the_answer_in_a_red_flag_turn_is_kept() -> None:
 async def test_a_reading_with_two_exact_spellings_is_not_stored_without_a_read_back() -> None:
     dialogue = await _call("hypertension", ["心口闷，有点慌", "一百四十八九十"])
     assert dialogue.state == "final" and "systolic" not in dialogue.values
+
+
+@pytest.mark.parametrize(("said", "alerts"), [("心跳一百二", True), ("心率一百一十五，别的还好", True), ("心跳七十二", False)])
+async def test_a_heart_rate_volunteered_in_a_diabetes_call_counts(said: str, alerts: bool) -> None:
+    dialogue = await _call("diabetes", [said])
+    assert bool(dialogue.dangers) == alerts and "heart_rate" not in dialogue.values

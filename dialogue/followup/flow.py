@@ -201,7 +201,7 @@ class FollowupDialogue(FlowDialogue):
 
     def observe(self, text: str) -> None:
         """A reading volunteered while another question is open ("就是昨天在药店量了个血压，高压一百八十五，
-        低压一百一十二"): an exact, named reading counts for the danger criteria (it is not recorded: its
+        低压一百一十二", "心跳一百二"): an exact, named reading counts for the danger criteria (it is not recorded: its
         own question reads it back); one told of long ago does not."""
         if self.state not in ("ask", "final") or self.question in _VALUE_QUESTIONS or _LONG_AGO.search(text):
             return
@@ -210,6 +210,8 @@ class FollowupDialogue(FlowDialogue):
             heard.update(values.read_blood_pressure(values.strip_units(text), self.program.ranges).values)
         if "血糖" in text:
             heard.update(values.read_glucose(values.strip_units(text), self.program.ranges["glucose"]).values)
+        if _HEART_WORDS.search(text):
+            heard.update(values.read_heart_rate(values.strip_units(text), self.program.ranges["heart_rate"]).values)
         for name, value in heard.items():
             self.bounds.setdefault(name, (value, value))
 
@@ -533,6 +535,7 @@ class FollowupDialogue(FlowDialogue):
         return items
 
 
+_HEART_WORDS = re.compile(r"心跳|心率|脉搏|脉率")
 _LONG_AGO = re.compile(r"以前|之前|去年|前年|年轻|那时候|过去|好几年|原来|刚查出来|早些年")
 
 _CLOSING = {"routine": "done_routine", "recall_2w": "done_recall", "referral": "done_referral",
