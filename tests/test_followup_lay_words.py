@@ -120,7 +120,7 @@ def test_missed_doses_counted(count: str, form: str) -> None:
     assert read_adherence(form.format(n=count)) == "间断"
 
 
-@pytest.mark.parametrize("stop", ["停了", "不吃了", "断了", "没吃了", "早不吃了"])
+@pytest.mark.parametrize("stop", ["停了", "不吃了", "断了", "没吃了"])
 @pytest.mark.parametrize(
     ("gap", "adherence"),
     [
@@ -236,3 +236,24 @@ def test_more_danger_symptoms_in_lay_words(program: str, text: str, code: str) -
 @pytest.mark.parametrize("text", ["有点口渴", "晚上起夜一回", "嘴不干，尿也正常", "头有点晕，不厉害", "脸不红"])
 def test_mild_or_denied_look_alikes_are_no_danger(text: str) -> None:
     assert symptom_dangers(Program.load("diabetes"), text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "adherence"),
+    [
+        ("药一直按医生说的吃", "规律"),
+        ("早晚各一片，雷打不动", "规律"),
+        ("一天没拉下", "规律"),
+        ("每天早上起来第一件事就是吃药", "规律"),
+        ("出门在外就没带", "间断"),
+        ("血压不高的时候就不吃", "间断"),
+        ("头不晕就不吃了，晕了再吃", "间断"),
+        ("吃得不太准时", "间断"),
+        ("好久没吃了", "不服药"),
+        ("药早不吃了", "不服药"),
+        ("嫌贵就没买", "不服药"),
+        ("我觉得没必要吃", "不服药"),
+    ],
+)
+def test_adherence_more_voices(text: str, adherence: str) -> None:
+    assert read_adherence(text) == adherence
