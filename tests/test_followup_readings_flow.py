@@ -99,6 +99,8 @@ async def test_pregnant_with_pressure_above_normal_alerts() -> None:
     assert "pregnancy_high_bp" in {d.code for d in dialogue.dangers}
     dialogue = await _call("hypertension", ["还行，以前怀孕的时候血压也高过", "一百四十六，九十四", "对的"])
     assert not dialogue.dangers
+    dialogue = await _call("hypertension", ["我闺女替我说，我还在喂奶", "一百四十二，九十二", "对的"])
+    assert "pregnancy_high_bp" in {d.code for d in dialogue.dangers}
 
 
 @pytest.mark.parametrize(

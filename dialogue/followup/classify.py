@@ -91,9 +91,12 @@ def bound_dangers(program: Program, bounds: dict[str, tuple[float, float]], unre
     return found
 
 
+_BREASTFEEDING = re.compile(r"哺乳期|喂奶|母乳|奶孩子|喂着奶")
+
+
 def pregnancy_dangers(program: Program, values: dict[str, float], text: str) -> list[Danger]:
-    """Pregnant or just delivered with blood pressure above normal (DOMAIN.md §2.1), pregnancy read through
-    the shared concept layer and said as present now (not 以前怀孕的时候)."""
+    """Pregnant, just delivered or breastfeeding with blood pressure above normal (DOMAIN.md §2.1);
+    pregnancy read through the shared concept layer and said as present now (not 以前怀孕的时候)."""
     systolic, diastolic = values.get("systolic"), values.get("diastolic")
     high = (systolic is not None and systolic >= program.danger.get("pregnant_systolic_gte", 1e9)) or (
         diastolic is not None and diastolic >= program.danger.get("pregnant_diastolic_gte", 1e9))
@@ -101,6 +104,7 @@ def pregnancy_dangers(program: Program, values: dict[str, float], text: str) -> 
         return []
     pregnant = any(m.category == "pregnancy" and m.current
                    for part in text.split("。") if part.strip() for m in concept_mentions(part))
+    pregnant = pregnant or mentioned_now(_BREASTFEEDING, text)
     return [Danger("pregnancy_high_bp", f"妊娠期血压{systolic:g}/{diastolic:g}", "high_bp")] if pregnant else []
 
 
