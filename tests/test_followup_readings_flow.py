@@ -132,3 +132,12 @@ async def test_a_reading_with_two_exact_spellings_is_not_stored_without_a_read_b
 async def test_a_heart_rate_volunteered_in_a_diabetes_call_counts(said: str, alerts: bool) -> None:
     dialogue = await _call("diabetes", [said])
     assert bool(dialogue.dangers) == alerts and "heart_rate" not in dialogue.values
+
+
+async def test_one_half_past_its_threshold_alerts_before_the_other_is_said() -> None:
+    dialogue = await _call("hypertension", ["还行", "高压一百九十五"])
+    assert "blood_pressure_high" in {d.code for d in dialogue.dangers} and dialogue.values == {}
+    [reply async for reply in dialogue.handle("低压九十七")]  # danger mode asks once more: the other half
+    assert dialogue.values == {"systolic": 195, "diastolic": 97}
+    dialogue = await _call("hypertension", ["还行", "高压一百五十五"])
+    assert not dialogue.dangers and dialogue.partial == {"systolic": 155}

@@ -278,6 +278,8 @@ class FollowupDialogue(FlowDialogue):
         question = self.question or ""
         if question in _VALUE_QUESTIONS:
             reading = _read_value(self.program, question, text)
+            if question == "blood_pressure" and self.partial and not reading.ok:  # the half still missing
+                reading = values.complete_blood_pressure(self.partial, values.strip_units(text), self.program.ranges)
             # No read-back (the clinician calls back today), unless the recogniser was unsure; a reading the
             # words allow two ways is never stored unconfirmed; a rough one counts for the danger criteria only.
             self.bounds.update(reading.bounds)
@@ -391,10 +393,12 @@ class FollowupDialogue(FlowDialogue):
             self.partial = {}
             self.tries = 0
             return Turn([self._readback()], "confirm")
+        heard = dict(reading.bounds)
         if reading.status == "incomplete" and reading.values:
             self.partial.update(reading.values)
-        self.bounds.update(reading.bounds)
-        if reading.bounds and bound_dangers(self.program, reading.bounds, set()):  # 一百八十几: past 180 already
+            heard.update({name: (value, value) for name, value in reading.values.items()})  # 高压一百九十五 alone
+        self.bounds.update(heard)
+        if heard and bound_dangers(self.program, heard, set()):  # 一百八十几, or one half past 180: already
             return await self._advance()
         if answers.says_none(text) or "不知道" in text or "没量" in text or "没测" in text or "忘了" in text:
             return await self._value_unknown(question)
