@@ -8,6 +8,8 @@ import pytest
 from dialogue.followup.answers import (
     mentioned_now,
     read_adherence,
+    read_alcohol,
+    read_cigarettes,
     read_hypoglycemia,
     read_side_effects,
     read_symptoms,
@@ -257,3 +259,16 @@ def test_mild_or_denied_look_alikes_are_no_danger(text: str) -> None:
 )
 def test_adherence_more_voices(text: str, adherence: str) -> None:
     assert read_adherence(text) == adherence
+
+
+@pytest.mark.parametrize(
+    ("text", "per_day"),
+    [("烟抽的，一天十来根", 10), ("一天一包", 20), ("半包", 10), ("一天两三根", 2.5), ("一天二十支", 20), ("烟早戒了", 0)],
+)
+def test_cigarettes_a_habit_read_at_its_middle(text: str, per_day: float) -> None:
+    assert read_cigarettes(text) == per_day
+
+
+@pytest.mark.parametrize(("text", "liang"), [("喝点啤酒，一天一瓶", 1), ("一天二两白酒", 2), ("啤酒两瓶", 2), ("酒不喝", 0)])
+def test_alcohol_in_liang_a_bottle_of_beer_as_one(text: str, liang: float) -> None:
+    assert read_alcohol(text) == liang

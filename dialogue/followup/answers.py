@@ -7,11 +7,13 @@ empty); none of them guesses. Negation uses the triage flow's scope rules (``dia
 
 from __future__ import annotations
 
+import math
 import re
 
 from dialogue.negation import is_negated
 from medical_terms import DIGITS, NUMERAL, parse_number
 from medical_terms.concepts import durations
+from medical_terms.numerals import read_count
 
 ADHERENCE = ("规律", "间断", "不服药")
 
@@ -82,7 +84,6 @@ _HYPO_NONE = re.compile(
 _HYPO_FREQUENT = re.compile(r"经常|老是|频繁|总是|好几次|好多次|隔三差五|天天")
 _HYPO_OCCASIONAL = re.compile(r"偶尔|有过|一两次|一次|两次|有一回|有时候")
 _COUNT = re.compile(rf"({NUMERAL})\s*(?:次|顿|回|天)")
-_CIGARETTES = re.compile(rf"({NUMERAL})\s*(?:支|根)|(?:半包)|({NUMERAL})\s*包")
 _ALCOHOL = re.compile(rf"({NUMERAL})\s*两")
 _EXERCISE_TIMES = re.compile(rf"({NUMERAL})\s*(?:次|回|天)")
 _EXERCISE_MINUTES = re.compile(rf"({NUMERAL})\s*(?:分钟|分)|(半个?小时)|({NUMERAL})\s*个?(?:小时|钟头)")
@@ -234,24 +235,47 @@ def _number(pattern: re.Pattern[str], text: str) -> float | None:
     return parse_number(groups[0]) if groups else None
 
 
+# A lifestyle amount is a habit, not a reading: the form takes a rough count at its middle (十来根 → 10,
+# 两三根 → 2.5, 一包多 → 25). Measured values never are (values.py asks again).
+_HABIT_COUNT = rf"[{DIGITS}十几好来多半]+"
+_CIGARETTE_AMOUNT = re.compile(rf"(?P<count>{_HABIT_COUNT})\s*(?P<unit>支|根|颗|包)(?P<more>多)?")
+_BEER = re.compile(rf"(?P<count>{_HABIT_COUNT})\s*(?:瓶|罐|听)(?:啤酒)?")
+
+
+def _habit_count(spoken: str) -> float | None:
+    if spoken in ("半", "小半"):
+        return 0.5
+    count = read_count(spoken[:-1] if spoken.endswith("多") and len(spoken) > 1 else spoken)
+    if count is None or math.isinf(count.high):
+        return None
+    return (count.low + count.high) / 2
+
+
 def read_cigarettes(text: str) -> float | None:
-    """Cigarettes per day; 0 for "不抽"/"戒了"."""
+    """Cigarettes per day (a pack is 20; 十来根 → 10); 0 for "不抽"/"戒了"."""
     if re.search(r"不抽|没抽|戒了|不吸|从来不", text):
         return 0.0
-    if "半包" in text:
-        return 10.0
-    match = _CIGARETTES.search(text)
-    if match and match.group(2):
-        packs = parse_number(match.group(2))
-        return packs * 20 if packs is not None else None
-    return _number(_CIGARETTES, text)
+    match = _CIGARETTE_AMOUNT.search(text)
+    if match is None:
+        return None
+    count = _habit_count(match["count"])
+    if count is None:
+        return None
+    if match["unit"] == "包":
+        return count * 20 + (10 if match["more"] else 0)
+    return count
 
 
 def read_alcohol(text: str) -> float | None:
-    """Liang (两) of spirits per day; 0 for "不喝"."""
+    """Liang (两) of spirits per day; a bottle of beer counts as one liang (the usual rule of thumb:
+    一瓶啤酒约合一两白酒); 0 for "不喝"."""
     if re.search(r"不喝|没喝|戒了|滴酒不沾|从来不", text):
         return 0.0
-    return _number(_ALCOHOL, text)
+    spirits = _number(_ALCOHOL, text)
+    if spirits is not None or "啤酒" not in text:
+        return spirits
+    match = _BEER.search(text)
+    return _habit_count(match["count"]) if match else None
 
 
 def read_exercise(text: str) -> tuple[float | None, float | None] | None:
