@@ -153,3 +153,37 @@ def test_what_was_seen_on_tv_or_said_of_the_past_is_no_flag(text: str) -> None:
 )
 def test_dialect_numerals_misheard_names_and_metaphors(text: str, code: str) -> None:
     assert code in {hit.code for hit in FLOOR.check([text])}
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "level"),
+    [
+        (
+            "被马蜂蜇了，浑身起疙瘩，叫他也不太应",
+            "anaphylaxis",
+            1,
+        ),  # a partial response in anaphylaxis is shock
+        ("我喝了半瓶百草枯，我后悔了", "suicidal", 1),
+        ("他溜了冰，现在乱喊乱叫", "poisoning", 2),
+        ("没呼吸了！快！", "unconscious", 1),  # no one in arrest is conscious
+    ],
+)
+def test_implied_findings_raise_their_code_and_level(text: str, code: str, level: int) -> None:
+    assert {hit.code: hit.level for hit in FLOOR.check([text])}.get(code) == level
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "昨天吃了一大碗猪血旺，今天大便黑乎乎的，别的都挺好",
+        "在吃铋剂，大便有点黑，医生说会这样",
+        "前天胸口疼去做了心电图，医生说都没事，今天也不疼了",
+        "慢阻肺的，喘得比平时稍微厉害点，还能下楼遛弯",
+    ],
+)
+def test_explained_mild_or_over_findings_raise_nothing(text: str) -> None:
+    assert FLOOR.check([text]) == []
+
+
+def test_black_stool_with_dizziness_is_a_bleed_whatever_was_eaten() -> None:
+    assert "major_bleeding" in {hit.code for hit in FLOOR.check(["吃了猪血，大便黑乎乎的，人头晕站不住"])}
