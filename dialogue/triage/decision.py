@@ -131,6 +131,8 @@ def _route(slots: TriageSlots, level: int, hits: list[RedFlagHit]) -> tuple[str,
     if level <= 2:
         return "emergency", f"{LEVEL_NAMES[level]}，转急诊科"
     person = slots.person
+    if person.pregnant and person.age_days is None:  # a pregnant caller's 孩子 is the baby she carries
+        return "obstetrics", "孕期优先分到产科"
     if person.age_group in ("infant", "child"):
         main = _main_complaint(slots.complaints) if slots.complaints else None
         if main is not None and main.dept in _SPECIALTIES_FOR_CHILDREN:
