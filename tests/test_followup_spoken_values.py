@@ -80,7 +80,9 @@ def test_a_run_with_two_exact_readings_is_read_back_not_trusted() -> None:
     assert reading.ok and reading.alternatives
 
 
-@pytest.mark.parametrize("said", ["一百一十，七八", "一四五七八"])
+@pytest.mark.parametrize(
+    "said", ["一百一十，七八", "一四五七八", "一百六十，一百四十，九十", "一百五十，九十五，一百四十，九十"]
+)
 def test_neighbouring_digits_may_be_a_range_so_not_taken(said: str) -> None:
     assert not read_blood_pressure(said, HTN.ranges).ok
 
@@ -177,6 +179,8 @@ def test_meter_off_scale(said: str, bounds: tuple[float, float]) -> None:
         ("一百四十八，九十四，心率七十八", (148, 94)),
         ("上面那个数是一百六十三，下面那个九十九", (163, 99)),
         ("我今年七十三了，早上量的一百四十，九十", (140, 90)),
+        ("一百四十五，九十，七十二", (145, 90)),  # the monitor's order: SYS, DIA, PULSE
+        ("血压计上一百三十八，八十六，脉搏六十八", (138, 86)),
         ("老头子八十二了，耳朵背，今早给他量的，一百五十六，九十二", (156, 92)),
         ("排队排了老半天，那机器打出来个条子，上头写的一百九十一，九十八", (191, 98)),
     ],

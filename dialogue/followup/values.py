@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from medical_terms import DIGITS, NUMERAL, RANGE_DIGITS, parse_number, spoken_number
 from medical_terms.blood_pressure import (
     DECIMAL_PAIR,
+    DIASTOLIC_RANGE,
     DIASTOLIC_WORDS,
+    MIN_PULSE_PRESSURE,
     SYSTOLIC_RANGE,
     SYSTOLIC_WORDS,
     run_together_pairs,
@@ -205,6 +207,8 @@ def read_blood_pressure(text: str, ranges: dict[str, tuple[float, float]]) -> Re
         if label and label not in named:
             named[label] = half
     unnamed = [half for label, half in halves if not label]
+    if not named and len(unnamed) == 3 and _monitor_order(unnamed):  # 一百四十五，九十，七十二: SYS, DIA, PULSE
+        unnamed = unnamed[:2]
     for name in ("systolic", "diastolic"):
         if name not in named and unnamed:
             named[name] = unnamed.pop(0)
@@ -240,6 +244,20 @@ def complete_blood_pressure(known: dict[str, float], text: str, ranges: dict[str
     if pair["systolic"] <= pair["diastolic"]:
         return Reading("out_of_range", {})
     return Reading("ok", {"systolic": pair["systolic"], "diastolic": pair["diastolic"]})
+
+
+def _monitor_order(said: list[_Half]) -> bool:
+    """Three exact numbers read off a monitor in its order: a systolic/diastolic pair, then a pulse; a
+    second number of 130 or more is no usual diastolic (一百六十，一百四十，九十 stays ambiguous)."""
+    if not all(exact for _, _, exact in said):
+        return False
+    (first, _, _), (second, _, _), (third, _, _) = said
+
+    def pair(high: float, low: float) -> bool:
+        return (SYSTOLIC_RANGE[0] <= high <= SYSTOLIC_RANGE[1] and DIASTOLIC_RANGE[0] <= low <= DIASTOLIC_RANGE[1]
+                and high - low >= MIN_PULSE_PRESSURE)
+
+    return pair(first, second) and second < 130 and 30 <= third <= 180
 
 
 def read_blood_pressure_part(text: str, ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
