@@ -141,3 +141,8 @@ async def test_one_half_past_its_threshold_alerts_before_the_other_is_said() -> 
     assert dialogue.values == {"systolic": 195, "diastolic": 97}
     dialogue = await _call("hypertension", ["还行", "高压一百五十五"])
     assert not dialogue.dangers and dialogue.partial == {"systolic": 155}
+
+
+async def test_a_yes_that_repeats_the_reading_confirms_it() -> None:
+    dialogue = await _call("hypertension", ["还行", "一百八十五，一百一", "对，一百八十五，一百一"])
+    assert dialogue.values == {"systolic": 185, "diastolic": 110} and dialogue.dangers

@@ -238,7 +238,7 @@ class FollowupDialogue(FlowDialogue):
             return early
         question = self.question or ""
         reading = _read_value(self.program, question, text)
-        if answers.is_yes(text) and not reading.ok:
+        if answers.is_yes(text) and (not reading.ok or reading.values == self.pending):  # 对，一百八十五，一百一
             self.values.update(self.pending)
             self.pending = {}
             self.digit_retry, self.readback_denials = None, 0
