@@ -146,3 +146,14 @@ async def test_one_half_past_its_threshold_alerts_before_the_other_is_said() -> 
 async def test_a_yes_that_repeats_the_reading_confirms_it() -> None:
     dialogue = await _call("hypertension", ["还行", "一百八十五，一百一", "对，一百八十五，一百一"])
     assert dialogue.values == {"systolic": 185, "diastolic": 110} and dialogue.dangers
+
+
+@pytest.mark.parametrize(
+    ("first", "who"),
+    [("我是她闺女，俺娘耳朵背，我替她回答吧，她最近还中", "她"), ("我是他老伴，老头子耳朵背，我替他说", "他"), ("挺好", "您")],
+)
+async def test_a_relative_answering_hears_the_patient_named(first: str, who: str) -> None:
+    dialogue = FollowupDialogue(program="hypertension")
+    [reply async for reply in dialogue.open()]
+    said = [reply.text async for reply in dialogue.handle(first)]
+    assert f"{who}最近" in "".join(said) or f"说一下{who}" in "".join(said)

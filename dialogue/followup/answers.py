@@ -133,6 +133,29 @@ def mentioned_now(pattern: re.Pattern[str] | str, text: str) -> bool:
     return False
 
 
+_FOR_THE_PATIENT = re.compile(
+    r"我是(?:他|她)(?:的)?[\u4e00-\u9fff]{1,3}|我替(?:他|她)|我帮(?:他|她)|(?:他|她)(?:耳朵背|听不清|不方便接|睡着|说不清)"
+    r"|^(?:老头子|老太太|老伴儿?)|我是(?:患者|病人)的?[\u4e00-\u9fff]{1,3}|(?:我|俺)(?:家)?(?:娘|妈|爸|爹|老伴|老头子?|老太太?|婆婆|公公|爷爷|奶奶|姥姥|姥爷)"
+)
+_SHE = re.compile(r"她|娘|妈|婆婆|奶奶|姥姥|老太|闺女|女儿")
+_HE = re.compile(r"他|爸|爹|公公|爷爷|姥爷|老头")
+
+
+def answering_for(text: str) -> str | None:
+    """How to name the patient when someone else answers for them (我是她闺女，俺娘耳朵背): 她 / 他 /
+    老人家; ``None`` when the caller speaks for themselves."""
+    match = _FOR_THE_PATIENT.search(text)
+    if match is None:
+        return None
+    said = text[: match.end() + 6]
+    she, he = _SHE.search(said), _HE.search(said)
+    if she and not he:
+        return "她"
+    if he and not she:
+        return "他"
+    return "老人家"
+
+
 def is_yes(text: str) -> bool:
     """A confirmation ("对", "是的", "没错"); a denial wins over yes words in the same answer."""
     return not is_no(text) and bool(_YES.search(text.strip()))

@@ -200,9 +200,12 @@ class FollowupDialogue(FlowDialogue):
             await self._finish("partial" if self.values or self.answers else "incomplete")
 
     def observe(self, text: str) -> None:
-        """A reading volunteered while another question is open ("就是昨天在药店量了个血压，高压一百八十五，
+        """Who answers (a relative for the patient: later questions say 她/他), and a reading volunteered
+        while another question is open ("就是昨天在药店量了个血压，高压一百八十五，
         低压一百一十二", "心跳一百二"): an exact, named reading counts for the danger criteria (it is not recorded: its
         own question reads it back); one told of long ago does not."""
+        if self.phrases.defaults.get("who") == "您":  # a relative answering: the questions name the patient
+            self.phrases.defaults["who"] = answers.answering_for(text) or "您"
         if self.state not in ("ask", "final") or self.question in _VALUE_QUESTIONS or _LONG_AGO.search(text):
             return
         heard: dict[str, float] = {}
