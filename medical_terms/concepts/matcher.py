@@ -12,7 +12,6 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from itertools import product
 
 from medical_terms.concepts.lexicon import load_concepts
 from medical_terms.concepts.model import Concept, Mention
@@ -26,13 +25,11 @@ from medical_terms.concepts.scope import (
     is_past,
     is_resolved,
 )
-from medical_terms.phonetics import fuzzy, is_hanzi, syllables
+from medical_terms.concepts.sounds import WORD, SoundIndex, respell
+from medical_terms.phonetics import is_hanzi
 
 GAP = r"[^，。,；;！!？?不没无未别]{0,4}"
 """What ``~`` stands for in a regex form: a short gap with no negation or punctuation."""
-_MIN_PINYIN_LENGTH = 3
-# Shorter forms must sound exactly the same (toneless); longer ones may differ by a confusable sound.
-_MIN_FUZZY_LENGTH = 4
 # Resolution never undoes these: a sign that is itself a stop (心跳停了) or a value.
 _NEVER_RESOLVED_CATEGORIES = ("reading", "duration", "history", "substance", "intent", "event", "person",
                               "pregnancy", "device", "descriptor")
@@ -64,16 +61,11 @@ class ConceptMatcher:
         self.by_id = {concept.id: concept for concept in concepts}
         self._index = {concept.id: number for number, concept in enumerate(concepts)}
         self._forms: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        self._pinyin: dict[tuple[str, ...], list[int]] = defaultdict(list)
         self._patterns: list[tuple[int, re.Pattern[str]]] = []
         self._blockers: dict[int, tuple[str, ...]] = {}
         for number, concept in enumerate(concepts):
             for form in concept.forms:
                 self._forms[form[0]].append((form, number))
-                long_enough = len(form) >= _MIN_PINYIN_LENGTH or form in concept.pinyin_forms
-                if concept.pinyin and long_enough and all(is_hanzi(char) for char in form):
-                    for spoken in _spoken_forms(form):
-                        self._pinyin[_key(spoken, len(form) >= _MIN_FUZZY_LENGTH)].append(number)
             if concept.patterns:
                 joined = "|".join(f"(?:{pattern.replace('~', GAP)})" for pattern in concept.patterns)
                 self._patterns.append((number, re.compile(joined)))
@@ -81,7 +73,7 @@ class ConceptMatcher:
                 self._blockers[number] = concept.not_in
         for candidates in self._forms.values():
             candidates.sort(key=lambda item: -len(item[0]))
-        self._pinyin_lengths = sorted({len(key) for key in self._pinyin}, reverse=True)
+        self._sounds = SoundIndex(concepts)
         self._person = tuple(number for number, concept in enumerate(concepts) if concept.category == "person")
 
     @classmethod
@@ -140,6 +132,16 @@ class ConceptMatcher:
         return _cached_raws(self, clause)
 
     def _match_clause(self, clause: str) -> tuple[_Raw, ...]:
+        compact, positions = _without_pauses(clause)
+        if compact != clause:  # the recogniser's pause inside a phrase (头痛 欲裂) is no word break
+            return tuple(_Raw(r.concept, positions[r.start], positions[r.end - 1] + 1, r.via, r.value)
+                         for r in self._match_clause(compact))
+        found = self._literal(clause)
+        found.extend(self._misheard(clause, found))
+        return tuple(_longest_per_concept(found))
+
+    def _literal(self, clause: str) -> list[_Raw]:
+        """Literal and regex forms in ``clause``, less those inside a ``not_in`` word."""
         found: list[_Raw] = []
         for position, char in enumerate(clause):
             for form, number in self._forms.get(char, ()):
@@ -147,9 +149,7 @@ class ConceptMatcher:
                     found.append(_Raw(number, position, position + len(form), "form"))
         for number, pattern in self._patterns:
             found.extend(_Raw(number, m.start(), m.end(), "pattern") for m in pattern.finditer(clause) if m.end() > m.start())
-        found = [raw for raw in found if not self._blocked(clause, raw)]
-        found.extend(self._misheard(clause, found))
-        return tuple(_longest_per_concept(found))
+        return [raw for raw in found if not self._blocked(clause, raw)]
 
     def _blocked(self, clause: str, raw: _Raw) -> bool:
         for word in self._blockers.get(raw.concept, ()):
@@ -161,30 +161,26 @@ class ConceptMatcher:
         return False
 
     def _misheard(self, clause: str, literal: list[_Raw]) -> list[_Raw]:
-        """Forms heard as homophones (传不上气 for 喘不上气), only where nothing literal matched."""
-        if not self._pinyin:
+        """Forms heard as homophones (传不上气 for 喘不上气, 太动 for 胎动), only where nothing literal
+        matched (:mod:`medical_terms.concepts.sounds`); then the clause re-spelled with them is matched
+        again, so that compound forms and patterns are heard too (嗓子肚的荒 → 嗓子堵得慌)."""
+        if not self._sounds:
             return []
-        # A literal word of two or more characters is what was said (煤气 is not a misheard 没气);
-        # a single-character form (吐, 胸) may be part of a misheard word (吐雪 for 吐血).
-        covered = [False] * len(clause)
-        for raw in literal:
-            if raw.end - raw.start >= 2:
-                for index in range(raw.start, raw.end):
-                    covered[index] = True
-        exact = syllables(clause)
-        keys = {True: ["~" + fuzzy(s) for s in exact], False: list(exact)}
-        found = []
-        for start in range(len(clause)):
-            if not is_hanzi(clause[start]) or clause[start] in _PARTICLES:
-                continue
-            for length in self._pinyin_lengths:
-                end = start + length
-                if end > len(clause) or any(covered[start:end]):
-                    continue
-                key = tuple(keys[length >= _MIN_FUZZY_LENGTH][start:end])
-                for number in self._pinyin.get(key, ()):
-                    found.append(_Raw(number, start, end, "pinyin"))
-        return [raw for raw in found if not self._blocked(clause, raw)]
+        words = [(raw.start, raw.end) for raw in literal if raw.via == "form"]
+        heard = self._sounds.find(clause, words)
+        sites = [(r.concept, r.end) for r in literal] + [(h.concept, h.end) for h in heard]
+        heard += self._sounds.find_after_sites(clause, words, sites)
+        respelled, changed = respell(clause, heard)
+        # A form heard inside a word that is not it (手抖 is no seizure's 抖得厉害) does not count.
+        found = [_Raw(h.concept, h.start, h.end, "pinyin") for h in heard if h.concept != WORD]
+        found = [raw for raw in found if not self._blocked(clause, raw) and not self._blocked(respelled, raw)]
+        if any(changed):
+            known = {(r.concept, r.start, r.end) for r in (*literal, *found)}
+            for raw in self._literal(respelled):
+                if (any(changed[raw.start:raw.end]) and (raw.concept, raw.start, raw.end) not in known
+                        and self.concepts[raw.concept].pinyin):
+                    found.append(_Raw(raw.concept, raw.start, raw.end, "pinyin"))
+        return found
 
 
 _FINDINGS = ("symptom", "sign")
@@ -224,30 +220,6 @@ def _past(text: str, raw: _Raw, category: str) -> bool:
     return is_past(text, raw.start, raw.end if category in _CHRONIC_CATEGORIES else None)
 
 
-_MAX_READINGS = 8
-_SPOKEN_VARIANTS = {"血": ("xue", "xie"), "咯": ("ka", "ge", "luo"), "晕": ("yun",), "抽": ("chou",)}
-# A misheard term does not start on a particle (么反应 is 什么反应, not 没反应).
-_PARTICLES = frozenset("的地得了着么吗呢吧啊呀哦个这那哪和都还为就也又")
-
-
-def _spoken_forms(form: str) -> list[tuple[str, ...]]:
-    """The ways a form may be said: its contextual reading, and the other everyday reading of a
-    character whose two readings are both common in speech (血: xie in 吐血, xue in careful speech).
-    Other heteronyms are left out: 便 read pian would make 一片雪花 a 便血."""
-    spoken = [syllables(form)]
-    for options in product(*(_SPOKEN_VARIANTS.get(char, (syllable,)) for char, syllable in zip(form, spoken[0], strict=True))):
-        if len(spoken) >= _MAX_READINGS:
-            break
-        if options not in spoken:
-            spoken.append(options)
-    return spoken
-
-
-def _key(spoken: tuple[str, ...], fuzzy_sounds: bool) -> tuple[str, ...]:
-    """The index key of a form's syllables: fuzzy ones (prefixed ``~``) for long forms, exact for short."""
-    return tuple("~" + fuzzy(s) for s in spoken) if fuzzy_sounds else spoken
-
-
 def _clauses(text: str) -> list[str]:
     """``text`` cut after each clause break, the breaks kept, so offsets add up."""
     pieces = []
@@ -258,6 +230,14 @@ def _clauses(text: str) -> list[str]:
     if last < len(text):
         pieces.append(text[last:])
     return pieces
+
+
+def _without_pauses(clause: str) -> tuple[str, list[int]]:
+    """``clause`` without single spaces between two Chinese characters (where the recogniser heard a
+    pause), and each remaining character's index in ``clause``."""
+    kept = [i for i, char in enumerate(clause)
+            if not (char == " " and 0 < i < len(clause) - 1 and is_hanzi(clause[i - 1]) and is_hanzi(clause[i + 1]))]
+    return "".join(clause[i] for i in kept), kept
 
 
 def _longest_per_concept(found: list[_Raw]) -> list[_Raw]:
