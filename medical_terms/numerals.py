@@ -3,6 +3,11 @@
 Callers say "一百九十", "三十八度五", "二点八" or "190". Every module that matches a spoken number
 builds its pattern from :data:`DIGITS` (or uses :data:`NUMERAL`) and turns it into a value with
 :func:`parse_number` or :func:`to_number`; a read-back says a value with :func:`spoken_number`.
+
+Where a value must never be guessed (the follow-up readings), :func:`read_amount` reads a number as the
+values it allows (:class:`Amount`: exact, or an interval for 一百八十几, 七点多, 一百三四, 快两百),
+:func:`spoken_amounts` finds them in a sentence, :func:`two_way_splits` reads two numbers said without a
+pause (一八五一百一) and :func:`read_count` reads a count (五六回 is five or six, never 56).
 This is the only module that calls cn2an outside speech synthesis (``tts`` imports nothing of ours).
 """
 
