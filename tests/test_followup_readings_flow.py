@@ -109,6 +109,8 @@ async def test_pregnant_with_pressure_above_normal_alerts() -> None:
         ("挺好，就是昨天在药店量了个血压，高压一百八十五，低压一百一十二", True),
         ("挺好，以前血压高压一百八十五，低压一百一十二，现在好了", False),
         ("挺好，昨天量了个血压，高压一百三十五，低压八十五", False),
+        ("别的还好，就是血压一直降不下来，这两天都两百多", True),
+        ("挺好，血压一百三十多", False),
     ],
 )
 async def test_a_pressure_volunteered_in_a_diabetes_call_counts(said: str, alerts: bool) -> None:

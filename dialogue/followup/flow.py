@@ -202,21 +202,24 @@ class FollowupDialogue(FlowDialogue):
     def observe(self, text: str) -> None:
         """Who answers (a relative for the patient: later questions say 她/他), and a reading volunteered
         while another question is open ("就是昨天在药店量了个血压，高压一百八十五，
-        低压一百一十二", "心跳一百二"): an exact, named reading counts for the danger criteria (it is not recorded: its
-        own question reads it back); one told of long ago does not."""
+        低压一百一十二", "心跳一百二", "血压一百九十多"): a named reading, exact or rough, counts for the danger
+        criteria (it is not recorded: its own question reads it back); one told of long ago does not."""
         if self.phrases.defaults.get("who") == "您":  # a relative answering: the questions name the patient
             self.phrases.defaults["who"] = answers.answering_for(text) or "您"
         if self.state not in ("ask", "final") or self.question in _VALUE_QUESTIONS or _LONG_AGO.search(text):
             return
-        heard: dict[str, float] = {}
+        plain = values.strip_units(text)
+        readings = []
         if speaks_of_pressure(text):
-            heard.update(values.read_blood_pressure(values.strip_units(text), self.program.ranges).values)
+            readings.append(values.read_blood_pressure(plain, self.program.ranges))
         if "血糖" in text:
-            heard.update(values.read_glucose(values.strip_units(text), self.program.ranges["glucose"]).values)
+            readings.append(values.read_glucose(plain, self.program.ranges["glucose"]))
         if _HEART_WORDS.search(text):
-            heard.update(values.read_heart_rate(values.strip_units(text), self.program.ranges["heart_rate"]).values)
-        for name, value in heard.items():
-            self.bounds.setdefault(name, (value, value))
+            readings.append(values.read_heart_rate(plain, self.program.ranges["heart_rate"]))
+        for reading in readings:  # exact, or only roughly known (血压一百九十多): bounds either way
+            heard = {name: (value, value) for name, value in reading.values.items()} if reading.ok else reading.bounds
+            for name, bound in heard.items():
+                self.bounds.setdefault(name, bound)
 
     # -- states ------------------------------------------------------------------------------------
     async def on_ask(self, text: str) -> Turn:
