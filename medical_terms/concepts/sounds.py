@@ -32,6 +32,7 @@ are heard too.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -304,16 +305,15 @@ def _dictionary() -> tuple[frozenset[str], dict[tuple[str, ...], dict[str, int]]
     words: set[str] = set()
     by_sound: dict[tuple[str, ...], dict[str, int]] = defaultdict(dict)
     with jieba.get_dict_file() as handle:
-        for line in handle.read().decode("utf-8").splitlines():
-            fields = line.split()
-            if len(fields) < 2 or len(fields[0]) != 2:
-                continue
-            word = fields[0]
-            words.add(word)
-            tag = fields[2] if len(fields) > 2 else ""
-            if all(map(is_hanzi, word)) and not tag.startswith(_PROPER_NOUN_TAGS):
-                by_sound[(_reading(word[0]), _reading(word[1]))][word] = int(fields[1])
+        text = handle.read().decode("utf-8")
+    for word, count, tag in _TWO_CHARACTER_ENTRY.findall(text):  # word frequency [tag], one a line
+        words.add(word)
+        if is_hanzi(word[0]) and is_hanzi(word[1]) and not tag.startswith(_PROPER_NOUN_TAGS):
+            by_sound[(_reading(word[0]), _reading(word[1]))][word] = int(count)
     return frozenset(words), dict(by_sound)
+
+
+_TWO_CHARACTER_ENTRY = re.compile(r"^(\S\S) (\d+)(?: (\S+))?\s*$", re.MULTILINE)
 
 
 @cache
