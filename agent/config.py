@@ -60,9 +60,15 @@ class Settings(BaseSettings):
     key_file: Path = Field(Path("var/keys.json"), description="SM4 data keys (created on first start).")
     safety_detector: bool = Field(
         False,
-        description="Add the learned red-flag detector (dialogue.detector) to the rules; add-only. Off by "
-        "default: on the blind split it added 0.022 sensitivity and cost 0.068 specificity (~190 MB, ~60-100 ms "
-        "a turn on one thread).",
+        description="Run the learned red-flag detector (dialogue.detector) beside the rules; add-only. Off by "
+        "default: it costs ~60-230 ms a turn on one thread (the rules ~5 ms) and ~190 MB.",
+    )
+    safety_detector_mode: Literal["ask", "flag"] = Field(
+        "ask",
+        description="What a detector hit no rule raised does (with safety_detector on): 'ask' (default): "
+        "triage asks that presentation's discriminator question (yes raises the flag, no lowers, 不知道 "
+        "keeps the level); follow-up and dictation act on nothing. 'flag': it is a red flag like a rule's "
+        "in every flow (120 instruction, hand-off); on unseen vignettes it cost 0.083 specificity, ask 0.010.",
     )
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = rules only.")
     llm_model: str = Field("default", description="Model name sent to the LLM endpoint.")
@@ -87,6 +93,17 @@ class Settings(BaseSettings):
                 f"MEDVOICE_ASR_MODEL={value!r} is neither 'base' nor an existing CTranslate2 model directory"
             )
         return value
+
+    @field_validator("safety_detector_mode", mode="before")
+    @classmethod
+    def _detector_mode(cls, value: object) -> object:
+        mode = value.strip().lower() if isinstance(value, str) else value
+        if mode not in ("ask", "flag"):
+            raise ValueError(
+                f"MEDVOICE_SAFETY_DETECTOR_MODE={value!r} must be 'ask' (a detector hit is a discriminator "
+                "question) or 'flag' (a detector hit is a red flag)"
+            )
+        return mode
 
     @field_validator("webrtc_ice_servers")
     @classmethod

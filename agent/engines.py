@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -93,7 +93,7 @@ class Engines:
         self.safety: SafetyFloor
         self.safety, status = _timed("safety", lambda: Path("dialogue/data/red_flags.json"),
                                      lambda _path: _load_safety(settings))
-        self.status.append(status)
+        self.status.append(replace(status, detail=_safety_detail(self.safety)))
         self._closed = False
         self._warm_up()
 
@@ -138,14 +138,26 @@ def _call_decoder(settings: Settings, model_dir: Path) -> WhisperTranscriber:
 
 
 def _load_safety(settings: Settings) -> SafetyFloor:
-    """The red-flag rules (concept matcher compiled once), plus the learned detector when switched on."""
+    """The red-flag rules (concept matcher compiled once), plus the learned detector when switched on.
+
+    The detector is add-only either way. In ``ask`` mode (the default) its hits are only suspicions: the
+    triage flow asks the matching discriminator question, follow-up and dictation act on nothing; in
+    ``flag`` mode a hit is a red flag like a rule's, in every flow."""
     floor = SafetyFloor.load()
     if settings.safety_detector:
         from dialogue import LearnedRedFlagDetector
 
-        floor = SafetyFloor(floor.rules, [LearnedRedFlagDetector.load()])
+        floor = SafetyFloor(floor.rules, [LearnedRedFlagDetector.load()], ask=settings.safety_detector_mode == "ask")
     floor.check(["您好，我头疼。"])  # compiles the concept matcher (and runs the detector) once, not in a call
+    floor.suspected(["您好，我头疼。"])  # the detector's first run (ask mode), not in a call
     return floor
+
+
+def _safety_detail(floor: SafetyFloor) -> str:
+    """What /readyz says about the safety floor."""
+    if not floor.detectors:
+        return "rules"
+    return "rules + learned detector (" + ("ask" if floor.ask else "flag") + ")"
 
 
 def _load_corrector(_path: Path) -> Callable[[str], str]:

@@ -92,6 +92,8 @@ class TriageDialogue(FlowDialogue):
         self._asked: list[str] = []
         self._pending: str | None = None
         self._clarified = 0
+        self._suspected: list[str] = []
+        """Presentations opened by a detector's suspicion (ask mode): reason enough to start asking."""
         self._offers: list[Slot] = []
         self._unclear_offers = 0
 
@@ -136,7 +138,7 @@ class TriageDialogue(FlowDialogue):
         self.slots.update(text)
         # A detector's hit that no rule raised (ask mode): ask the discriminators it points at.
         for code in self.safety.suspected(self.transcript, self.hits):
-            self.slots.assessment.suspect(code, self.slots.person)
+            self._suspected += self.slots.assessment.suspect(code, self.slots.person)
         self.phrases.defaults["who"] = self._who()
 
     def safety_inputs(self) -> tuple[Vitals | None, Person | None]:
@@ -154,7 +156,8 @@ class TriageDialogue(FlowDialogue):
     # -- states ------------------------------------------------------------------------------------
     async def on_complaint(self, text: str) -> Turn:
         await self._merge_llm_proposal(text)
-        if not self.slots.complaints and not self.slots.vitals_said and self._clarified < 2:
+        # A suspicion (ask mode) is asked about at once, not after "能再具体说说吗".
+        if not self.slots.complaints and not self.slots.vitals_said and not self._suspected and self._clarified < 2:
             self._clarified += 1
             if self._clarified == 1:
                 return Turn([self.phrases.say("clarify_complaint")], "complaint", rephrase=(0,))
