@@ -115,6 +115,9 @@ class SoundIndex:
                 for word in _words_in(text):
                     for spoken in spoken_forms(word):
                         self._pairs[spoken].append((word, WORD))
+        # a near form matches its first or its second syllable (only one syllable is off)
+        self._near_heads = {(len(key), key[1] if key[0] == "*" else key[0]) for key in self._near}
+        self._near_seconds = {(len(key), key[1]) for key in self._near if key[1] != "*"}
         self._lengths = sorted({len(key) for key in self._keys} | {2} | {len(key) for key in self._near}, reverse=True)
 
     def __bool__(self) -> bool:
@@ -125,33 +128,42 @@ class SoundIndex:
         found in it; a window may not cut or re-spell one that is surely a word (three or more
         characters, or a dictionary word: what was said stays), and a ``pair`` window may touch none."""
         exact = syllables(clause)
-        fuzzy_keys = ["~" + fuzzy(s) for s in exact]
+        fuzzy_keys = tuple("~" + fuzzy(s) for s in exact)
         touched = [False] * len(clause)
         for start, end in words:
             touched[start:end] = [True] * (end - start)
+        said = [(s, e) for s, e in words if _is_word(clause[s:e])]
+        # how many Chinese characters run from each position
+        run = [0] * (len(clause) + 1)
+        for index in range(len(clause) - 1, -1, -1):
+            run[index] = run[index + 1] + 1 if is_hanzi(clause[index]) else 0
         found: list[Heard] = []
         for start in range(len(clause)):
-            if not is_hanzi(clause[start]) or clause[start] in PARTICLES:
+            if not run[start] or clause[start] in PARTICLES:
                 continue
             for length in self._lengths:
-                end = start + length
-                if end > len(clause) or not all(map(is_hanzi, clause[start:end])):
+                if length > run[start]:
                     continue
-                window = clause[start:end]
-                kept = [(s, e) for s, e in words if s < end and start < e and _is_word(clause[s:e])]
+                end = start + length
+                kept = [(s, e) for s, e in said if s < end and start < e]
                 if any(s < start or e > end for s, e in kept):
                     continue  # it would cut a word that was said
-                key = tuple(fuzzy_keys[start:end]) if length >= MIN_FUZZY_LENGTH else exact[start:end]
+                key = fuzzy_keys[start:end] if length >= MIN_FUZZY_LENGTH else exact[start:end]
                 candidates = [Heard(start, end, form, number, "pinyin") for form, number in self._keys.get(key, ())]
-                if length == 2 and not any(touched[start:end]) and _pair_window(window):
-                    candidates += [Heard(start, end, form, number, "pair")
-                                   for form, number in self._pairs.get(exact[start:end], ())
-                                   if form != window and _keeps_numerals(window, form)
-                                   and is_dominant_homophone(form, exact[start:end])]
-                if length >= MIN_NEAR_LENGTH:
-                    candidates += self._near_forms(window, start, exact[start:end], fuzzy_keys[start:end])
-                found.extend(h for h in candidates
-                             if all(h.form[s - start:e - start] == clause[s:e] for s, e in kept))
+                if length == 2 and not touched[start] and not touched[start + 1]:
+                    window = clause[start:end]
+                    pairs = self._pairs.get(key, ())
+                    if pairs and _pair_window(window):
+                        candidates += [Heard(start, end, form, number, "pair") for form, number in pairs
+                                       if form != window and _keeps_numerals(window, form)
+                                       and is_dominant_homophone(form, key)]
+                if length >= MIN_NEAR_LENGTH and (
+                    (length, fuzzy_keys[start]) in self._near_heads or (length, fuzzy_keys[start + 1]) in self._near_seconds
+                ):
+                    candidates += self._near_forms(start, exact[start:end], fuzzy_keys[start:end])
+                if candidates:
+                    found.extend(h for h in candidates
+                                 if all(h.form[s - start:e - start] == clause[s:e] for s, e in kept))
         return found
 
     def find_after_sites(self, clause: str, words: Sequence[tuple[int, int]],
@@ -172,13 +184,13 @@ class SoundIndex:
             )
         return found
 
-    def _near_forms(self, window: str, start: int, exact: Sequence[str], fuzzy_keys: Sequence[str]) -> list[Heard]:
+    def _near_forms(self, start: int, exact: Sequence[str], fuzzy_keys: Sequence[str]) -> list[Heard]:
         found = []
-        for index in range(len(window)):
+        for index in range(len(exact)):
             key = (*fuzzy_keys[:index], "*", *fuzzy_keys[index + 1 :])
             for form, number, syllable in self._near.get(key, ()):
                 if _near(exact[index], syllable):
-                    found.append(Heard(start, start + len(window), form, number, "near"))
+                    found.append(Heard(start, start + len(exact), form, number, "near"))
         return found
 
 
