@@ -157,3 +157,15 @@ async def test_dictation_marks_unsure_and_corrected_words_for_review() -> None:
     )
     marks = [e for e in resource.get("extension", []) if e["url"].endswith("dictation-review")]
     assert len(marks) == len(review) == 2
+
+
+async def test_a_number_that_cannot_be_the_value_is_asked_digit_by_digit() -> None:
+    dialogue = FollowupDialogue(program="diabetes")
+    [r async for r in dialogue.open()]
+    await _say(dialogue, "还行")
+    said = await _say(dialogue, "空腹血糖六十八")  # out of range: a misheard 六点八
+    assert dialogue.expects_digits() and "一个数字一个数字" in said and "glucose" not in dialogue.values
+    said = await _say(dialogue, "六、点、八")
+    assert dialogue.state == "confirm" and "六点八" in said
+    await _say(dialogue, "对的")
+    assert dialogue.values == {"glucose": 6.8}

@@ -7,14 +7,17 @@ Two rules, both about never recording a value the patient did not confirm:
   value is recorded without a read-back, unless the recogniser was unsure of one of its digits
   (:func:`unsure`): then it is read back in one short question (您说的血压是一百八十五、一百一十，对吗？)
   and recorded only on a yes.
-* **A failed read-back is asked digit by digit.** When the patient denies a read-back and the
+* **A failed read-back, or a number that cannot be read as the value, is asked digit by digit.** When the patient denies a read-back and the
   recogniser heard the same value again (or the patient denies twice), asking for the whole
   number again only repeats the mishearing. The flow asks for it one digit at a time
   (请一个数字一个数字地说，比如一、四、五), a blood pressure one half at a time, and
   :meth:`FollowupDialogue.expects_digits` tells the decoder to write digits only (``asr.digits``);
   the digits are read back as a value. A telephony transport may offer the keypad at the same
   moment (DTMF, the telephony issue): key presses arrive as the digit string ("185").
-  After :data:`MAX_DIGIT_ROUNDS` denied digit read-backs the value is left unknown.
+  After :data:`MAX_DIGIT_ROUNDS` denied digit read-backs the value is left unknown. An answer
+  that holds a number the value readers cannot use (none found, out of range, several that do not
+  make one reading: a mumbled or misheard number) goes to the digits at once
+  (:func:`on_unreadable_value`).
 
 The flow calls :func:`on_denied_readback`, :func:`on_digits` and :func:`on_final_value`; the state
 they keep is :class:`DigitRetry` and :class:`FinalCheck` on the dialogue.
@@ -31,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue.engine import Turn
 from dialogue.followup import answers
-from medical_terms.confidence import LOW_CONFIDENCE, Confidence
+from medical_terms.confidence import VALUE_CONFIDENCE, Confidence
 
 if TYPE_CHECKING:
     from dialogue.followup.flow import FollowupDialogue
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 MAX_DIGIT_ROUNDS = 2
 """Digit-by-digit rounds per value; after that many denied read-backs the value is unknown."""
 _MAX_UNCLEAR = 2
+_UNREADABLE = ("missing", "out_of_range", "ambiguous")
 PARTS = {
     "blood_pressure": ("systolic", "diastolic"),
     "glucose": ("glucose",),
@@ -64,10 +68,11 @@ _DIGIT_VALUES = {
     ".": ".",
 }
 _DIGIT_STRING = re.compile(r"[零〇洞一幺二两三四五六七八九点0-9.\s，、,。]+")
+_UNITS = re.compile(r"\s*(?:mmHg|mmol/L|kg|次/分|bpm|公斤)")
 _CORRECTION = re.compile(r"不对|不是|错了|说错|应该是")
 
 
-def unsure(confidence: Confidence | None, threshold: float = LOW_CONFIDENCE) -> bool:
+def unsure(confidence: Confidence | None, threshold: float = VALUE_CONFIDENCE) -> bool:
     """Whether the recogniser was unsure of a digit of the utterance's numbers (not measured: no)."""
     lowest = confidence.numbers() if confidence is not None else None
     return lowest is not None and lowest < threshold
@@ -76,7 +81,7 @@ def unsure(confidence: Confidence | None, threshold: float = LOW_CONFIDENCE) -> 
 def read_digits(text: str) -> float | None:
     """A number said digit by digit ("一、八、五" -> 185, "七，点，五" -> 7.5, keypad "185"); None
     when the answer is not only digits (a number in words, 一百八十五, is read by the value readers)."""
-    core = text.strip().strip("。！？!?")
+    core = _UNITS.sub("", text).strip().strip("。！？!?")
     if not core or not _DIGIT_STRING.fullmatch(core):
         return None
     digits = "".join(_DIGIT_VALUES.get(ch, ch) for ch in core if ch in _DIGIT_VALUES or ch.isdigit())
@@ -151,6 +156,18 @@ async def on_denied_readback(flow: FollowupDialogue, text: str, corrected: dict[
         return await flow._advance(prefix=[flow.phrases.say("value_unknown")])
     flow.digit_retry = DigitRetry(question, rounds=retry.rounds + 1)
     return Turn([flow.phrases.say("digits_again"), _ask_part(flow, flow.digit_retry)], "ask")
+
+
+def on_unreadable_value(flow: FollowupDialogue, question: str, status: str, text: str) -> Turn | None:
+    """A number was said but could not be read as the value (none found, out of range, or several
+    that make no one reading: a mumbled or misheard number): ask for it digit by digit at once rather than the same way again. Half a
+    blood pressure, an approximate value or a weight without its unit are the patient's to complete:
+    None (the flow asks as before)."""
+    said_a_number = any(ch in _DIGIT_VALUES or ch.isdigit() or ch in "十百" for ch in text)
+    if question not in PARTS or status not in _UNREADABLE or not said_a_number:
+        return None
+    flow.digit_retry = DigitRetry(question)
+    return Turn([flow.phrases.say("digits_intro"), _ask_part(flow, flow.digit_retry)], "ask")
 
 
 async def on_digits(flow: FollowupDialogue, text: str) -> Turn:

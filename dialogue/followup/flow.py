@@ -408,6 +408,9 @@ class FollowupDialogue(FlowDialogue):
             return await self._advance()
         if answers.says_none(text) or "不知道" in text or "没量" in text or "没测" in text or "忘了" in text:
             return await self._value_unknown(question)
+        digits = confirm.on_unreadable_value(self, question, reading.status, text)
+        if digits is not None:
+            return digits
         self.tries += 1
         if self.tries >= _MAX_VALUE_TRIES:
             return await self._value_unknown(question)

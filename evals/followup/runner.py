@@ -74,6 +74,12 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
         digits = dialogue.expects_digits()
         if digits:
             said = _digits_reply(dialogue, call["expect"])
+        elif _reading_back(dialogue) and dialogue.digit_retry is not None and _right(dialogue, call["expect"]):
+            # A right read-back of digits is confirmed; a scripted correction of the misreading that
+            # the digits got past has nothing left to correct.
+            if _answers_readback(queue[0]):
+                queue.pop(0)
+            said = CONFIRM
         elif _reading_back(dialogue) and not _answers_readback(queue[0]):
             said = _readback_reply(dialogue, call["expect"], last_answer)
             corrections += said != CONFIRM
@@ -103,6 +109,13 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
 def _reading_back(dialogue: FollowupDialogue) -> bool:
     """The agent's last words read a value back (the survey's read-back, or danger mode's unsure value)."""
     return dialogue.state == "confirm" or dialogue.final_check is not None
+
+
+def _right(dialogue: FollowupDialogue, expect: dict[str, Any]) -> bool:
+    """The value read back is the vignette's (every part of it)."""
+    wanted = _wanted(expect)
+    pending = dialogue.pending
+    return bool(pending) and all(key in wanted and abs(value - wanted[key]) < 1e-6 for key, value in pending.items())
 
 
 def _wanted(expect: dict[str, Any]) -> dict[str, float]:
