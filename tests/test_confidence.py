@@ -124,9 +124,11 @@ def test_digits_are_read_only_from_digit_strings() -> None:
     assert confirm.read_digits("一，八，五。") == 185
     assert confirm.read_digits("七、点、五") == 7.5
     assert confirm.read_digits("185") == 185
-    assert confirm.read_digits("幺洞八") == 108
-    assert confirm.read_digits("一百八十五") is None
+    assert confirm.read_digits("幺零八") == 108
+    assert confirm.read_digits("一百八十五") == 185  # said in words after all: read, then read back
+    assert confirm.read_digits("一百八十几") is None  # never guessed
     assert confirm.read_digits("点") is None
+    assert confirm.read_digits("不知道") is None
 
 
 def test_the_digit_decoder_hears_digits_in_real_speech(fast, speak) -> None:
@@ -169,3 +171,16 @@ async def test_a_number_that_cannot_be_the_value_is_asked_digit_by_digit() -> No
     assert dialogue.state == "confirm" and "六点八" in said
     await _say(dialogue, "对的")
     assert dialogue.values == {"glucose": 6.8}
+
+
+async def test_a_corrected_unsure_value_in_danger_mode_is_read_back_again() -> None:
+    dialogue = FollowupDialogue(program="diabetes")
+    [r async for r in dialogue.open()]
+    await _say(dialogue, "早上手抖心慌，出了好多冷汗")  # a danger: only the key value and adherence follow
+    assert dialogue.state == "final" and dialogue.question == "glucose"
+    said = await _say(dialogue, "2", _unsure_numbers("2"))
+    assert "二" in said and "对吗" in said and "glucose" not in dialogue.values
+    said = await _say(dialogue, "不对，是3.2", _sure("不对，是3.2"))
+    assert "三点二" in said and "glucose" not in dialogue.values
+    await _say(dialogue, "对")
+    assert dialogue.values == {"glucose": 3.2} and not dialogue.unconfirmed

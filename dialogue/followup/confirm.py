@@ -34,11 +34,15 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue.engine import Turn
 from dialogue.followup import answers
+from medical_terms import DIGITS
 from medical_terms.confidence import VALUE_CONFIDENCE, Confidence
+from medical_terms.numerals import read_amount
 
 if TYPE_CHECKING:
     from dialogue.followup.flow import FollowupDialogue
 
+MAX_FINAL_READBACKS = 2
+"""Danger-mode read-backs of one unsure value (the first and one correction); then it is unknown."""
 MAX_DIGIT_ROUNDS = 2
 """Digit-by-digit rounds per value; after that many denied read-backs the value is unknown."""
 _MAX_UNCLEAR = 2
@@ -49,25 +53,8 @@ PARTS = {
     "heart_rate": ("heart_rate",),
     "weight": ("weight",),
 }
-_DIGIT_VALUES = {
-    "零": "0",
-    "〇": "0",
-    "洞": "0",
-    "一": "1",
-    "幺": "1",
-    "二": "2",
-    "两": "2",
-    "三": "3",
-    "四": "4",
-    "五": "5",
-    "六": "6",
-    "七": "7",
-    "八": "8",
-    "九": "9",
-    "点": ".",
-    ".": ".",
-}
-_DIGIT_STRING = re.compile(r"[零〇洞一幺二两三四五六七八九点0-9.\s，、,。]+")
+_SEPARATORS = re.compile(r"[\s，、,。！？!?]+")
+_NUMBER_CHAR = re.compile(rf"[{DIGITS}幺十百0-9]")
 _UNITS = re.compile(r"\s*(?:mmHg|mmol/L|kg|次/分|bpm|公斤)")
 _CORRECTION = re.compile(r"不对|不是|错了|说错|应该是")
 
@@ -79,15 +66,12 @@ def unsure(confidence: Confidence | None, threshold: float = VALUE_CONFIDENCE) -
 
 
 def read_digits(text: str) -> float | None:
-    """A number said digit by digit ("一、八、五" -> 185, "七，点，五" -> 7.5, keypad "185"); None
-    when the answer is not only digits (a number in words, 一百八十五, is read by the value readers)."""
-    core = _UNITS.sub("", text).strip().strip("。！？!?")
-    if not core or not _DIGIT_STRING.fullmatch(core):
-        return None
-    digits = "".join(_DIGIT_VALUES.get(ch, ch) for ch in core if ch in _DIGIT_VALUES or ch.isdigit())
-    if not digits or digits.count(".") > 1 or digits.startswith(".") or digits.endswith("."):
-        return None
-    return float(digits)
+    """A number said digit by digit ("一、八、五" -> 185, "七，点，五" -> 7.5, keypad "185"), or in
+    words (一百八十五), read by ``medical_terms.numerals.read_amount`` once the pauses between the
+    digits are gone; None unless the answer is one exact number and nothing else."""
+    core = _SEPARATORS.sub("", _UNITS.sub("", text))
+    amount = read_amount(core) if core else None
+    return amount.low if amount is not None and amount.exact else None
 
 
 @dataclass
@@ -110,6 +94,7 @@ class FinalCheck:
     """A danger-mode value the recogniser was unsure of, read back and waiting for a yes."""
 
     values: dict[str, float]
+    readbacks: int = 1
 
 
 def prompts() -> dict[str, list[str]]:
@@ -163,7 +148,7 @@ def on_unreadable_value(flow: FollowupDialogue, question: str, status: str, text
     that make no one reading: a mumbled or misheard number): ask for it digit by digit at once rather than the same way again. Half a
     blood pressure, an approximate value or a weight without its unit are the patient's to complete:
     None (the flow asks as before)."""
-    said_a_number = any(ch in _DIGIT_VALUES or ch.isdigit() or ch in "十百" for ch in text)
+    said_a_number = _NUMBER_CHAR.search(text) is not None
     if question not in PARTS or status not in _UNREADABLE or not said_a_number:
         return None
     flow.digit_retry = DigitRetry(question)
@@ -197,26 +182,39 @@ async def on_digits(flow: FollowupDialogue, text: str) -> Turn:
 
 def on_final_value(flow: FollowupDialogue, text: str, reading_values: dict[str, float] | None) -> str | None:
     """Danger mode, a value question answered: record a value the recogniser was sure of, or read an
-    unsure one back (the sentence to say); a yes to that read-back records it, anything else leaves
-    it unknown. Returns the read-back sentence, or None when the flow goes on."""
-    check = flow.final_check
+    unsure one back (the sentence to say). A yes to that read-back records it; a value said with the
+    answer (不对，是三点二) is read back in turn, up to :data:`MAX_FINAL_READBACKS` times; anything
+    else leaves it unknown. Returns the read-back sentence, or None when the flow goes on."""
+    check, flow.final_check = flow.final_check, None
     if check is not None:
-        flow.final_check = None
         if answers.is_yes(text) and not reading_values:
             flow.values.update(check.values)
             return None
-        if not reading_values:
+        if not reading_values or check.readbacks >= MAX_FINAL_READBACKS:
             return None
+        return _final_readback(flow, reading_values, check.readbacks + 1)
     if not reading_values:
         return None
-    if unsure(flow.confidence) and check is None:
-        flow.final_check = FinalCheck(dict(reading_values))
-        flow.pending = dict(reading_values)
-        return flow._readback()
-    if check is not None and reading_values != check.values:
-        return None  # a second, different value after an unsure one: neither is confirmed
+    if unsure(flow.confidence):
+        return _final_readback(flow, reading_values, 1)
     flow.values.update(reading_values)
     flow.unconfirmed.update(reading_values)
+    return None
+
+
+def _final_readback(flow: FollowupDialogue, reading_values: dict[str, float], readbacks: int) -> str:
+    flow.final_check = FinalCheck(dict(reading_values), readbacks)
+    flow.pending = dict(reading_values)
+    return flow._readback()
+
+
+def reask(flow: FollowupDialogue) -> str | None:
+    """What to ask again after silence: the digits asked for, or the pending danger-mode read-back
+    (None: the flow's own question)."""
+    if flow.digit_retry is not None and flow.state == "ask":
+        return _ask_part(flow, flow.digit_retry)
+    if flow.final_check is not None:
+        return flow._readback()
     return None
 
 

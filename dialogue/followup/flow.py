@@ -147,6 +147,9 @@ class FollowupDialogue(FlowDialogue):
         return Turn([self.phrases.say("greeting"), self._ask(self.question)], "ask")
 
     def reask(self) -> str | None:
+        again = confirm.reask(self)
+        if again is not None:
+            return again
         if self.state == "confirm":
             return self._readback()
         return self._ask(self.question) if self.question and self.state in ("ask", "final") else None

@@ -69,11 +69,12 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
     queue = list(call["answers"])
     turns = corrections = asked = digit_requests = 0
     last_answer = ""
+    unheard = False
     max_turns = 3 * len(queue) + 10  # a patient repeating "对" to an agent that never hears it hangs up
     while queue and not dialogue.ended and turns < max_turns:
         digits = dialogue.expects_digits()
         if digits:
-            said = _digits_reply(dialogue, call["expect"])
+            said = _digits_reply(dialogue, call["expect"], unheard)
         elif _reading_back(dialogue) and dialogue.digit_retry is not None and _right(dialogue, call["expect"]):
             # A right read-back of digits is confirmed; a scripted correction of the misreading that
             # the digits got past has nothing left to correct.
@@ -88,7 +89,8 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
         turns += 1
         context = "血压" if dialogue.question == "blood_pressure" else "血糖" if dialogue.question == "glucose" else None
         hearing = speech.listen(said, flow, context, dialogue.asr_hints(), digits=digits) if said else None
-        if hearing is None or not hearing.corrected.strip():  # nothing said or recognised: silence
+        unheard = hearing is None or not hearing.corrected.strip()
+        if unheard:  # nothing said or recognised: silence
             [reply async for reply in dialogue.handle_silence()]
             continue
         [reply async for reply in dialogue.handle(hearing.corrected, hearing.confidence)]
@@ -122,7 +124,7 @@ def _wanted(expect: dict[str, Any]) -> dict[str, float]:
     return {key: float(expect[name]) for name, key in VALUE_FIELDS.items() if name in expect}
 
 
-def _digits_reply(dialogue: FollowupDialogue, expect: dict[str, Any]) -> str:
+def _digits_reply(dialogue: FollowupDialogue, expect: dict[str, Any], unheard: bool = False) -> str:
     """The true reading of the part asked, digit by digit (一，八，五。; 七，点，五。), slower in a
     second round; "不知道" when the vignette has no such reading."""
     retry = dialogue.digit_retry
@@ -132,7 +134,8 @@ def _digits_reply(dialogue: FollowupDialogue, expect: dict[str, Any]) -> str:
         return "不知道"
     written = f"{value:g}"
     names = dict(zip("0123456789.", "零一二三四五六七八九点", strict=True))
-    return ("。" if retry.rounds > 1 else "，").join(names[ch] for ch in written) + "。"
+    slower = retry.rounds > 1 or retry.unclear > 0 or unheard  # not heard: again, slower
+    return ("。" if slower else "，").join(names[ch] for ch in written) + "。"
 
 
 def _readback_reply(dialogue: FollowupDialogue, expect: dict[str, Any], last_answer: str) -> str:
