@@ -90,7 +90,7 @@ async def run_call(call: dict[str, Any], speech: SpeechPath) -> CallOutcome:
         context = "血压" if dialogue.question == "blood_pressure" else "血糖" if dialogue.question == "glucose" else None
         hearing = speech.listen(said, flow, context, dialogue.asr_hints(), digits=digits) if said else None
         unheard = hearing is None or not hearing.corrected.strip()
-        if unheard:  # nothing said or recognised: silence
+        if hearing is None or unheard:  # nothing said or recognised: silence
             [reply async for reply in dialogue.handle_silence()]
             continue
         [reply async for reply in dialogue.handle(hearing.corrected, hearing.confidence)]
