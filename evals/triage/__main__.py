@@ -174,19 +174,24 @@ class _Listener:
         self.column = "speech" if condition.name == "clean" else f"speech:{condition.name}"
         self.prefix = "speech_" if condition.name == "clean" else f"speech_{condition.name}_"
         self.file_tag = "speech" if condition.name == "clean" else f"speech_{condition.name}"
-        self._started = time.perf_counter()
+        self._started: float | None = None  # set by the first utterance: listeners are built together
+        self._finished: float | None = None
         self._last_report = 0.0
 
     def __call__(self, words: str) -> str:
+        if self._started is None:
+            self._started = time.perf_counter()
         hearing = self.path.listen(words, "triage")
         self.heard[words] = (hearing.raw, hearing.corrected)
         return hearing.corrected
 
     def progress(self, done: int, total: int) -> None:
         now = time.perf_counter()
+        if done == total:
+            self._finished = now
         if done == total or now - self._last_report >= 10:
             self._last_report = now
-            spent = now - self._started
+            spent = now - (self._started or now)
             left = spent / done * (total - done)
             print(f"[{self.column}] {done}/{total} vignettes, {spent:.0f} s, about {left:.0f} s left "
                   f"({self.path.stats.cached} transcripts from the cache)", file=sys.stderr, flush=True)
@@ -197,7 +202,7 @@ class _Listener:
 
         stats = self.path.stats
         return {**asr_metrics(self.path), "asr_utterances": float(stats.utterances),
-                "asr_cached": float(stats.cached), "speech_wall_s": time.perf_counter() - self._started}
+                "asr_cached": float(stats.cached), "speech_wall_s": (self._finished or 0.0) - (self._started or 0.0)}
 
     def write_cases(self, path: Path, cases: list[dict], heard: list[Outcome], text: list[Outcome]) -> None:
         """Per vignette: the words, the raw transcript, the corrected text, the outcome from speech and
