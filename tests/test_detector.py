@@ -67,6 +67,14 @@ def test_packaged_bank_covers_every_rule_code_and_says_what_it_was_built_from() 
     assert manifest["leave_one_out"]["red_flag_specificity"] >= 0.95
 
 
+def test_the_build_refuses_any_blind_folder_before_reading_it(tmp_path: Path) -> None:
+    from dialogue.detector.build import read_training
+
+    for folder in ("blind", "blind2"):  # never created: refused before anything is opened
+        with pytest.raises(ValueError, match="blind split"):
+            read_training([tmp_path / folder / "triage.jsonl"], set())
+
+
 def test_missing_bank_names_the_path_and_the_build_command(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nothing\.npz.*python -m dialogue\.detector\.build"):
         ExemplarBank.load(tmp_path / "nothing.npz")

@@ -11,7 +11,7 @@ Thresholds: every training utterance is scored with its own units left out of th
 thresholds are then lowered greedily from "no no-flag utterance fires" while the whole detector (any
 code) stays quiet on at least ``--target-specificity`` of the no-flag utterances
 (:func:`choose_thresholds`). Only the training files are read; files under
-a ``blind/`` folder are refused.
+a ``blind*/`` folder are refused.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ TRAINING_FILES = (
     "evals/triage/data/triage_vignettes.jsonl",
     "evals/triage/data/triage_holdout.jsonl",
     "evals/triage/data/triage_train_new.jsonl",  # used when present
+    "evals/triage/data/triage_train_m.jsonl",  # used when present
 )
 DEFAULT_OUT = Path(__file__).parent / "data"
 SEED = 0  # shuffles the cross-validation folds
@@ -58,11 +59,11 @@ def read_training(paths: list[Path], exclude_texts: set[str]) -> list[Vignette]:
     """The vignettes of ``paths`` (JSONL, the triage eval's format), minus texts in ``exclude_texts``.
 
     Raises:
-        ValueError: a path is under a ``blind/`` folder (never train on the blind split).
+        ValueError: a path is under a ``blind*/`` folder (never train on the blind split).
     """
     vignettes = []
     for path in paths:
-        if "blind" in path.parts:
+        if any(part.startswith("blind") for part in path.parts):  # blind/, blind2/, ...
             raise ValueError(f"{path} is a blind split; the detector never reads it")
         for line in path.read_text("utf-8").splitlines():
             if line.strip():
@@ -346,8 +347,8 @@ def _commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dialogue.detector.build", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, nargs="*", help="training JSONL files (default: the project's, "
-                        "triage_train_new.jsonl when present)")
+    parser.add_argument("--data", type=Path, nargs="*", help="training JSONL files (default: the project's "
+                        "TRAINING_FILES that exist; never a blind split)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--target-specificity", type=float, default=TARGET_SPECIFICITY)
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds reported in the "

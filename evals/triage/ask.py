@@ -4,10 +4,11 @@ Four rows over one vignette set, rules mode:
 
 - ``rules``: the rules alone (the default service);
 - ``model`` / ``union``: the detector's hits alone, and added to the rules as red flags
-  (``MEDVOICE_SAFETY_DETECTOR=true`` today);
-- ``ask_unknown``: the detector in ask mode (``SafetyFloor(ask=True)``): a hit no rule raised opens that
-  presentation's discriminator questions, and the caller answers every question "不太清楚" (the worst
-  case: each unknown is kept open, Manchester-style, and holds the presentation's level);
+  (the service with ``MEDVOICE_SAFETY_DETECTOR_MODE=flag``);
+- ``ask_unknown``: the detector in ask mode (``SafetyFloor(ask=True)``, the service's default when it is
+  on): a hit no rule raised opens that presentation's discriminator questions, and the caller answers
+  every question "不太清楚" (the worst case: each unknown is kept open, Manchester-style, and holds the
+  presentation's level);
 - ``ask_oracle``: the same, the caller answering each discriminator question truthfully from the
   vignette's gold codes ("有" when the question's red flag is among them, else "没有"), the best case.
 
