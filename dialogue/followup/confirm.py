@@ -34,9 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from dialogue.engine import Turn
 from dialogue.followup import answers
-from medical_terms import DIGITS
 from medical_terms.confidence import VALUE_CONFIDENCE, Confidence
-from medical_terms.numerals import read_amount
+from medical_terms.numerals import read_amount, spoken_amounts
 
 if TYPE_CHECKING:
     from dialogue.followup.flow import FollowupDialogue
@@ -54,7 +53,7 @@ PARTS = {
     "weight": ("weight",),
 }
 _SEPARATORS = re.compile(r"[\s，、,。！？!?]+")
-_NUMBER_CHAR = re.compile(rf"[{DIGITS}幺十百0-9]")
+_MISHEARD_DECIMAL = re.compile(r"[^\s，。有差早晚快慢好一]\s?点\s?[^\s，。]")  # 发 点 发: 八点八 misheard
 _UNITS = re.compile(r"\s*(?:mmHg|mmol/L|kg|次/分|bpm|公斤)")
 _CORRECTION = re.compile(r"不对|不是|错了|说错|应该是")
 
@@ -148,7 +147,10 @@ def on_unreadable_value(flow: FollowupDialogue, question: str, status: str, text
     that make no one reading: a mumbled or misheard number): ask for it digit by digit at once rather than the same way again. Half a
     blood pressure, an approximate value or a weight without its unit are the patient's to complete:
     None (the flow asks as before)."""
-    said_a_number = _NUMBER_CHAR.search(text) is not None
+    # A lone 一 is mostly a word (一直, 一般, 一点); 发 点 发 is a decimal heard as words.
+    said_a_number = (
+        any(a.text != "一" for a in spoken_amounts(text)) or _MISHEARD_DECIMAL.search(text) is not None
+    )
     if question not in PARTS or status not in _UNREADABLE or not said_a_number:
         return None
     flow.digit_retry = DigitRetry(question)
