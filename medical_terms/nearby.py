@@ -23,6 +23,7 @@ from medical_terms.lexicon import Lexicon, Term
 from medical_terms.phonetics import fuzzy, is_hanzi, readings, syllable_similarity, syllables
 
 _LONGEST = 12
+_KEPT_UNCURATED = 4
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,14 @@ class NearbySettings:
 
 @dataclass(frozen=True)
 class Nearby:
-    """``text[start:end]`` sounds near ``term`` (``score``: mean syllable similarity)."""
+    """``text[start:end]`` sounds near ``term`` (``score``: mean syllable similarity;
+    ``unrelated``: syllables of the term that sound like nothing heard there)."""
 
     start: int
     end: int
     term: Term
     score: float
+    unrelated: int = 0
 
 
 class NearbyTerms:
@@ -94,12 +97,15 @@ class NearbyTerms:
                 continue
             if term.text in text or not _keeps(protected, start, term.text, text):
                 continue
-            score = _score(term.pinyin, heard[start : start + length])
+            similarities = [
+                _similarity(h, t) for h, t in zip(heard[start : start + length], term.pinyin, strict=True)
+            ]
+            score = sum(similarities) / length
             if score < self.settings.min_score:
                 continue
             found = best.get(term.text)
             if found is None or score > found.score:
-                best[term.text] = Nearby(start, start + length, term, score)
+                best[term.text] = Nearby(start, start + length, term, score, similarities.count(0.0))
         ranked = sorted(best.values(), key=lambda n: (-n.score, -len(n.term.text), n.start))
         return ranked[: self.settings.max_terms]
 
@@ -123,14 +129,18 @@ class NearbyTerms:
         ]
 
     def _spelled_right(self, text: str) -> list[tuple[int, int]]:
-        """Lexicon terms (any source, two characters or more) spelled right in ``text``."""
+        """Curated terms, and THUOCL terms of four characters or more, spelled right in ``text``.
+
+        A shorter THUOCL word may be a piece of a misheard longer term (血液 in 布洛芬混血液 for
+        布洛芬混悬液), as the corrector also allows."""
         by_text = self.lexicon.by_text
-        return [
-            (i, j)
-            for i in range(len(text))
-            for j in range(i + 2, min(len(text), i + _LONGEST) + 1)
-            if text[i:j] in by_text
-        ]
+        found = []
+        for i in range(len(text)):
+            for j in range(i + 2, min(len(text), i + _LONGEST) + 1):
+                term = by_text.get(text[i:j])
+                if term is not None and (term.curated or j - i >= _KEPT_UNCURATED):
+                    found.append((i, j))
+        return found
 
 
 def _every_offset(words: Sequence[str], length: int) -> list[tuple[Term, int]]:
@@ -149,10 +159,6 @@ def _keeps(protected: list[tuple[int, int]], start: int, replacement: str, text:
         if s < start or e > end or replacement[s - start : e - start] != text[s:e]:
             return False
     return True
-
-
-def _score(term: tuple[str, ...], heard: tuple[tuple[str, ...], ...]) -> float:
-    return sum(_similarity(h, t) for h, t in zip(heard, term, strict=True)) / len(term)
 
 
 @cache
