@@ -184,3 +184,24 @@ async def test_a_corrected_unsure_value_in_danger_mode_is_read_back_again() -> N
     assert "三点二" in said and "glucose" not in dialogue.values
     await _say(dialogue, "对")
     assert dialogue.values == {"glucose": 3.2} and not dialogue.unconfirmed
+
+
+async def test_term_correction_carries_the_confidence_on_the_frame() -> None:
+    from pipecat.tests.utils import run_test
+
+    from agent.term_correction import TermCorrectionProcessor
+    from turntaking import HeardTranscriptionFrame
+
+    corrector = TermCorrector()
+
+    def heard(text: str, confidence: Confidence) -> tuple[str, Confidence | None]:
+        return correct_heard(corrector, text, confidence)
+
+    step = TermCorrectionProcessor(lambda text: text, correct_heard=heard)
+    said = "我在吃阿托法他汀"  # 法 for 伐: correction writes the drug name
+    frame = HeardTranscriptionFrame(said, "caller", "t", confidence=Confidence.of_pieces([(said, 0.4)]))
+    down, _ = await run_test(step, frames_to_send=[frame])
+    out = next(f for f in down if isinstance(f, HeardTranscriptionFrame))
+    assert out.text == "我在吃阿托伐他汀" and out.result["raw"] == said
+    assert out.confidence is not None and out.confidence.text == out.text
+    assert out.confidence.corrected_spans() == [(3, 8)]  # the drug name, written by correction

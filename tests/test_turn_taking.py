@@ -232,14 +232,14 @@ async def test_the_final_is_preceded_by_when_the_caller_stopped_speaking():
     import time
 
     from asr.service import TurnDecoder
-    from turntaking import EndOfTurnProcessor, TurnEndedFrame
+    from turntaking import EndOfTurnProcessor, HeardTranscriptionFrame, TurnEndedFrame
 
     stt = EndOfTurnProcessor(TurnDecoder(_FixedTranscriber()), decide=lambda _text, _audio: (0.3, "test"))
     started = time.monotonic()
     frames = [VADUserStartedSpeakingFrame(), *_audio_frames(_TONE), VADUserStoppedSpeakingFrame(), SleepFrame(sleep=1.0)]
     down, _ = await run_test(stt, frames_to_send=frames)
     kinds = [type(f) for f in down if isinstance(f, (TurnEndedFrame, TranscriptionFrame))]
-    assert kinds == [TurnEndedFrame, TranscriptionFrame]
+    assert kinds == [TurnEndedFrame, HeardTranscriptionFrame]  # the final carries the decoder's confidence
     ended = next(f for f in down if isinstance(f, TurnEndedFrame))
     assert (ended.wait_s, ended.reason) == (0.3, "test")
     assert started < ended.speech_end < time.monotonic() - 0.3
