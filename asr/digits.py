@@ -117,8 +117,15 @@ class DigitDecoder:
             ):
                 continue
             return Transcript(text, float(result.no_speech_prob), duration, "digits")
-        # No hypothesis is a digit string: what the caller said instead, as usual.
+        # No hypothesis is a clean digit string: what the caller said instead, as usual; when that is
+        # nothing either, the best digit hypothesis all the same (the flow finds it unreadable and
+        # asks again) rather than an empty turn, which the call would take for silence.
         fallback = transcriber.transcribe(audio)
+        if not fallback.text:
+            for ids in result.sequences_ids:
+                text = tokenizer.decode([t for t in ids if t < tokenizer.eot]).strip()
+                if text and "\ufffd" not in text and any(ch in DIGIT_CHARS for ch in text):
+                    return Transcript(text, float(result.no_speech_prob), duration, "digits:doubtful")
         return Transcript(
             fallback.text,
             fallback.no_speech_prob,

@@ -205,3 +205,20 @@ async def test_term_correction_carries_the_confidence_on_the_frame() -> None:
     assert out.text == "我在吃阿托伐他汀" and out.result["raw"] == said
     assert out.confidence is not None and out.confidence.text == out.text
     assert out.confidence.corrected_spans() == [(3, 8)]  # the drug name, written by correction
+
+
+async def test_a_half_heard_alike_twice_is_kept_and_only_the_other_asked_again() -> None:
+    dialogue = FollowupDialogue(program="hypertension")
+    [r async for r in dialogue.open()]
+    await _say(dialogue, "还行")
+    await _say(dialogue, "一百四十六，九十八")
+    await _say(dialogue, "不对，是一百四十六，九十八")  # heard the same again: digits
+    await _say(dialogue, "一，四，六")
+    said = await _say(dialogue, "九，八")  # the low half misheard once more
+    assert dialogue.state == "confirm" and "九十八" in said
+    said = await _say(dialogue, "不对，是一百四十六，九十二")
+    assert dialogue.expects_digits() and "低压" in said and "高压" not in said  # 146 was heard alike twice
+    said = await _say(dialogue, "九，二")
+    assert dialogue.state == "confirm" and "一百四十六" in said and "九十二" in said
+    await _say(dialogue, "对")
+    assert dialogue.values == {"systolic": 146, "diastolic": 92}

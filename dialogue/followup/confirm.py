@@ -87,6 +87,12 @@ class DigitRetry:
     def part(self) -> str:
         return PARTS[self.question][self.index]
 
+    def skip_known(self) -> None:
+        """Move past the parts already heard."""
+        parts = PARTS[self.question]
+        while self.index < len(parts) and parts[self.index] in self.got:
+            self.index += 1
+
 
 @dataclass
 class FinalCheck:
@@ -134,11 +140,17 @@ async def on_denied_readback(flow: FollowupDialogue, text: str, corrected: dict[
         flow.digit_retry = DigitRetry(question)
         flow.pending = {}
         return Turn([flow.phrases.say("digits_intro"), _ask_part(flow, flow.digit_retry)], "ask")
-    flow.pending = {}
+    denied_values, flow.pending = flow.pending, {}
     if retry.rounds >= MAX_DIGIT_ROUNDS:
         flow.digit_retry = None
         return await flow._advance(prefix=[flow.phrases.say("value_unknown")])
-    flow.digit_retry = DigitRetry(question, rounds=retry.rounds + 1)
+    # A half the patient repeats with the denial as the digits had it was heard alike twice (two
+    # utterances): only the other half is asked again; the whole value is still read back.
+    agreed = {name: value for name, value in corrected.items() if denied_values.get(name) == value}
+    if len(agreed) == len(PARTS[question]):
+        agreed = {}  # "不对" with the very value read back: nothing is settled
+    flow.digit_retry = DigitRetry(question, rounds=retry.rounds + 1, got=agreed)
+    flow.digit_retry.skip_known()
     return Turn([flow.phrases.say("digits_again"), _ask_part(flow, flow.digit_retry)], "ask")
 
 
@@ -171,6 +183,7 @@ async def on_digits(flow: FollowupDialogue, text: str) -> Turn:
         return Turn([flow.phrases.say("digits_unclear"), _ask_part(flow, retry)], "ask")
     retry.got[retry.part] = value
     retry.index += 1
+    retry.skip_known()
     retry.unclear = 0
     if retry.index < len(PARTS[retry.question]):
         return Turn([_ask_part(flow, retry)], "ask")

@@ -132,7 +132,7 @@ def _digits_reply(dialogue: FollowupDialogue, expect: dict[str, Any], unheard: b
     value = _wanted(expect).get(retry.part)
     if value is None:
         return "不知道"
-    written = f"{value:g}"
+    written = f"{value:.1f}" if retry.part == "glucose" else f"{value:g}"  # a meter shows 7.0, not 7
     names = dict(zip("0123456789.", "零一二三四五六七八九点", strict=True))
     slower = retry.rounds > 1 or retry.unclear > 0 or unheard  # not heard: again, slower
     return ("。" if slower else "，").join(names[ch] for ch in written) + "。"
