@@ -18,13 +18,17 @@ windows that sound like a form:
 - ``near``: forms of four or more characters with one syllable merely near (the same initial and a
   final one letter off, or an initial differing only in aspiration: 接不上去 for 接不上气, 添三导寺 for
   颠三倒四; not a syllable that only rhymes, 斗得厉害 is no 抽得厉害, nor one further off, 已经贴了 is no
-  已经跳了), every other syllable fuzzily equal;
+  已经跳了, nor one a confusable sound plus a letter off, 尿特别多 is no 量特别多), every other syllable
+  fuzzily equal;
 - ``after_site``: a one-character symptom form (疼, 痛, 闷, 晕…) heard as a homophone right after a body
   site (肚子腾, 胸口同): alone a single syllable is far too common to trust.
 
 A window is only a candidate where it neither cuts nor re-spells a literal form that is surely a word
 (three or more characters, or a dictionary word: 煤气 is not re-read as 没气), and never starts on a
-particle. The
+particle. A two-character window that is itself a dictionary word is what was said (中锋 is no 中风,
+编写 no 便血, 到期 no 捯气). Unless it is a form of three or more syllables heard exactly, a window
+may not re-spell a character of a word of jieba's segmentation of the clause that it cuts (平时不怎么运动:
+不怎么运 is no 不怎么应). The
 matcher then re-spells the clause with the forms heard (same length, so offsets hold) and matches its
 literal and regex forms again, which is how compound forms and patterns (嗓子堵得慌, 怎么按都止不住)
 are heard too.
@@ -38,6 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from itertools import product
+from typing import Any
 
 from medical_terms.concepts.model import Concept
 from medical_terms.phonetics import (
@@ -62,7 +67,9 @@ _SPOKEN_VARIANTS = {"血": ("xue", "xie"), "咯": ("ka", "ge", "luo"), "晕": ("
 # right, it may stay (一平 → 一瓶) but is never re-spelled (度五 is no 毒物).
 _NUMERALS = frozenset("一二三四五六七八九十两百千万零半几")
 # Initials that differ only in aspiration, which a recogniser confuses (添三导寺 for 颠三倒四).
-_ASPIRATION_PAIRS = tuple({a, b} for a, b in (("b", "p"), ("d", "t"), ("g", "k"), ("j", "q"), ("z", "c")))
+_ASPIRATION_PAIRS = tuple(
+    {a, b} for a, b in (("b", "p"), ("d", "t"), ("g", "k"), ("j", "q"), ("z", "c"), ("zh", "ch"))
+)
 # The categories whose one-character forms are heard after a site (肚子腾 → 疼).
 _AFTER_SITE_CATEGORIES = ("symptom",)
 
@@ -91,7 +98,9 @@ class SoundIndex:
         self._pairs: dict[tuple[str, ...], list[tuple[str, int]]] = defaultdict(list)
         self._near: dict[tuple[str, ...], list[tuple[str, int, str]]] = defaultdict(list)
         self._single: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        self._sites = frozenset(number for number, concept in enumerate(concepts) if concept.category == "site")
+        self._sites = frozenset(
+            number for number, concept in enumerate(concepts) if concept.category == "site"
+        )
         for number, concept in enumerate(concepts):
             if not concept.pinyin:
                 continue
@@ -111,14 +120,19 @@ class SoundIndex:
                             self._near[(*fuzzy_key[:index], "*", *fuzzy_key[index + 1 :])].append(
                                 (form, number, syllable)
                             )
-            for text in (*concept.forms, *(run for pattern in concept.patterns for run in _literal_runs(pattern))):
+            for text in (
+                *concept.forms,
+                *(run for pattern in concept.patterns for run in _literal_runs(pattern)),
+            ):
                 for word in _words_in(text):
                     for spoken in spoken_forms(word):
                         self._pairs[spoken].append((word, WORD))
         # a near form matches its first or its second syllable (only one syllable is off)
         self._near_heads = {(len(key), key[1] if key[0] == "*" else key[0]) for key in self._near}
         self._near_seconds = {(len(key), key[1]) for key in self._near if key[1] != "*"}
-        self._lengths = sorted({len(key) for key in self._keys} | {2} | {len(key) for key in self._near}, reverse=True)
+        self._lengths = sorted(
+            {len(key) for key in self._keys} | {2} | {len(key) for key in self._near}, reverse=True
+        )
 
     def __bool__(self) -> bool:
         return bool(self._keys or self._pairs or self._near or self._single)
@@ -137,6 +151,7 @@ class SoundIndex:
         run = [0] * (len(clause) + 1)
         for index in range(len(clause) - 1, -1, -1):
             run[index] = run[index + 1] + 1 if is_hanzi(clause[index]) else 0
+        segmented = _segmented(clause)
         found: list[Heard] = []
         for start in range(len(clause)):
             if not run[start] or clause[start] in PARTICLES:
@@ -149,38 +164,56 @@ class SoundIndex:
                 if any(s < start or e > end for s, e in kept):
                     continue  # it would cut a word that was said
                 key = fuzzy_keys[start:end] if length >= MIN_FUZZY_LENGTH else exact[start:end]
-                candidates = [Heard(start, end, form, number, "pinyin") for form, number in self._keys.get(key, ())]
+                candidates = [
+                    Heard(start, end, form, number, "pinyin")
+                    for form, number in self._keys.get(key, ())
+                    if length > 2 or form == clause[start:end] or not is_common_word(clause[start:end])
+                ]
                 if length == 2 and not touched[start] and not touched[start + 1]:
                     window = clause[start:end]
                     pairs = self._pairs.get(key, ())
                     if pairs and _pair_window(window):
-                        candidates += [Heard(start, end, form, number, "pair") for form, number in pairs
-                                       if form != window and _keeps_numerals(window, form)
-                                       and is_dominant_homophone(form, key)]
+                        candidates += [
+                            Heard(start, end, form, number, "pair")
+                            for form, number in pairs
+                            if form != window
+                            and _keeps_numerals(window, form)
+                            and is_dominant_homophone(form, key)
+                        ]
                 if length >= MIN_NEAR_LENGTH and (
-                    (length, fuzzy_keys[start]) in self._near_heads or (length, fuzzy_keys[start + 1]) in self._near_seconds
+                    (length, fuzzy_keys[start]) in self._near_heads
+                    or (length, fuzzy_keys[start + 1]) in self._near_seconds
                 ):
                     candidates += self._near_forms(start, exact[start:end], fuzzy_keys[start:end])
                 if candidates:
-                    found.extend(h for h in candidates
-                                 if all(h.form[s - start:e - start] == clause[s:e] for s, e in kept))
+                    found.extend(
+                        h
+                        for h in candidates
+                        if all(h.form[s - start : e - start] == clause[s:e] for s, e in kept)
+                        and (_sure(h) or not _respells_a_cut_word(clause, h, segmented))
+                    )
         return found
 
-    def find_after_sites(self, clause: str, words: Sequence[tuple[int, int]],
-                         sites: Sequence[tuple[int, int]]) -> list[Heard]:
+    def find_after_sites(
+        self, clause: str, words: Sequence[tuple[int, int]], sites: Sequence[tuple[int, int]]
+    ) -> list[Heard]:
         """One-character symptom forms heard as a homophone right after a body site (肚子腾 → 疼), where
         no literal form (``words``, as for :meth:`find`) was found; ``sites``: (concept number, end) of
         what was found in ``clause`` so far (others are ignored)."""
         found: list[Heard] = []
+        segmented = _segmented(clause)
         for concept, end in sites:
             if concept not in self._sites or end >= len(clause) or not is_hanzi(clause[end]):
                 continue
             if any(s <= end < e for s, e in words):
                 continue
             found.extend(
-                Heard(end, end + 1, form, number, "after_site")
+                heard
                 for form, number in self._single.get(syllables(clause[end])[0], ())
                 if form != clause[end]
+                and not _respells_a_cut_word(
+                    clause, heard := Heard(end, end + 1, form, number, "after_site"), segmented
+                )
             )
         return found
 
@@ -194,6 +227,51 @@ class SoundIndex:
         return found
 
 
+def _sure(heard: Heard) -> bool:
+    """A form of three or more characters heard by its own syllables: a sound that long is no accident,
+    whatever words the segmentation of a misheard clause makes around it (海王外贸 is 往外冒)."""
+    return heard.kind == "pinyin" and heard.end - heard.start > 2
+
+
+def _segmented(clause: str) -> tuple[tuple[int, int], ...]:
+    """(start, end) of the words of two or more characters in jieba's segmentation of ``clause``
+    (dictionary words only, no guessed ones)."""
+    return tuple(
+        (start, end) for _, start, end in _tokenizer().tokenize(clause, HMM=False) if end - start >= 2
+    )
+
+
+def _respells_a_cut_word(clause: str, heard: Heard, segmented: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``heard`` re-spells a character of a word of the clause that its window cuts: the
+    segmentation, not the window alone, says what was said (不怎么运动 is 不怎么 运动, so 不怎么运 is no
+    不怎么应; 没感觉到太动力 cuts 动力 but re-spells only 太, and is 胎动). A two-character word whose
+    other character makes a word with its other neighbour is no sure segmentation (一平安眠要: 平安 or
+    安眠, so 一平 may still be 一瓶)."""
+    changed = [i for i in range(heard.start, heard.end) if heard.form[i - heard.start] != clause[i]]
+    for start, end in segmented:
+        if not any(start <= i < end for i in changed):
+            continue
+        cut_tail = start < heard.end < end and not (
+            end - start == 2 and is_common_word(clause[end - 1 : end + 1])
+        )
+        cut_head = start < heard.start < end and not (
+            end - start == 2 and is_common_word(clause[max(0, start - 1) : start + 1])
+        )
+        if cut_tail or cut_head:
+            return True
+    return False
+
+
+@cache
+def _tokenizer() -> Any:
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba.dt
+
+
 def _is_word(said: str) -> bool:
     """A literal form that was surely said as such: three or more characters, or a dictionary word
     (煤气; not 吸了, which 布呼吸了 — 不呼吸了 — only brushes)."""
@@ -204,10 +282,12 @@ def _near(heard: str, meant: str) -> bool:
     """One syllable heard for another close to it: the same initial and a final one letter off (去 for
     气), or an initial differing only in aspiration and the same final (添 for 颠); not one that only
     rhymes (斗/抽) or whose final is further off (贴/跳)."""
-    heard_initial, heard_final = split_syllable(fuzzy(heard))
-    meant_initial, meant_final = split_syllable(fuzzy(meant))
-    if (heard_initial, heard_final) == (meant_initial, meant_final):
+    if fuzzy(heard) == fuzzy(meant):
         return False
+    # One deviation only, on the syllables as written: a confusable sound merged on top of a final
+    # one letter off is two steps (尿 niao is no 量 liang, 运 yun no 应 ying).
+    heard_initial, heard_final = split_syllable(heard)
+    meant_initial, meant_final = split_syllable(meant)
     if heard_initial == meant_initial:
         return _one_letter_off(heard_final, meant_final)
     return {heard_initial, meant_initial} in _ASPIRATION_PAIRS and heard_final == meant_final
@@ -217,7 +297,9 @@ def _one_letter_off(a: str, b: str) -> bool:
     if len(a) == len(b):
         return sum(x != y for x, y in zip(a, b, strict=True)) == 1
     shorter, longer = sorted((a, b), key=len)
-    return len(longer) - len(shorter) == 1 and any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
+    return len(longer) - len(shorter) == 1 and any(
+        longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer))
+    )
 
 
 def _pair_window(window: str) -> bool:
@@ -250,7 +332,9 @@ def spoken_forms(form: str) -> list[tuple[str, ...]]:
     character whose two readings are both common in speech (血: xie in 吐血, xue in careful speech).
     Other heteronyms are left out: 便 read pian would make 一片雪花 a 便血."""
     spoken = [syllables(form)]
-    choices = (_SPOKEN_VARIANTS.get(char, (syllable,)) for char, syllable in zip(form, spoken[0], strict=True))
+    choices = (
+        _SPOKEN_VARIANTS.get(char, (syllable,)) for char, syllable in zip(form, spoken[0], strict=True)
+    )
     for options in product(*choices):
         if len(spoken) >= _MAX_READINGS:
             break
