@@ -21,8 +21,13 @@ import numpy as np
 from agent.config import Settings
 from agent.metrics import REGISTRY, MetricsRegistry
 from agent.models import ModelLocator
-from asr import SAMPLE_RATE, ShortWindowTranscriber, WhisperSettings, WhisperTranscriber
-from asr.relisten import RelisteningTranscriber
+from asr import (
+    SAMPLE_RATE,
+    RelisteningTranscriber,
+    ShortWindowTranscriber,
+    WhisperSettings,
+    WhisperTranscriber,
+)
 from dialogue import SafetyFloor
 from tts import SentenceAudioCache, SpeechEngine, StreamResampler, create_engine
 from turntaking import SileroVAD, SmartTurnModel

@@ -12,6 +12,7 @@ from typing import Any
 _LAZY = {
     "SAMPLE_RATE": "asr.transcriber",
     "IncrementalSettings": "asr.incremental",
+    "RelisteningTranscriber": "asr.relisten",
     "ShortWindowSettings": "asr.short_window",
     "ShortWindowTranscriber": "asr.short_window",
     "SignalGuard": "asr.signal_guard",
