@@ -16,10 +16,10 @@ APT_PACKAGES := espeak-ng libsndfile1 sox postgresql chromium chromium-driver fo
 serve: install models
 	$(BIN)/medvoice serve
 
+# The test database is stopped whatever the result, so the next run (another clone, CI) finds its port free.
 test: install-test models postgres
-	$(BIN)/ruff check .
-	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	@rc=0; $(BIN)/ruff check . && $(BIN)/mypy && $(BIN)/python -m pytest -q || rc=$$?; \
+	bash scripts/postgres.sh stop >/dev/null 2>&1 || true; exit $$rc
 
 system:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -16,6 +16,11 @@ case "$cmd" in
       mkdir -p "$data"; [ "$(id -u)" = 0 ] && chown postgres "$data"
       as_pg "$bindir/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
+    if ! as_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1 && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "postgres.sh: 127.0.0.1:$port is already taken by another server (another checkout's var/pg?" >&2
+      echo "  stop it there with 'bash scripts/postgres.sh stop', or choose another port with MEDVOICE_PG_PORT)" >&2
+      exit 1
+    fi
     # Retry: after a crash the old server's children can hold its shared memory for a moment.
     for attempt in 1 2 3 4 5; do
       as_pg "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1 && break
