@@ -20,14 +20,20 @@ decoded before the pause or after it with cross-attention alignment choosing the
 the rest was decoded alone or with an aligned overlap: Whisper base needs the whole sentence.
 
 The final is exactly the short-window decoder's result for the turn (guards and fallbacks
-included); one ``IncrementalTranscript`` per turn; its methods block (run them off the event loop)
+included). A decoder with a second pass (``asr.relisten``, a ``TwoPass``) runs only its first pass
+at pauses and interims and re-listens once, to the decode that becomes the final: re-listening every
+pause decode cost work that was mostly thrown away (2-3 pause decodes per turn) and delayed the
+final behind a pause decode's second pass still running at end of speech.
+One ``IncrementalTranscript`` per turn; its methods block (run them off the event loop)
 and are serialised by a lock, so a final waits for a decode still running.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -60,7 +66,23 @@ class IncrementalSettings:
         if not 0.02 <= self.quiet_s <= 1:
             raise ValueError(f"quiet_s must be within 0.02-1 s, got {self.quiet_s}")
         if self.interim_every_s and not 0.2 <= self.interim_every_s <= 10:
-            raise ValueError(f"interim_every_s must be 0 (off) or within 0.2-10 s, got {self.interim_every_s}")
+            raise ValueError(
+                f"interim_every_s must be 0 (off) or within 0.2-10 s, got {self.interim_every_s}"
+            )
+
+
+@runtime_checkable
+class TwoPass(Protocol):
+    """A decoder whose ``transcribe`` is a first decode then a second pass that can wait
+    (``asr.relisten.RelisteningTranscriber``)."""
+
+    def first_pass(self, audio: np.ndarray, hotwords: str | None = None) -> tuple[Transcript, Any]:
+        """The first decode and what ``second_pass`` needs."""
+        ...
+
+    def second_pass(self, transcript: Transcript, heard: Any) -> Transcript:
+        """``transcript`` as ``transcribe`` would have returned it."""
+        ...
 
 
 def agreed_prefix(previous: str, current: str) -> str:
@@ -75,7 +97,7 @@ def agreed_prefix(previous: str, current: str) -> str:
 
 
 def _frame_rms(audio: np.ndarray) -> np.ndarray:
-    frames = audio[:len(audio) // _FRAME * _FRAME].reshape(-1, _FRAME)
+    frames = audio[: len(audio) // _FRAME * _FRAME].reshape(-1, _FRAME)
     return np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)) if frames.size else np.zeros(0)
 
 
@@ -102,29 +124,34 @@ class IncrementalTranscript:
     ``Transcript``; ``reused`` says whether the last ``finish`` returned the pause decode.
     """
 
-    def __init__(self, transcriber: WhisperTranscriber, settings: IncrementalSettings | None = None,
-                 hotwords: str | None = None) -> None:
+    def __init__(
+        self,
+        transcriber: WhisperTranscriber,
+        settings: IncrementalSettings | None = None,
+        hotwords: str | None = None,
+    ) -> None:
         self.transcriber = transcriber
         self.settings = settings or IncrementalSettings()
         self.hotwords = hotwords
         self.interim_text = ""
         self.stable_text = ""
         self.reused = False
-        self._pending: tuple[int, Transcript] | None = None
+        self._pending: tuple[int, Transcript, Any] | None = None
         self._lock = threading.Lock()
 
     def update(self, audio: np.ndarray) -> str:
         """The caller is speaking: decode the turn so far; the interim text."""
         audio = np.asarray(audio, dtype=np.float32)
         with self._lock:
-            return self._interim(self.transcriber.transcribe(audio, self.hotwords).text)
+            return self._interim(self._first_pass(audio)[0].text)
 
     def pause(self, audio: np.ndarray) -> str:
-        """The caller went quiet at the end of ``audio``: decode the turn now; the interim text."""
+        """The caller went quiet at the end of ``audio``: decode the turn now; the interim text
+        (a two-pass decoder's first pass: the second runs in ``finish``)."""
         audio = np.asarray(audio, dtype=np.float32)
         with self._lock:
-            transcript = self.transcriber.transcribe(audio, self.hotwords)
-            self._pending = len(audio), transcript
+            transcript, heard = self._first_pass(audio)
+            self._pending = len(audio), transcript, heard
             return self._interim(transcript.text)
 
     def finish(self, audio: np.ndarray) -> Transcript:
@@ -133,13 +160,19 @@ class IncrementalTranscript:
         audio = np.asarray(audio, dtype=np.float32)
         with self._lock:
             if self._pending is not None:
-                end, transcript = self._pending
+                end, transcript, heard = self._pending
                 if end <= len(audio) and not voiced_after(audio, end):
                     self.reused = True
-                    return Transcript(transcript.text, transcript.no_speech_prob, len(audio) / SAMPLE_RATE,
-                                      transcript.path)
+                    if isinstance(self.transcriber, TwoPass):
+                        transcript = self.transcriber.second_pass(transcript, heard)
+                    return dataclasses.replace(transcript, audio_s=len(audio) / SAMPLE_RATE)
             self.reused = False
             return self.transcriber.transcribe(audio, self.hotwords)
+
+    def _first_pass(self, audio: np.ndarray) -> tuple[Transcript, Any]:
+        if isinstance(self.transcriber, TwoPass):
+            return self.transcriber.first_pass(audio, self.hotwords)
+        return self.transcriber.transcribe(audio, self.hotwords), None
 
     def _interim(self, text: str) -> str:
         self.stable_text = agreed_prefix(self.interim_text, text)

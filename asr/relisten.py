@@ -302,13 +302,56 @@ class RelisteningTranscriber(ShortWindowTranscriber):
 
         self.model.encode = remembering  # type: ignore[method-assign,unused-ignore]  # reused by the second pass
 
+    def first_pass(self, audio: np.ndarray, hotwords: str | None = None) -> tuple[Transcript, Heard]:
+        """``transcribe`` without the second pass: the first decode now, and what ``second_pass``
+        needs to re-listen to it later. The incremental decoder (``asr.incremental``) decodes the
+        turn at every pause this way and re-listens only to the decode that becomes the final."""
+        self._encoded.deferred = []
+        try:
+            transcript = self.transcribe(audio, hotwords)
+            return transcript, Heard(tuple(self._encoded.deferred), hotwords)
+        finally:
+            self._encoded.deferred = None
+
+    def second_pass(self, transcript: Transcript, heard: Heard) -> Transcript:
+        """``transcript`` (from ``first_pass``, ``heard`` its pieces) re-listened, as ``transcribe``
+        would have returned it."""
+        pieces = [self._reviewed(piece, encoded, heard.hotwords) for piece, encoded in heard.pieces]
+        if not pieces or all(p is q for p, (q, _) in zip(pieces, heard.pieces, strict=True)):
+            return transcript
+        if len(pieces) == 1:
+            return dataclasses.replace(transcript, text=pieces[0].text, confidence=pieces[0].confidence)
+        measured = [p.confidence for p in pieces]
+        return dataclasses.replace(
+            transcript,
+            text="".join(p.text for p in pieces),
+            confidence=(
+                Confidence(tuple(w for c in measured if c for w in c.words))
+                if all(c is not None for c in measured)
+                else None
+            ),
+        )
+
     def _transcribe_piece(self, audio: np.ndarray, hotwords: str | None) -> Transcript:
         self._encoded.last = None
         transcript = super()._transcribe_piece(audio, hotwords)
-        last = getattr(self._encoded, "last", None)
-        if not transcript.text or transcript.path not in _RELISTENED_PATHS or last is None:
+        encoded = getattr(self._encoded, "last", None)
+        deferred = getattr(self._encoded, "deferred", None)
+        if deferred is not None:
+            deferred.append((transcript, encoded))
             return transcript
-        encoder_output, frames = last
+        return self._reviewed(transcript, encoded, hotwords)
+
+    def _reviewed(
+        self,
+        transcript: Transcript,
+        encoded: tuple[ctranslate2.StorageView, int] | None,
+        hotwords: str | None,
+    ) -> Transcript:
+        """One piece's first decode, re-listened on the encoder output it was decoded from."""
+        if not transcript.text or transcript.path not in _RELISTENED_PATHS or encoded is None:
+            return transcript
+        encoder_output, frames = encoded
         review = self.relistener.review(
             transcript.text, encoder_output, frames, hotwords, transcript.confidence
         )
@@ -320,6 +363,15 @@ class RelisteningTranscriber(ShortWindowTranscriber):
             # the probability of what was first heard there: the dialogue still confirms it.
             confidence = confidence.realign(review.text, _rewritten(review.first_text, review.text))
         return dataclasses.replace(transcript, text=review.text, confidence=confidence)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What ``RelisteningTranscriber.second_pass`` needs: each piece's first decode with the
+    encoder output (and frame count) it came from, and the hotwords it was decoded with."""
+
+    pieces: tuple[tuple[Transcript, tuple[ctranslate2.StorageView, int] | None], ...]
+    hotwords: str | None
 
 
 def _rewritten(before: str, after: str) -> list[tuple[int, int]]:

@@ -92,3 +92,22 @@ def test_a_relistened_term_stays_marked_as_corrected(relistening, speak) -> None
     assert result.confidence is not None and result.confidence.text == result.text
     start = result.text.index("恩格列净")
     assert all(w.corrected for w in result.confidence.words[start : start + 4])
+
+
+def test_a_turn_decoded_at_its_pauses_is_relistened_once_for_the_final(relistening, speak) -> None:
+    # Pause decodes are first passes only; the final is re-listened, as transcribe would have it.
+    from asr.incremental import IncrementalTranscript
+
+    transcriber, reviews = relistening
+    audio = _float(speak("恩格列净十毫克每日一次。"))
+    whole = transcriber.transcribe(audio)
+    reviews.clear()
+    turn = IncrementalTranscript(transcriber)
+    interim = turn.pause(audio[: len(audio) // 2])
+    assert reviews == []
+    turn.pause(audio)
+    assert reviews == []
+    final = turn.finish(audio)
+    assert turn.reused and len(reviews) == 1
+    assert final.text == whole.text and "恩格列净" in final.text and "恩格列净" not in interim
+    assert final.confidence is not None and final.confidence.text == final.text
