@@ -70,11 +70,10 @@ class Engines:
         locator = ModelLocator(settings.model_cache)
         self.status: list[ModelStatus] = []
 
-        def whisper_dir() -> Path:
-            return locator.whisper_dir() if settings.asr_model == "base" else Path(settings.asr_model)
-
         self.transcriber: WhisperTranscriber
-        self.transcriber, status = _timed("asr", whisper_dir, lambda path: _call_decoder(settings, path))
+        self.transcriber, status = _timed(
+            "asr", lambda: whisper_dir(settings, locator), lambda path: call_decoder(settings, path)
+        )
         self.status.append(status)
         self.voice: SpeechEngine
         self.voice, status = _timed(
@@ -85,7 +84,8 @@ class Engines:
         self.status.append(status)
         self.speech_cache = (
             SentenceAudioCache(max_seconds=settings.tts_cache_s, sample_rate=self.voice.sample_rate)
-            if settings.tts_cache_s > 0 else None
+            if settings.tts_cache_s > 0
+            else None
         )
         self.vad: SileroVAD
         self.vad, status = _timed("vad", locator.silero_vad, SileroVAD)
@@ -96,8 +96,9 @@ class Engines:
         self.correct_text, status = _timed("medical_terms", lambda: Path("medical_terms"), _load_corrector)
         self.status.append(status)
         self.safety: SafetyFloor
-        self.safety, status = _timed("safety", lambda: Path("dialogue/data/red_flags.json"),
-                                     lambda _path: _load_safety(settings))
+        self.safety, status = _timed(
+            "safety", lambda: Path("dialogue/data/red_flags.json"), lambda _path: _load_safety(settings)
+        )
         self.status.append(replace(status, detail=_safety_detail(self.safety)))
         self._closed = False
         self._warm_up()
@@ -126,15 +127,28 @@ class Engines:
     def __enter__(self) -> Engines:
         return self
 
-    def __exit__(self, _type: type[BaseException] | None, _value: BaseException | None,
-                 _traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
 
-def _call_decoder(settings: Settings, model_dir: Path) -> WhisperTranscriber:
-    """The Whisper decoder calls use (``Settings.asr_decoder``); the short-window decoder falls
-    back to the stock ``transcribe`` of the same model, so one model serves both."""
-    whisper = WhisperSettings(model_dir, device=settings.asr_device, compute_type=settings.asr_compute_type)
+def whisper_dir(settings: Settings, locator: ModelLocator) -> Path:
+    """The Whisper model directory ``Settings.asr_model`` names (``base``: the locator's)."""
+    return locator.whisper_dir() if settings.asr_model == "base" else Path(settings.asr_model)
+
+
+def call_decoder(settings: Settings, model_dir: Path, cpu_threads: int = 0) -> WhisperTranscriber:
+    """The Whisper decoder calls use (``Settings.asr_decoder``, with the second pass when
+    ``Settings.asr_relisten``); the short-window decoder falls back to the stock ``transcribe`` of
+    the same model, so one model serves both. The speech benchmarks (``evals.speech``) build
+    theirs here too, ``cpu_threads`` set (0: the library's default)."""
+    whisper = WhisperSettings(
+        model_dir, device=settings.asr_device, compute_type=settings.asr_compute_type, cpu_threads=cpu_threads
+    )
     if settings.asr_decoder == "short_window" and settings.asr_relisten:
         return RelisteningTranscriber(whisper)
     if settings.asr_decoder == "short_window":
@@ -152,8 +166,12 @@ def _load_safety(settings: Settings) -> SafetyFloor:
     if settings.safety_detector:
         from dialogue import LearnedRedFlagDetector
 
-        floor = SafetyFloor(floor.rules, [LearnedRedFlagDetector.load()], ask=settings.safety_detector_mode == "ask")
-    floor.check(["您好，我头疼。"])  # compiles the concept matcher (and runs the detector) once, not in a call
+        floor = SafetyFloor(
+            floor.rules, [LearnedRedFlagDetector.load()], ask=settings.safety_detector_mode == "ask"
+        )
+    floor.check(
+        ["您好，我头疼。"]
+    )  # compiles the concept matcher (and runs the detector) once, not in a call
     floor.suspected(["您好，我头疼。"])  # the detector's first run (ask mode), not in a call
     return floor
 

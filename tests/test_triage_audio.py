@@ -126,3 +126,25 @@ def test_conditions_change_the_audio_the_way_they_say() -> None:
     assert [c.name for c in parse_conditions("all")] == list(CONDITIONS)
     with pytest.raises(ValueError, match="underwater"):
         parse_conditions("underwater")
+
+
+def test_the_speech_path_hears_with_the_calls_decoder_and_caches_by_it(tmp_path: Path) -> None:
+    # evals.triage/followup/dictation --audio measure the decoder a call builds (MEDVOICE_ASR_RELISTEN),
+    # and a transcript cached by one decoder is never served to the other.
+    from agent.config import Settings
+    from asr import RelisteningTranscriber, ShortWindowTranscriber
+    from evals.speech import SpeechPath
+
+    keys = {}
+    for relisten, decoder in ((True, RelisteningTranscriber), (False, ShortWindowTranscriber)):
+        path = SpeechPath(
+            True,
+            Path(os.environ["MEDVOICE_MODEL_CACHE"]),
+            1,
+            cache_dir=tmp_path,
+            settings=Settings(asr_relisten=relisten),
+        )
+        assert type(path.asr) is decoder
+        assert path._disk is not None
+        keys[relisten] = path._disk.key("头疼", None, CONDITIONS["clean"])
+    assert keys[True] != keys[False]
