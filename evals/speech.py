@@ -246,15 +246,17 @@ def _asr_signature(asr: Any, voice: Any) -> dict[str, Any]:
     settings.pop("cpu_threads", None)
     model_bin = model_dir / "model.bin"
     window = getattr(asr, "window", None)
-    relistener = getattr(asr, "relistener", None)
-    return {
+    signature = {
         "decoder": type(asr).__name__,
-        "relisten": repr(relistener.settings) if relistener is not None else None,
         "model": [model_dir.name, model_bin.stat().st_size if model_bin.is_file() else 0],
         "settings": settings,
         "window": repr(window) if window is not None else None,
         "voice": getattr(getattr(voice, "info", None), "name", type(voice).__name__),
     }
+    relistener = getattr(asr, "relistener", None)
+    if relistener is not None:  # only then: the plain decoder's transcripts cached before keep their keys
+        signature["relisten"] = repr(relistener.settings)
+    return signature
 
 
 def add_speech_arguments(parser: Any, *, name: str, noun: str) -> None:
