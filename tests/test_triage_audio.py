@@ -12,6 +12,7 @@ import pytest
 
 from evals.conditions import CONDITIONS, alaw_decode, alaw_encode, apply, clip, parse_conditions
 from evals.triage.__main__ import main
+from evals.triage.plots import SCORE_METRICS
 
 CASES = [
     {
@@ -56,14 +57,7 @@ def test_audio_run_reports_text_and_speech_side_by_side_and_caches_transcripts(
     table = capsys.readouterr().out
     assert "text" in table and "speech" in table
     results = json.loads((out / "results.json").read_text("utf-8"))
-    for name in (
-        "red_flag_sensitivity",
-        "red_flag_specificity",
-        "red_flag_code_recall",
-        "under_triage_level12_rate",
-        "level_accuracy",
-        "department_accuracy",
-    ):
+    for name in SCORE_METRICS:
         assert isinstance(results[name], float)
         assert isinstance(results[f"speech_{name}"], float)
     assert results["speech_asr_cached"] == 0
