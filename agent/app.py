@@ -210,6 +210,7 @@ def _service_router() -> APIRouter:
             **(sessions.engines.metrics.snapshot() if sessions else {"stages_ms": {}, "recent_turns_ms": []}),
             "active_calls": sessions.active if sessions else 0,
             "webrtc_peers": state.webrtc.active_peers,
+            **_process_counts(state.store),
         }
 
     @router.get("/metrics", tags=["service"], response_class=PlainTextResponse)
@@ -223,6 +224,17 @@ def _service_router() -> APIRouter:
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     return router
+
+
+def _process_counts(store: Any) -> dict[str, int]:
+    """What a soak watches for leaks: live asyncio tasks and the store's database connections
+    (open in its pool, and checked out by a request right now)."""
+    counts = {"asyncio_tasks": len(asyncio.all_tasks())}
+    pool = getattr(getattr(store, "engine", None), "pool", None)
+    if pool is not None and hasattr(pool, "checkedout"):
+        counts["db_connections_in_use"] = pool.checkedout()
+        counts["db_connections_open"] = pool.checkedin() + pool.checkedout()
+    return counts
 
 
 def _live_call_metrics(sessions: CallSessions | None, webrtc_peers: int) -> str:
