@@ -7,11 +7,13 @@ follow-up flow from the visit class: 90 days routine, 14 days recall/referral). 
 within calling hours (China time); an unanswered call is retried after ``retry_after`` up to
 ``max_attempts``, then the patient is listed as unreachable for the care team. The summary puts alerts
 first. The campaign reads the records as the care team (department or doctor principal): the voice
-agent's service identity may not read clinical history.
+agent's service identity may not read clinical history. The schedule itself lives in the store's
+shared tables (``backends.embedded.schedule``), so every worker of a cluster sees the same one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Awaitable, Callable
@@ -78,15 +80,18 @@ class CampaignSettings:
 
 @dataclass
 class ScheduledCall:
-    """One patient-programme call of the campaign and what happened to it."""
+    """One patient-programme call of the campaign and what happened to it (a row of the shared schedule)."""
 
     patient_id: str
     program: str
     due: date
     next_attempt: datetime
     attempts: int = 0
-    status: str = "pending"  # pending | done | unreachable
+    status: str = "pending"  # pending | dialling | done | unreachable | skipped | failed
     result: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    lost_attempts: int = 0
+    reason: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -134,46 +139,75 @@ async def _next_due(records: RecordsBackend, principal: Principal, patient_id: s
     return date.fromisoformat(value) if value else None
 
 
+def team_key(principal: Principal) -> str:
+    """The care team a schedule belongs to: hospital, role and department of its principal."""
+    return f"{principal.hospital_id}|{principal.role}|{principal.department_id or ''}"
+
+
 class Campaign:
-    """The schedule of one care team (see the module docstring).
+    """The schedule of one care team (see the module docstring), kept in the store's shared tables.
+
+    Any worker may build a ``Campaign`` for the same team: they read and write the same rows.
+    ``calls`` maps (patient, programme) to the latest visit and keeps handing out the same
+    objects, so a call read before an attempt shows the attempt's outcome after it.
 
     Args:
         records: The records backend.
         principal: The care team (department or doctor role).
         settings: Calling hours, retries, programmes.
+        schedule: Where the schedule lives (default: a ``CampaignSchedule`` on ``records``, the embedded store).
     """
 
-    def __init__(self, records: RecordsBackend, principal: Principal, settings: CampaignSettings | None = None) -> None:
+    def __init__(self, records: RecordsBackend, principal: Principal, settings: CampaignSettings | None = None,
+                 *, schedule: Any = None) -> None:
         if principal.role == "service":
             raise ValueError("a campaign reads follow-up history: use the care team's department or doctor principal, "
                              "not the voice agent's service identity")
-        self.records, self.principal = records, principal
+        if schedule is None:
+            from backends.embedded.schedule import CampaignSchedule
+
+            if not hasattr(records, "engine"):
+                raise ValueError(f"{type(records).__name__} keeps no campaign schedule; pass "
+                                 "schedule=CampaignSchedule(<an open EmbeddedStore>)")
+            schedule = CampaignSchedule(records)  # type: ignore[arg-type]  # an EmbeddedStore
+        self.records, self.principal, self.schedule = records, principal, schedule
+        self.team = team_key(principal)
         self.settings = settings or CampaignSettings()
-        self.calls: dict[tuple[str, str], ScheduledCall] = {}
+        self._known: dict[str, ScheduledCall] = {}
+
+    def _call(self, row: Any) -> ScheduledCall:
+        """The one ``ScheduledCall`` object of a stored visit, brought up to date."""
+        call = self._known.get(row.id)
+        if call is None:
+            call = self._known[row.id] = ScheduledCall(row.patient_id, row.program, row.due, row.next_attempt)
+        call.id, call.due, call.next_attempt, call.attempts = row.id, row.due, row.next_attempt, row.attempts
+        call.status, call.result, call.lost_attempts, call.reason = row.status, row.result, row.lost_attempts, row.reason
+        return call
+
+    @property
+    def calls(self) -> dict[tuple[str, str], ScheduledCall]:
+        """The latest visit of every (patient, programme) of this team's schedule."""
+        return {call.key: call for call in map(self._call, self.schedule.visits(self.team))}
 
     async def refresh(self, now: datetime) -> list[ScheduledCall]:
         """Add newly due patients to the schedule (first attempt at the next calling time); returns the new calls."""
         today = now.astimezone(self.settings.hours.tz).date()
-        added = []
-        for patient_id, program, due in await due_patients(self.records, self.principal, today, self.settings.programs):
-            current = self.calls.get((patient_id, program))
-            if current is not None and (current.status == "pending" or current.due >= due):
-                continue
-            call = ScheduledCall(patient_id, program, due, self.settings.hours.next_open(now))
-            self.calls[call.key] = call
-            added.append(call)
-        return added
+        due = await due_patients(self.records, self.principal, today, self.settings.programs)
+        added = await asyncio.to_thread(self.schedule.schedule_visits, self.principal.hospital_id, self.team, due,
+                                        self.settings.hours.next_open(now))
+        return [self._call(row) for row in added]
 
     def ready(self, now: datetime) -> list[ScheduledCall]:
         """Pending calls whose attempt time has come, if calling hours are open now (oldest due first)."""
         if not self.settings.hours.is_open(now):
             return []
-        ready = [c for c in self.calls.values() if c.status == "pending" and c.next_attempt <= now]
+        ready = [self._call(row) for row in self.schedule.visits(self.team, ready_at=now)]
         return sorted(ready, key=lambda c: (c.due, c.next_attempt))
 
     def record(self, call: ScheduledCall, result: CallResult, now: datetime) -> None:
         """An attempt's outcome: answered → done with the dialogue's result; else retry or unreachable."""
         call.attempts += 1
+        call.status = "pending"
         if result.answered:
             call.status = "done"
             call.result = {k: result.snapshot.get(k) for k in
@@ -182,14 +216,25 @@ class Campaign:
             if call.result.get("outcome") == "incomplete" and call.attempts < self.settings.max_attempts:
                 call.status = "pending"  # refused or silent: try another day within the attempts allowed
                 call.next_attempt = self.settings.hours.next_open(now + timedelta(days=1))
-            return
-        if call.attempts >= self.settings.max_attempts:
+        elif call.attempts >= self.settings.max_attempts:
             call.status = "unreachable"
-            return
-        call.next_attempt = self.settings.hours.next_open(now + self.settings.retry_after)
+        else:
+            call.next_attempt = self.settings.hours.next_open(now + self.settings.retry_after)
+        self._save(call)
+
+    def _save(self, call: ScheduledCall) -> None:
+        from backends.embedded.schedule import VisitRow
+
+        self.schedule.save_visit(VisitRow(
+            call.id, self.principal.hospital_id, self.team, call.patient_id, call.program, call.due,
+            call.next_attempt, call.attempts, call.lost_attempts, call.status, call.reason, call.result,
+        ))
 
     async def run_due(self, now: datetime, dial: Dialer) -> int:
-        """Place every ready call through ``dial``; returns how many were attempted."""
+        """Place every ready call through ``dial`` one after another, in this process; returns how many.
+
+        (The workers of a cluster dial through the queue instead: ``agent.call_queue``.)
+        """
         calls = self.ready(now)
         for call in calls:
             self.record(call, await dial(call), now)
@@ -199,7 +244,7 @@ class Campaign:
         """One row per scheduled call for the care team: alerts first, then by urgency of the action."""
         rows = []
         for call in self.calls.values():
-            result = call.result
+            result = call.result or {}
             rows.append({
                 "patient_id": call.patient_id, "program": call.program, "status": call.status,
                 "attempts": call.attempts, "due": call.due.isoformat(), "next_attempt": call.next_attempt.isoformat(),

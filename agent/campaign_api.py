@@ -14,11 +14,13 @@ team whose schedule is shown. Routes:
   or not answered: retried within calling hours, then unreachable).
 - ``GET /campaign/summary``: rows for the care team, alerts first; ``GET /campaign/summary.csv``: the same as CSV.
 
-Errors are FHIR ``OperationOutcome`` documents like the records API.
+Errors are FHIR ``OperationOutcome`` documents like the records API. The schedule is the store's
+(shared by every worker); the router keeps nothing of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -82,24 +84,25 @@ def build_campaign_router(
     @router.get("/due")
     async def list_due(campaign: Campaign = Team) -> list[dict[str, Any]]:
         await campaign.refresh(clock())
-        return campaign.summary()
+        return await asyncio.to_thread(campaign.summary)
 
     @router.post("/attempts")
     async def report_attempt(attempt: AttemptIn, campaign: Campaign = Team) -> dict[str, Any]:
-        call = campaign.calls.get((attempt.patient_id, attempt.program))
+        calls = await asyncio.to_thread(lambda: campaign.calls)
+        call = calls.get((attempt.patient_id, attempt.program))
         if call is None:
             raise ApiError(404, "not-found", f"no scheduled {attempt.program} call for patient {attempt.patient_id!r}; "
                                              "GET /campaign/due first")
-        campaign.record(call, CallResult(attempt.answered, attempt.snapshot), clock())
+        await asyncio.to_thread(campaign.record, call, CallResult(attempt.answered, attempt.snapshot), clock())
         return {"status": call.status, "attempts": call.attempts, "next_attempt": call.next_attempt.isoformat()}
 
     @router.get("/summary")
     async def summary(campaign: Campaign = Team) -> list[dict[str, Any]]:
-        return campaign.summary()
+        return await asyncio.to_thread(campaign.summary)
 
     @router.get("/summary.csv")
     async def summary_csv(campaign: Campaign = Team) -> Response:
-        return Response(campaign.summary_csv(), media_type="text/csv; charset=utf-8",
+        return Response(await asyncio.to_thread(campaign.summary_csv), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="followup-summary.csv"'})
 
     return router
