@@ -21,8 +21,11 @@ from fastapi import APIRouter, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
+from agent.call_queue import start_call_queue
 from agent.campaign_api import build_campaign_router
+from agent.cluster_api import build_cluster_router, occupied_slots
 from agent.config import FLOWS, Settings
+from agent.dialler import OutboundCalls, UnknownTicket
 from agent.engines import Engines
 from agent.records_api import build_records_router
 from agent.session import CallOptions, CallSessions
@@ -70,6 +73,9 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
     app.state.settings = settings
     app.state.store = store
     app.state.sessions = CallSessions(engines, store=store) if engines is not None else None
+    app.state.outbound = OutboundCalls()  # tickets of outbound follow-up calls (agent.dialler)
+    app.state.call_queue = None
+    app.state.draining = False
     admission = CallAdmission(app, settings, store)
 
     async def run_webrtc_call(flow: str, transport, options: CallOptions | None) -> None:
@@ -82,6 +88,7 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
     app.include_router(build_campaign_router(store))
     app.include_router(build_signalling_router(app.state.webrtc, admission.admit_webrtc))
     app.include_router(_service_router())
+    app.include_router(build_cluster_router())
     app.include_router(_websocket_router(settings, admission))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -97,8 +104,11 @@ def _lifespan(settings: Settings, owned_store):
             loaded = await asyncio.to_thread(Engines, settings)
             app.state.sessions = CallSessions(loaded, store=app.state.store)
         try:
+            await start_call_queue(app.state, settings)
             yield
         finally:
+            if app.state.call_queue is not None:
+                await app.state.call_queue.stop()
             try:
                 await asyncio.wait_for(app.state.webrtc.close(), WEBRTC_CLOSE_AT_SHUTDOWN_S)
             except TimeoutError:
@@ -143,6 +153,12 @@ class CallAdmission:
         sessions: CallSessions | None = self._app.state.sessions
         if sessions is None:
             raise CallRefused("not_ready", "the models are still loading; retry in a few seconds", 503, 1013)
+        if query.get("ticket"):  # an outbound call answering: its slot was reserved by the queue
+            try:
+                return self._app.state.outbound.connect(query["ticket"])
+            except UnknownTicket as exc:
+                raise CallRefused("unknown_ticket", "no outbound call with this ticket is waiting here",
+                                  404, 1008) from exc
         try:
             options = CallOptions.from_query(query, self._tokens)
             sessions.new_dialogue(flow, "probe", options)
@@ -150,7 +166,7 @@ class CallAdmission:
             raise CallRefused("unknown_flow", str(exc), 400, 1008, {"flows": list(FLOWS)}) from exc
         except ValueError as exc:  # e.g. dictation without a doctor's token
             raise CallRefused("bad_call_options", str(exc), 400, 1008) from exc
-        if sessions.active >= self._settings.max_calls:
+        if occupied_slots(self._app.state) >= self._settings.max_calls or self._app.state.draining:
             raise CallRefused("busy", f"all {self._settings.max_calls} call slots are busy; try again later",
                               503, 1013)
         return options
@@ -194,7 +210,11 @@ def _service_router() -> APIRouter:
             "active_calls": sessions.active,
             "webrtc_peers": state.webrtc.active_peers,
         }
-        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+        # A worker with no free call slot (or draining) is not ready: balancers send new calls elsewhere.
+        body["call_slots"] = {"capacity": state.settings.max_calls, "occupied": occupied_slots(state),
+                              "draining": state.draining}
+        full = body["call_slots"]["occupied"] >= state.settings.max_calls or state.draining
+        return JSONResponse(body, status_code=200 if body["ready"] and not full else 503)
 
     @router.get("/flows", tags=["calls"])
     async def flows() -> dict[str, list[str]]:
@@ -274,7 +294,11 @@ def _websocket_router(settings: Settings, admission: CallAdmission) -> APIRouter
         except CallRefused as refused:
             await _refuse(websocket, refused.code, refused.message, refused.close_code, **refused.extra)
             return
+        ticket = websocket.query_params.get("ticket")
+        outbound: OutboundCalls = websocket.app.state.outbound
         if not await _await_start(websocket):
+            if ticket:
+                outbound.finish(ticket, None, ConnectionError("no start message"))
             return
         sessions: CallSessions = websocket.app.state.sessions
         transport = websocket_transport(websocket, output_sample_rate=settings.output_sample_rate)
@@ -287,9 +311,18 @@ def _websocket_router(settings: Settings, admission: CallAdmission) -> APIRouter
 
         await websocket.send_json({"type": "ready", "flow": flow, "sample_rate": 16000, "encoding": "pcm_s16le"})
         try:
-            await sessions.run_call(flow, transport, silence_timeout_s=settings.silence_timeout_s, options=options)
+            log = await sessions.run_call(flow, transport, silence_timeout_s=settings.silence_timeout_s,
+                                          options=options)
+            if ticket:
+                outbound.finish(ticket, log)
         except asyncio.CancelledError:
             logger.info("call ended by caller hang-up")
+            if ticket:
+                outbound.finish(ticket, None, ConnectionError("hung up before the end"))
+        except Exception as error:
+            if ticket:
+                outbound.finish(ticket, None, error)
+            raise
 
     return router
 

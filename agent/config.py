@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogue import FLOWS
+
+if TYPE_CHECKING:
+    from agent.campaign import CampaignSettings
 
 __all__ = ["FLOWS", "Settings"]  # FLOWS is dialogue's, named here for the CLI and the app
 
@@ -84,6 +87,23 @@ class Settings(BaseSettings):
     webrtc_turn_credential: str | None = Field(None, description="Credential for the turn: servers.")
     webrtc_ice_timeout_s: float = Field(15.0, gt=0, description="A peer not connected by then is closed.")
     webrtc_offers_per_minute: int = Field(20, ge=1, description="Call attempts per client address per minute.")
+    queue_worker: bool = Field(
+        False, description="Dial due follow-up calls taken from the PostgreSQL queue (agent.call_queue); "
+        "needs a postgresql database_url. Every worker of a cluster may run it.",
+    )
+    worker_name: str = Field("", description="This worker's name on its call attempts (default host:port:pid).")
+    outbound_calls: int = Field(2, ge=1, description="Outbound follow-up calls this worker dials at once "
+                                "(they share the max_calls slots with inbound calls).")
+    callback_url: str = Field("", description="WebSocket base a rung patient app calls back on: this worker "
+                              "itself, not the balancer (default ws://host:port).")
+    trunk: str = Field("ws-ringback", description="The outbound trunk's name (limits below hold across workers).")
+    trunk_max_calls: int = Field(20, ge=1, description="Concurrent outbound calls on the trunk, all workers.")
+    trunk_calls_per_minute: int = Field(120, ge=1, description="New outbound calls a minute on the trunk, all workers.")
+    campaign_hours: str = Field("09:00-11:30,14:30-17:30",
+                                description="Calling windows, China time, comma-separated HH:MM-HH:MM.")
+    campaign_weekdays: str = Field("123456", description="ISO weekdays patients are called on (1 = Monday).")
+    stalled_worker_s: float = Field(6.0, gt=0, description="A dial job whose worker sent no heartbeat for this "
+                                    "long goes back to the queue (its attempt is marked lost).")
 
     @field_validator("asr_model")
     @classmethod
@@ -118,6 +138,26 @@ class Settings(BaseSettings):
     def ice_server_urls(self) -> list[str]:
         """The configured STUN/TURN URLs, in order."""
         return [u.strip() for u in self.webrtc_ice_servers.split(",") if u.strip()]
+
+    def campaign_settings(self) -> CampaignSettings:
+        """Calling hours of the follow-up campaign from ``campaign_hours`` and ``campaign_weekdays``.
+
+        Raises:
+            ValueError: a window or weekday that does not parse (named).
+        """
+        from datetime import time
+
+        from agent.campaign import CallingHours, CampaignSettings
+
+        windows = []
+        for window in filter(None, (w.strip() for w in self.campaign_hours.split(","))):
+            try:
+                start, end = (time.fromisoformat(t.strip()) for t in window.split("-"))
+            except ValueError as exc:
+                raise ValueError(f"MEDVOICE_CAMPAIGN_HOURS window {window!r} is not HH:MM-HH:MM") from exc
+            windows.append((start, end))
+        weekdays = frozenset(int(d) for d in self.campaign_weekdays if d.isdigit())
+        return CampaignSettings(hours=CallingHours(windows=tuple(windows), weekdays=weekdays))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, str]) -> Settings:

@@ -87,6 +87,7 @@ class CallLog:
     call_id: str
     flow: str
     events: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)  # the dialogue's snapshot() at the end, if it has one
 
     def transcript(self) -> list[tuple[str, str]]:
         """(role, text) for every final caller and agent line."""
@@ -173,4 +174,7 @@ class CallSessions:
         finally:
             self.active -= 1
             logger.info("call %s ended (active=%d)", call_id, self.active)
+            snapshot = getattr(dialogue, "snapshot", None)
+            if callable(snapshot):  # the campaign records what a follow-up call found
+                log.result = snapshot()
         return log
