@@ -8,13 +8,14 @@ from these; the heavy, thread-safe parts live here, and nothing a call runs load
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from asr import (
 from dialogue import SafetyFloor
 from tts import SentenceAudioCache, SpeechEngine, StreamResampler, create_engine
 from turntaking import SileroVAD, SmartTurnModel
+
+if TYPE_CHECKING:
+    from dialogue import LearnedRedFlagDetector
 
 logger = logging.getLogger("medvoice.engines")
 
@@ -164,16 +168,22 @@ def _load_safety(settings: Settings) -> SafetyFloor:
     ``flag`` mode a hit is a red flag like a rule's, in every flow."""
     floor = SafetyFloor.load()
     if settings.safety_detector:
-        from dialogue import LearnedRedFlagDetector
-
         floor = SafetyFloor(
-            floor.rules, [LearnedRedFlagDetector.load()], ask=settings.safety_detector_mode == "ask"
+            floor.rules, [_learned_detector(settings.safety_detector_scorers)], ask=settings.safety_detector_mode == "ask"
         )
     floor.check(
         ["您好，我头疼。"]
     )  # compiles the concept matcher (and runs the detector) once, not in a call
     floor.suspected(["您好，我头疼。"])  # the detector's first run (ask mode), not in a call
     return floor
+
+
+@functools.cache
+def _learned_detector(scorer_set: str) -> LearnedRedFlagDetector:
+    """The learned detector, loaded once per process (read-only after loading; ~1-2 s, ~150 MB)."""
+    from dialogue import LearnedRedFlagDetector
+
+    return LearnedRedFlagDetector.load(scorer_set=scorer_set)
 
 
 def _safety_detail(floor: SafetyFloor) -> str:

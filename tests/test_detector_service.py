@@ -1,4 +1,4 @@
-"""The learned detector as the service runs it (``MEDVOICE_SAFETY_DETECTOR=true``): ask mode unless
+"""The learned detector as the service runs it (on by default, light scorers): ask mode unless
 ``MEDVOICE_SAFETY_DETECTOR_MODE=flag``. Through the service path (settings -> the engines' safety loader
 ``agent.engines._load_safety``, which ``Engines`` calls -> ``CallSessions.new_dialogue`` -> the flow), with
 the real packaged detector, loaded once for the module; the audio models are left out.
@@ -37,7 +37,11 @@ def said(replies: list[Reply]) -> str:
 
 
 def test_the_mode_defaults_to_ask_and_a_bad_value_is_refused_by_name() -> None:
-    assert Settings.from_mapping({}).safety_detector is False
+    defaults = Settings.from_mapping({})
+    assert defaults.safety_detector is True and defaults.safety_detector_scorers == "light"
+    assert Settings.from_mapping({"MEDVOICE_SAFETY_DETECTOR": "false"}).safety_detector is False
+    with pytest.raises(ValidationError):
+        Settings.from_mapping({"MEDVOICE_SAFETY_DETECTOR_SCORERS": "tiny"})
     assert Settings.from_mapping(ON).safety_detector_mode == "ask"
     assert (
         Settings.from_mapping({**ON, "MEDVOICE_SAFETY_DETECTOR_MODE": " Flag "}).safety_detector_mode
@@ -83,7 +87,7 @@ async def test_followup_and_dictation_act_on_no_suspicion(sessions: CallSessions
 
 def test_flag_mode_raises_a_hit_as_a_red_flag(floor: SafetyFloor, monkeypatch: pytest.MonkeyPatch) -> None:
     detector = floor.detectors[0]
-    monkeypatch.setattr(LearnedRedFlagDetector, "load", classmethod(lambda cls: detector))
+    monkeypatch.setattr(LearnedRedFlagDetector, "load", classmethod(lambda cls, *args, **kwargs: detector))
     flagging = _load_safety(Settings.from_mapping({**ON, "MEDVOICE_SAFETY_DETECTOR_MODE": "flag"}))
     assert not flagging.ask and _safety_detail(flagging) == "rules + learned detector (flag)"
     assert "anaphylaxis" in {hit.code for hit in flagging.check([SUSPECT])}

@@ -305,8 +305,8 @@ async def test_the_service_floor_reaches_every_flow_and_the_learned_detector_onl
         assert rules_only <= {hit.code for hit in floor.check([text])}, text
 
 
-def test_the_learned_detector_is_off_unless_switched_on() -> None:
+def test_the_learned_detector_is_on_by_default_and_can_be_switched_off() -> None:
     from agent.config import Settings
 
-    assert Settings.from_mapping({}).safety_detector is False
-    assert Settings.from_mapping({"MEDVOICE_SAFETY_DETECTOR": "true"}).safety_detector is True
+    assert Settings.from_mapping({}).safety_detector is True
+    assert Settings.from_mapping({"MEDVOICE_SAFETY_DETECTOR": "false"}).safety_detector is False

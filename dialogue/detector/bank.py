@@ -7,9 +7,13 @@ utterance is labelled ``c`` (the whole utterance, or a clause on which the proje
 
     margin_s(q, c) = max cos_s(q, positive of c) - max cos_s(q, negative)
 
-and the detector's score for ``c`` is the mean over the three scorers of ``margin_s / scale_s``
+and the detector's score for ``c`` is the mean over the bank's scorers of ``margin_s / scale_s``
 (``scale_s``: the spread of that scorer's margins on the training set, so no scorer dominates by
 its cosine range), maximised over the utterance and its clauses.
+
+The bank always holds all three scorers' vectors; which of them score is a choice made when it is
+used (:data:`SCORER_SETS`): ``light`` (TF-IDF + USE, ~6 ms an utterance, the service default) or
+``full`` (+ multilingual-e5, ~75 ms). Each set has its own thresholds, chosen at build time.
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ from scipy import sparse
 from dialogue.detector.scorers import CharTfidf
 
 SCORERS = ("tfidf", "e5", "use")
+SCORER_SETS: dict[str, tuple[str, ...]] = {"light": ("tfidf", "use"), "full": SCORERS}
+"""Named scorer sets: e5 costs ~70 ms an utterance on one thread, TF-IDF ~1 ms and USE ~5 ms."""
+
+
+def thresholds_file(scorer_set: str) -> str:
+    """The thresholds file of a named scorer set in a bank folder (``full`` keeps the original name)."""
+    if scorer_set not in SCORER_SETS:
+        raise ValueError(f"unknown scorer set {scorer_set!r}; one of {sorted(SCORER_SETS)}")
+    return "thresholds.json" if scorer_set == "full" else f"thresholds_{scorer_set}.json"
+
+
 # Cosine's floor: the similarity of a unit that is not there (its own utterance left out, or no
 # exemplar of a code at all), so it never wins a max.
 _ABSENT = -1.0
@@ -41,6 +56,7 @@ class ExemplarBank:
         tfidf: The character n-gram vectoriser fitted on the units.
         vectors: Scorer name to its unit vectors (``tfidf``: sparse CSR; ``e5``, ``use``: dense).
         scales: Scorer name to the spread its margins are divided by.
+        scorers: The scorers whose margins are averaged (a subset of :data:`SCORERS`).
     """
 
     codes: tuple[str, ...]
@@ -50,6 +66,7 @@ class ExemplarBank:
     tfidf: CharTfidf
     vectors: dict[str, np.ndarray | sparse.csr_matrix]
     scales: dict[str, float]
+    scorers: tuple[str, ...] = SCORERS
 
     @property
     def size(self) -> int:
@@ -78,8 +95,8 @@ class ExemplarBank:
         """``(codes,)`` ensemble score of a text whose units' similarities are given: the mean of the
         scaled per-scorer margins, maximised over the units."""
         ensemble = np.asarray(sum(
-            self.margins(sims_by_scorer[name], leave_out) / self.scales[name] for name in SCORERS
-        ) / len(SCORERS))
+            self.margins(sims_by_scorer[name], leave_out) / self.scales[name] for name in self.scorers
+        ) / len(self.scorers))
         best: np.ndarray = ensemble.max(axis=0)
         return best
 
@@ -106,8 +123,9 @@ class ExemplarBank:
         )
 
     @classmethod
-    def load(cls, path: Path | None = None) -> ExemplarBank:
-        """Read a bank written by :meth:`save` (default: the packaged ``dialogue/detector/data/bank.npz``).
+    def load(cls, path: Path | None = None, scorers: tuple[str, ...] = SCORERS) -> ExemplarBank:
+        """Read a bank written by :meth:`save` (default: the packaged ``dialogue/detector/data/bank.npz``),
+        scoring with ``scorers``.
 
         Raises:
             FileNotFoundError: ``path`` does not exist (run ``python -m dialogue.detector.build``).
@@ -130,4 +148,5 @@ class ExemplarBank:
                 tfidf=tfidf,
                 vectors={"tfidf": tfidf_matrix, "e5": z["e5"].astype(np.float32), "use": z["use"].astype(np.float32)},
                 scales={str(n): float(v) for n, v in zip(z["scale_names"], z["scale_values"], strict=True)},
+                scorers=scorers,
             )

