@@ -9,6 +9,7 @@ needs network namespaces (tests/test_webrtc.py). The cluster test runs HAProxy w
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
@@ -54,10 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        try:
+        with contextlib.suppress(ConnectionError):  # a health check that did not wait for the body
             self.wfile.write(data)
-        except ConnectionError:
-            pass  # a health check that did not wait for the body
 
     def _body(self) -> dict:
         return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
