@@ -6,7 +6,9 @@ it asks it for the greeting when the call starts, feeds it each final caller tur
 runs the silence timer (re-prompt, then a polite goodbye), and ends the call after the last reply
 plays. One turn is handled at a time, in order; an ``InterruptionFrame`` (a barge-in, decided in
 ``turntaking``) cancels the reply in flight. Interim transcripts become caption events
-(``final: false``).
+(``final: false``). Keypad digits (``InputDTMFFrame``, from the telephone transport) are turns too:
+0 asks the flow for a person at any time, a question asked digit by digit takes the digits (ended
+by # or a pause), and other digits are what the flow's ``keypad_answer`` makes of them (1 是 / 2 否).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pipecat.frames.frames import (
     EndFrame,
     EndWorkerFrame,
     Frame,
+    InputDTMFFrame,
     InterimTranscriptionFrame,
     InterruptionFrame,
     OutputTransportMessageUrgentFrame,
@@ -41,7 +44,9 @@ from turntaking import BackchannelFrame, BargeInFrame, BargeInState, HeardTransc
 
 logger = logging.getLogger("medvoice.call")
 
-_OPEN, _TURN, _SILENCE = "open", "turn", "silence"
+_OPEN, _TURN, _SILENCE, _HUMAN = "open", "turn", "silence", "human"
+KEYPAD_DIGITS_PAUSE_S = 3.0
+"""Digits typed for a question asked digit by digit end with # or after this pause."""
 
 EventSink = Callable[[dict[str, Any]], None]
 
@@ -76,6 +81,8 @@ class ConversationProcessor(FrameProcessor):
         self._turns: asyncio.Queue[tuple[str, str, Confidence | None]] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
         self._silence_timer: asyncio.Task | None = None
+        self._keys = ""  # digits typed for a question asked digit by digit
+        self._keys_timer: asyncio.Task | None = None
         self._ending = False  # the dialogue ended the call
         self._closed = False  # the pipeline is ending: no new task may start
 
@@ -109,6 +116,9 @@ class ConversationProcessor(FrameProcessor):
         elif isinstance(frame, BargeInFrame):
             await self._on_barge_in(frame)
             return
+        elif isinstance(frame, InputDTMFFrame):
+            await self._on_key(str(frame.button.value))
+            return
         elif isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
             await self.push_frame(frame, direction)
             await self._drop_reply()
@@ -122,6 +132,7 @@ class ConversationProcessor(FrameProcessor):
     async def _shutdown(self) -> None:
         self._closed = True
         await self._cancel_silence_timer()
+        await self._cancel_keys_timer()
         self._timer.cancel()
         if self._worker is not None:
             await self.cancel_task(self._worker)
@@ -142,6 +153,8 @@ class ConversationProcessor(FrameProcessor):
                 await self._speak(self._dialogue.open())
             elif kind == _SILENCE:
                 await self._speak(self._dialogue.handle_silence())
+            elif kind == _HUMAN:
+                await self._speak(self._dialogue.human_requested())
             else:
                 await self._emit({"type": "transcript", "role": "caller", "text": text, "final": True})
                 # Typed text and the stock decoder carry no confidence: the dialogue then reads back as before.
@@ -189,6 +202,44 @@ class ConversationProcessor(FrameProcessor):
             await self.cancel_task(self._worker)
         if not self._closed:
             self._worker = self.create_task(self._run_turns())
+
+    # -- keypad ------------------------------------------------------------------------------
+
+    async def _on_key(self, key: str) -> None:
+        await self._emit({"type": "keypad", "key": key})
+        if self._ending:
+            return
+        await self._cancel_silence_timer()
+        if key == "0":
+            await self._cancel_keys_timer()
+            self._keys = ""
+            await self._turns.put((_HUMAN, "", None))
+        elif self._dialogue.expects_digits():
+            await self._cancel_keys_timer()
+            if key == "#":
+                await self._submit_keys()
+            elif key.isdigit():
+                self._keys += key
+                self._keys_timer = self.create_task(self._keys_after_pause())
+        else:
+            words = self._dialogue.keypad_answer(key)
+            if words:
+                await self._on_final(words)
+
+    async def _keys_after_pause(self) -> None:
+        await asyncio.sleep(KEYPAD_DIGITS_PAUSE_S)
+        self._keys_timer = None
+        await self._submit_keys()
+
+    async def _submit_keys(self) -> None:
+        digits, self._keys = self._keys, ""
+        if digits:
+            await self._on_final(digits)
+
+    async def _cancel_keys_timer(self) -> None:
+        if self._keys_timer is not None:
+            timer, self._keys_timer = self._keys_timer, None
+            await self.cancel_task(timer)
 
     # -- silence -----------------------------------------------------------------------------
 

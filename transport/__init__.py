@@ -1,5 +1,6 @@
 """Transports: WebSocket audio endpoint, WebRTC signalling and transport, the browser page, the
-file caller of ``medvoice call``, and what each transport declares about its audio output
+file caller of ``medvoice call``, the SIP endpoint (``transport.sip``), and what each transport declares
+about its audio output
 (``capabilities``).
 
 The names load lazily so that reading the capabilities does not import aiortc.
@@ -13,11 +14,17 @@ from typing import Any
 _LAZY = {
     "STATIC_DIR": "transport.static",
     "AudioOutput": "transport.capabilities",
+    "DEFAULT_SIP_PORT": "transport.sip.config",
     "FileCallTransport": "transport.file",
     "IceServerConfig": "transport.webrtc",
+    "InboundCalls": "transport.sip.inbound",
     "ProtocolError": "transport.ws_protocol",
     "QueuedAudio": "transport.capabilities",
     "SignallingError": "transport.webrtc",
+    "SipConfig": "transport.sip.config",
+    "SipEndpoint": "transport.sip.endpoint",
+    "SipRefusal": "transport.sip.inbound",
+    "SipRegistration": "transport.sip.config",
     "WebRTCCalls": "transport.webrtc",
     "WebRTCConfig": "transport.webrtc",
     "audio_output": "transport.capabilities",

@@ -1,0 +1,177 @@
+"""Telephone calls for real: a PJSUA2 user agent in a subprocess (tests/sip/peer.py) calls the live
+service's SIP endpoint on loopback, speaks rendered Mandarin into the call over PCMA, and records
+what the agent says, which the project's recogniser transcribes back. Refusals (403, 404, 488,
+503) are real SIP responses, and no call or media port outlives its caller."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.sip.client import SipPeer
+
+pytest.importorskip("pjsua2")
+
+HEADACHE = "我头疼，已经两天了。"
+
+
+@contextlib.contextmanager
+def serve(app) -> Iterator[None]:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "the service failed to start"
+        time.sleep(0.05)
+    yield
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def nurse() -> Iterator[SipPeer]:
+    """The human extension: a peer that answers every call (the transfer target)."""
+    peer = SipPeer("--user", "nurse", "answer")
+    yield peer
+    peer.close()
+
+
+@pytest.fixture(scope="module")
+def line(engines, settings, records_store, nurse):
+    """The real service with SIP on a free loopback port, 127.0.0.1 allowed, hand-offs to ``nurse``."""
+    from agent.app import create_app
+
+    app = create_app(
+        settings.model_copy(update={
+            "silence_timeout_s": 6.0,
+            "sip_port": 0,
+            "sip_bind": "127.0.0.1",
+            "sip_allow_from": "127.0.0.1",
+            "sip_max_calls": 2,
+            "sip_rtp_timeout_s": 4.0,
+            "sip_human_uri": f"sip:nurse@127.0.0.1:{nurse.port}",
+        }),
+        engines=engines,
+        store=records_store,
+    )
+    with serve(app):
+        yield app
+
+
+def _endpoint(app):
+    return app.state.sip.endpoint
+
+
+def _uri(app, user: str = "triage") -> str:
+    return f"sip:{user}@127.0.0.1:{_endpoint(app).ports['udp']}"
+
+
+def _settled(app, timeout: float = 15.0) -> None:
+    endpoint = _endpoint(app)
+    deadline = time.monotonic() + timeout
+    while endpoint.live_calls or endpoint.media_ports or app.state.sessions.active or app.state.sip.calls.active:
+        assert time.monotonic() < deadline, (
+            f"leak: {endpoint.live_calls} SIP call(s), {endpoint.media_ports} media port(s), "
+            f"{app.state.sessions.active} session(s) still live"
+        )
+        time.sleep(0.1)
+
+
+def _live_call(app, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls = _endpoint(app).calls()
+        if calls:
+            return calls[-1]
+        time.sleep(0.05)
+    raise AssertionError("no SIP call reached the service")
+
+
+def _texts(call, role: str) -> list[str]:
+    return [e["text"] for e in list(call.events) if e.get("type") == "transcript" and e.get("role") == role
+            and e.get("final")]
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _wait_agent_quiet(call, timeout: float = 40.0, quiet_s: float = 1.0) -> None:
+    """The agent has spoken and its queue has been empty for ``quiet_s``."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if call.outgoing.played_frames and call.outgoing.queued == 0:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                return
+        else:
+            quiet_since = None
+        time.sleep(0.05)
+    raise AssertionError("the agent never went quiet")
+
+
+def _wav(path: Path, pcm: np.ndarray) -> str:
+    sf.write(path, pcm, 16000, subtype="PCM_16")
+    return str(path)
+
+
+def _cer(reference: str, hypothesis: str) -> float:
+    import re
+
+    ref = re.sub(r"[^\u4e00-\u9fff0-9]", "", reference)
+    hyp = re.sub(r"[^\u4e00-\u9fff0-9]", "", hypothesis)
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        current = [i]
+        for j, h in enumerate(hyp, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1] / max(1, len(ref))
+
+
+def test_triage_call_over_pcma_is_heard_and_answered(line, speak, engines, tmp_path):
+    recording = tmp_path / "agent.wav"
+    caller = SipPeer("--codecs", "PCMA", "--record", str(recording), "call", _uri(line))
+    try:
+        assert caller.wait_for("media", 10)["codec"] == "PCMA/8000"
+        call = _live_call(line)
+        assert call.flow == "triage"
+        _wait(lambda: len(_texts(call, "agent")) >= 2, 30, "no greeting")
+        greeting = "".join(_texts(call, "agent"))
+        _wait_agent_quiet(call)
+        caller.send(f"play {_wav(tmp_path / 'caller.wav', speak(HEADACHE))}")
+        _wait(lambda: _texts(call, "caller"), 30, "the caller's speech was never recognised")
+        heard = _texts(call, "caller")[0]
+        assert "头" in heard, heard
+        _wait(lambda: any(e.get("type") == "state" and e.get("slots", {}).get("complaints") for e in call.events),
+              30, "no flow state with the complaint after the caller's turn")
+        _wait(lambda: len(_texts(call, "agent")) > 2, 30, "no answer to the caller's turn")
+        _wait_agent_quiet(call)
+        assert call.stats.codec == "PCMA/8000"
+        caller.send("hangup")
+        caller.wait_for("disconnected", 10)
+    finally:
+        caller.close()
+    _settled(line)
+    # What the caller's phone played: the greeting, transcribed back by the project's recogniser.
+    audio, rate = sf.read(recording, dtype="float32")
+    assert rate == 16000 and len(audio) > 16000 * 3, f"recorded {len(audio) / rate:.1f} s of agent audio"
+    first = audio[: int(16000 * 8)]
+    text = engines.transcriber.transcribe(first).text
+    cer = _cer(greeting[: len(text) + 4], text)
+    assert cer < 0.5, f"greeting heard on the phone as {text!r} (CER {cer:.2f} against {greeting!r})"
