@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +98,22 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
     app.include_router(_service_router())
     app.include_router(build_cluster_router())
     app.include_router(_websocket_router(settings, admission))
+    _mount_console(app, settings, store)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _mount_console(app: FastAPI, settings: Settings, store) -> None:
+    """The staff console at ``/console`` (on the embedded store, which holds the staff accounts)."""
+    if not hasattr(store, "engine"):
+        return
+    from console import ConsoleSettings, mount_console
+
+    mount_console(app, store, ConsoleSettings(
+        cookie_secure=settings.console_cookie_secure,
+        session_ttl=timedelta(minutes=settings.console_session_minutes),
+        hospital_id=settings.console_hospital_id,
+    ))
 
 
 def _lifespan(settings: Settings, owned_store):

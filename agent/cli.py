@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         pass
     else:
         add_audit_commands(commands)
+        from agent.console_cli import add_console_commands
+
+        add_console_commands(commands)
 
     args = parser.parse_args(argv)
     try:

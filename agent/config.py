@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     webrtc_turn_credential: str | None = Field(None, description="Credential for the turn: servers.")
     webrtc_ice_timeout_s: float = Field(15.0, gt=0, description="A peer not connected by then is closed.")
     webrtc_offers_per_minute: int = Field(20, ge=1, description="Call attempts per client address per minute.")
+    console_cookie_secure: bool = Field(
+        True, description="Staff console session cookies only over HTTPS; false only for http://localhost development."
+    )
+    console_session_minutes: int = Field(480, ge=1, description="How long a staff console sign-in lasts.")
+    console_hospital_id: str = Field("demo-hospital", description="The hospital the console's sign-in form names.")
     sip: bool = Field(False, description="Answer SIP calls (UDP and TCP) on sip_port; setting sip_port also turns it on.")
     sip_port: int | None = Field(
         None, ge=0, le=65535, description="SIP port for UDP and TCP (default 5060 when sip is on; 0 = any free port)."

@@ -19,6 +19,7 @@ from pipecat.workers.runner import WorkerRunner
 from agent.config import Settings
 from agent.engines import Engines
 from agent.pipeline import build_pipeline
+from agent.triage_records import TriageCallRecorder
 from backends import Principal
 from dialogue import PROGRAMS, LLMPlugin, LLMSettings, create_dialogue
 
@@ -146,8 +147,12 @@ class CallSessions:
         log = CallLog(call_id, flow)
         dialogue = self.new_dialogue(flow, call_id, options)
 
+        recorder = self._triage_recorder(flow, call_id, dialogue)
+
         def record(event: dict[str, Any]) -> None:
             log.events.append(event)
+            if recorder is not None:
+                recorder.observe(event)
             if on_event is not None:
                 on_event(event)
 
@@ -177,4 +182,13 @@ class CallSessions:
             snapshot = getattr(dialogue, "snapshot", None)
             if callable(snapshot):  # the campaign records what a follow-up call found
                 log.result = snapshot()
+            if recorder is not None:
+                await recorder.finish()
         return log
+
+    def _triage_recorder(self, flow: str, call_id: str, dialogue: Any) -> TriageCallRecorder | None:
+        """A triage call on a service with records is written there as it goes (the staff console's queue)."""
+        principal = getattr(dialogue, "principal", None)
+        if flow != "triage" or self.store is None or not hasattr(self.store, "department_id") or principal is None:
+            return None
+        return TriageCallRecorder(self.store, principal, call_id)

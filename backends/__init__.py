@@ -26,9 +26,11 @@ from backends.interfaces import (
     Slot,
     SlotUnavailableError,
     TamperedDataError,
+    VersionConflictError,
 )
 
 _LAZY = {
+    "DEPARTMENT_TAG_SYSTEM": "backends.fhir",
     "EmbeddedStore": "backends.embedded",
     "KeyRing": "backends.crypto",
     "RESOURCE_TYPES": "backends.fhir",
@@ -40,6 +42,7 @@ _LAZY = {
 
 __all__ = [
     "CHINA_STANDARD_TIME",
+    "DEPARTMENT_TAG_SYSTEM",
     "RESOURCE_TYPES",
     "ROLES",
     "AccessDeniedError",
@@ -59,6 +62,7 @@ __all__ = [
     "TamperedDataError",
     "TokenError",
     "TokenSigner",
+    "VersionConflictError",
     "open_store",
     "verify_audit_log",
 ]

@@ -10,6 +10,7 @@ The rules, in order:
 4. The service identity (voice agent) gets only what its flows need: register and find callers,
    write triage/follow-up results and *draft* notes, never read clinical history.
 5. A doctor may amend only the notes (Composition) they wrote.
+6. A signed note (Composition ``final``) is read-only: nobody edits it in place.
 
 Every check either returns or raises :class:`AccessDeniedError` with the rule that failed.
 """
@@ -59,6 +60,7 @@ CONSULTATION_PERMISSIONS: dict[str, frozenset[str]] = {
 
 HOSPITAL_WIDE_ROLES = frozenset({"hospital_admin", "service"})
 SERVICE_NOTE_STATUS = "preliminary"
+SIGNED_NOTE_STATUS = "final"
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,8 @@ def check_row(principal: Principal, action: str, resource_type: str, scope: RowS
                 f"the service identity may edit only draft notes (status {SERVICE_NOTE_STATUS!r}), "
                 f"this one is {scope.status!r}"
             )
+        if scope.status == SIGNED_NOTE_STATUS:
+            raise AccessDeniedError("this note is signed (status 'final') and read-only; it cannot be edited")
 
 
 def check_new_status(principal: Principal, resource_type: str, status: str | None) -> None:

@@ -104,6 +104,7 @@ class BackendError(Exception):
         ├── AccessDeniedError      the principal's role does not allow the action
         ├── InvalidResourceError   the FHIR JSON failed validation (``issues`` name the fields)
         ├── SlotUnavailableError   the slot is already booked or does not exist
+        ├── VersionConflictError   someone saved a newer version since the caller read it
         └── TamperedDataError      a ciphertext or audit entry failed its integrity check
 
     Attributes:
@@ -141,6 +142,11 @@ class SlotUnavailableError(BackendError):
     """The slot was booked by someone else (or never existed); offer another slot."""
 
 
+class VersionConflictError(BackendError):
+    """An update named the version it was based on, and the stored resource has moved past it: read
+    the current version and apply the change again (nothing was written)."""
+
+
 class TamperedDataError(BackendError):
     """Stored data failed its SM4-GCM tag or SM3 chain check: it was modified outside the store."""
 
@@ -154,3 +160,6 @@ class HandoffTicket:
     status: str
     created_at: datetime
     claimed_by: str | None = None
+    department_id: str | None = None
+    history: tuple[dict[str, Any], ...] = ()
+    """What staff did with the ticket, oldest first: ``{"at", "by", "action", "note"}`` (callback, close)."""

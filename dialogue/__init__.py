@@ -24,7 +24,8 @@ FLOWS: tuple[str, ...] = ("triage", "followup", "dictation")
 """Flows this package can build."""
 
 _LAZY = {"LLMPlugin": "dialogue.triage.llm", "LLMSettings": "dialogue.llm",
-         "LearnedRedFlagDetector": "dialogue.detector"}
+         "LearnedRedFlagDetector": "dialogue.detector", "TriageCall": "dialogue.triage.records",
+         "triage_encounter": "dialogue.triage.records"}
 
 __all__ = [
     "FLOWS",
@@ -36,9 +37,11 @@ __all__ = [
     "Program",
     "Reply",
     "SafetyFloor",
+    "TriageCall",
     "UnknownFlowError",
     "create_dialogue",
     "followup_extension",
+    "triage_encounter",
 ]
 
 

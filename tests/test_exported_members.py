@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("agent", "transport", "asr", "medical_terms", "dialogue", "turntaking", "tts", "backends")
+PACKAGES = ("agent", "transport", "asr", "medical_terms", "dialogue", "turntaking", "tts", "backends", "console")
 LIBRARIES = tuple(p for p in PACKAGES if p != "agent")  # what agent/ imports from
 
 WITHOUT_ALL: set[str] = set()

@@ -185,11 +185,28 @@ class ConsultationOperations(StoreCore):
 
         self._run(principal, Outcome("cancel", f"Appointment/{appointment_id}"), work)
 
+    def _handoff_department(self, conn: sa.Connection, principal: Principal, request: HandoffRequest) -> str | None:
+        """Staff queue into their own department; the voice agent into the department the call was
+        routed to (``extra["department"]``, a name or id), or none when it was not routed."""
+        if principal.role in ("department", "doctor"):
+            return principal.department_id
+        named = request.extra.get("department") if isinstance(request.extra, dict) else None
+        if not isinstance(named, str) or not named:
+            return None
+        row = conn.execute(
+            sa.select(departments.c.id).where(
+                departments.c.hospital_id == principal.hospital_id,
+                sa.or_(departments.c.name == named, departments.c.id == named),
+            )
+        ).first()
+        return str(row.id) if row is not None else None
+
     def _request_handoff_sync(self, principal: Principal, request: HandoffRequest) -> str:
         ticket_id = new_id()
 
         def work(conn: sa.Connection) -> str:
             access.check_consultation(principal, "handoff")
+            department_id = self._handoff_department(conn, principal, request)
             detail = {
                 "summary": request.summary,
                 "red_flags": list(request.red_flags),
@@ -211,6 +228,7 @@ class ConsultationOperations(StoreCore):
                     created_at=now_utc(),
                     key_id=key_id,
                     detail_blob=blob,
+                    department_id=department_id,
                 )
             )
             return ticket_id
@@ -234,15 +252,89 @@ class ConsultationOperations(StoreCore):
             patient_id=row.patient_id,
             extra=detail["extra"],
         )
-        return HandoffTicket(row.id, request, row.status, as_utc(row.created_at), row.claimed_by)
+        return HandoffTicket(
+            row.id,
+            request,
+            row.status,
+            as_utc(row.created_at),
+            row.claimed_by,
+            row.department_id,
+            tuple(detail.get("history", [])),
+        )
+
+    @staticmethod
+    def _handoff_scope(principal: Principal) -> Any:
+        """Rule 3 for hand-offs: department and doctor roles see their department's tickets and the
+        unrouted ones; hospital-wide roles see the hospital's."""
+        where = handoffs.c.hospital_id == principal.hospital_id
+        if principal.role in access.HOSPITAL_WIDE_ROLES:
+            return where
+        return sa.and_(
+            where,
+            sa.or_(handoffs.c.department_id.is_(None), handoffs.c.department_id == principal.department_id),
+        )
+
+    def _visible_handoff(self, conn: sa.Connection, principal: Principal, ticket_id: str) -> Any:
+        row = conn.execute(
+            sa.select(handoffs).where(handoffs.c.id == ticket_id, handoffs.c.hospital_id == principal.hospital_id)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"hand-off {ticket_id!r} does not exist in hospital {principal.hospital_id!r}")
+        if conn.execute(sa.select(handoffs.c.id).where(handoffs.c.id == ticket_id, self._handoff_scope(principal))).first() is None:
+            raise AccessDeniedError(
+                f"hand-off {ticket_id!r} was routed to another department; department "
+                f"{principal.department_id!r} may not see or act on it"
+            )
+        return row
+
+    def _handoff_sync(self, principal: Principal, ticket_id: str) -> HandoffTicket:
+        def work(conn: sa.Connection) -> HandoffTicket:
+            access.check_consultation(principal, "handoff_queue")
+            return self._ticket(self._visible_handoff(conn, principal, ticket_id))
+
+        return self._run(principal, Outcome("handoff_read", f"Handoff/{ticket_id}"), work)
+
+    def _work_handoff_sync(self, principal: Principal, ticket_id: str, action: str, note: str) -> HandoffTicket:
+        if action not in ("callback", "close"):
+            raise ValueError(f"hand-off action {action!r} is unknown; use 'callback' or 'close'")
+
+        def work(conn: sa.Connection) -> HandoffTicket:
+            access.check_consultation(principal, "handoff_queue")
+            row = self._visible_handoff(conn, principal, ticket_id)
+            if row.status != "claimed" or row.claimed_by != principal.subject:
+                raise AccessDeniedError(
+                    f"hand-off {ticket_id!r} is {row.status} by {row.claimed_by!r}; only its claimant may "
+                    f"{'record a call-back on' if action == 'callback' else 'close'} it"
+                )
+            binding = self._handoff_binding(row.id, row.hospital_id)
+            detail = json.loads(self.codec.open(row.key_id, row.detail_blob, binding))
+            now = now_utc()
+            detail.setdefault("history", []).append(
+                {"at": now.isoformat(), "by": principal.subject, "action": action, "note": note}
+            )
+            key_id, blob = self.codec.seal(json.dumps(detail, ensure_ascii=False, default=str).encode(), binding)
+            conn.execute(
+                handoffs.update()
+                .where(handoffs.c.id == ticket_id)
+                .values(
+                    key_id=key_id,
+                    detail_blob=blob,
+                    updated_at=now,
+                    status="closed" if action == "close" else row.status,
+                )
+            )
+            return self._ticket(conn.execute(sa.select(handoffs).where(handoffs.c.id == ticket_id)).one())
+
+        return self._run(principal, Outcome(f"handoff_{action}", f"Handoff/{ticket_id}"), work)
 
     def _handoff_queue_sync(self, principal: Principal, status: str) -> list[HandoffTicket]:
         def work(conn: sa.Connection) -> list[HandoffTicket]:
             access.check_consultation(principal, "handoff_queue")
             rows = conn.execute(
                 sa.select(handoffs)
-                .where(handoffs.c.hospital_id == principal.hospital_id, handoffs.c.status == status)
+                .where(self._handoff_scope(principal), handoffs.c.status == status)
                 .order_by(sa.func.coalesce(handoffs.c.level, 99), handoffs.c.created_at)
+                .limit(200)
             ).all()
             return [self._ticket(row) for row in rows]
 
@@ -251,14 +343,21 @@ class ConsultationOperations(StoreCore):
     def _claim_handoff_sync(self, principal: Principal, ticket_id: str) -> HandoffTicket:
         def work(conn: sa.Connection) -> HandoffTicket:
             access.check_consultation(principal, "handoff_queue")
+            exists = conn.execute(
+                sa.select(handoffs.c.id).where(
+                    handoffs.c.id == ticket_id, handoffs.c.hospital_id == principal.hospital_id
+                )
+            ).first()
+            if exists is not None:
+                self._visible_handoff(conn, principal, ticket_id)
             claimed = conn.execute(
                 handoffs.update()
                 .where(
                     handoffs.c.id == ticket_id,
-                    handoffs.c.hospital_id == principal.hospital_id,
+                    self._handoff_scope(principal),
                     handoffs.c.status == "queued",
                 )
-                .values(status="claimed", claimed_by=principal.subject)
+                .values(status="claimed", claimed_by=principal.subject, updated_at=now_utc())
             )
             if claimed.rowcount != 1:
                 raise NotFoundError(

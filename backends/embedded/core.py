@@ -33,6 +33,7 @@ from backends.interfaces import (
     Principal,
     SlotUnavailableError,
     TamperedDataError,
+    VersionConflictError,
 )
 from backends.tokens import TokenSigner
 
@@ -58,6 +59,7 @@ FAILURE_OUTCOMES: dict[type[BackendError], str] = {
     TamperedDataError: "tampered",
     SlotUnavailableError: "conflict",
     InvalidResourceError: "invalid",
+    VersionConflictError: "conflict",
 }
 """Audit outcome recorded for each failure, in its own transaction (the access itself rolled back)."""
 

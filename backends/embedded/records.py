@@ -9,8 +9,14 @@ import sqlalchemy as sa
 from backends import access, fhir
 from backends.embedded.audit import AuditEntry, append
 from backends.embedded.core import Outcome, StoreCore, new_id, now_utc
-from backends.embedded.schema import resource_tokens, resources
-from backends.interfaces import AccessDeniedError, InvalidResourceError, Principal, ResourceIssue
+from backends.embedded.schema import care_links, resource_tokens, resources
+from backends.interfaces import (
+    AccessDeniedError,
+    InvalidResourceError,
+    Principal,
+    ResourceIssue,
+    VersionConflictError,
+)
 
 SEARCH_PARAMS = {
     "identifier": "identifier",
@@ -100,7 +106,9 @@ class RecordsOperations(StoreCore):
                 "book or route the patient to this department first"
             )
 
-    def _update_sync(self, principal: Principal, resource: dict[str, Any]) -> dict[str, Any]:
+    def _update_sync(
+        self, principal: Principal, resource: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
         validated = fhir.validate(resource)
         resource_type = validated["resourceType"]
         resource_id = validated.get("id")
@@ -116,6 +124,11 @@ class RecordsOperations(StoreCore):
             current = self._decode(row)
             access.check_row(principal, "update", resource_type, self._scope(conn, row, current))
             access.check_new_status(principal, resource_type, fhir.status_of(validated))
+            if expected_version is not None and row.version != expected_version:
+                raise VersionConflictError(
+                    f"{resource_type}/{resource_id} is at version {row.version}, not {expected_version}: "
+                    "someone saved it since you opened it; reload and apply your change again"
+                )
             if fhir.patient_of(validated) != row.patient_id:
                 raise InvalidResourceError(
                     f"an update may not move {resource_type}/{resource_id} to another patient",
@@ -139,6 +152,46 @@ class RecordsOperations(StoreCore):
             return validated
 
         return self._run(principal, Outcome("update", f"{resource_type}/{resource_id}"), work)
+
+    def _list_recent_sync(
+        self, principal: Principal, resource_type: str, limit: int, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """The ``limit`` most recently updated resources of a type that the principal may see (rules 1-3),
+        newest first; each one returned is audited as a search hit."""
+        if resource_type not in fhir.RESOURCE_TYPES:
+            raise InvalidResourceError(
+                f"resourceType {resource_type!r} is not supported; use one of {', '.join(fhir.RESOURCE_TYPES)}",
+                (ResourceIssue("resourceType", f"unsupported {resource_type!r}"),),
+            )
+
+        def work(conn: sa.Connection) -> list[dict[str, Any]]:
+            access.check_type(principal, "search", resource_type)
+            query = sa.select(resources).where(
+                resources.c.resource_type == resource_type, resources.c.hospital_id == principal.hospital_id
+            )
+            if principal.role not in access.HOSPITAL_WIDE_ROLES:
+                # rule 3 in SQL first (own department's rows or patients linked to it), then exactly below
+                linked = sa.select(care_links.c.patient_id).where(
+                    care_links.c.department_id == principal.department_id
+                )
+                query = query.where(
+                    sa.or_(
+                        resources.c.department_id == principal.department_id,
+                        resources.c.patient_id.in_(linked),
+                        resources.c.id.in_(linked),
+                    )
+                )
+            rows = conn.execute(
+                query.order_by(resources.c.last_updated.desc(), resources.c.id).offset(offset).limit(limit)
+            ).all()
+            found = []
+            for row in rows:
+                if access.in_scope(principal, self._scope(conn, row)):
+                    found.append(self._decode(row))
+                    append(conn, AuditEntry.of(principal, "search", f"{resource_type}/{row.id}"))
+            return found
+
+        return self._run(principal, Outcome("search", f"{resource_type}?_sort=-_lastUpdated"), work)
 
     def _search_sync(
         self, principal: Principal, resource_type: str, params: dict[str, str]

@@ -93,8 +93,39 @@ handoffs = sa.Table(
     sa.Column("claimed_by", sa.String(128), nullable=True),
     sa.Column("key_id", sa.String(32), nullable=False),
     sa.Column("detail_blob", sa.LargeBinary, nullable=False),
+    # the department the call was routed to (None: not routed, seen by every department of the hospital)
+    sa.Column("department_id", sa.String(64), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_handoffs_queue", "hospital_id", "status", "level", "created_at"),
 )
+
+staff_users = sa.Table(
+    "staff_users",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("hospital_id", sa.String(64), nullable=False),
+    sa.Column("department_id", sa.String(64), nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("display_name", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_failed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("hospital_id", "username", name="uq_staff_users_hospital_username"),
+)
+"""Staff console accounts (argon2id hashes only); ``role`` is the console role: nurse, doctor or lead."""
+
+staff_sessions = sa.Table(
+    "staff_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("staff_users.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_staff_sessions_user", "user_id"),
+)
+"""Console sessions: only the SM3 hash of the cookie's token is stored, with its CSRF token and expiry."""
 
 audit_log = sa.Table(
     "audit_log",

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from backends.crypto import Sm4GcmCodec
 from backends.embedded.audit import ChainReport, verify_chain
 from backends.embedded.consultation import ConsultationOperations
+from backends.embedded.core import Outcome
 from backends.embedded.records import RecordsOperations
 from backends.embedded.schema import handoffs, resources
-from backends.interfaces import HandoffRequest, HandoffTicket, Principal, Slot
+from backends.interfaces import HandoffRequest, HandoffTicket, NotFoundError, Principal, Slot
 
 
 class EmbeddedStore(RecordsOperations, ConsultationOperations):
@@ -89,11 +90,59 @@ class EmbeddedStore(RecordsOperations, ConsultationOperations):
     ) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self._search_sync, principal, resource_type, dict(params))
 
-    async def update(self, principal: Principal, resource: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.to_thread(self._update_sync, principal, resource)
+    async def update(
+        self, principal: Principal, resource: dict[str, Any], *, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        """Write a new version; with ``expected_version`` the write is refused
+        (``VersionConflictError``) if someone saved another version since."""
+        return await asyncio.to_thread(self._update_sync, principal, resource, expected_version)
+
+    async def list_recent(
+        self, principal: Principal, resource_type: str, limit: int = 100, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """The most recently updated resources of a type in the principal's scope, newest first."""
+        return await asyncio.to_thread(self._list_recent_sync, principal, resource_type, limit, offset)
+
+    async def record_access(self, principal: Principal, action: str, target: str, outcome: str = "success") -> None:
+        """Chain an audit entry for an access that happened outside the store (a console page view,
+        a refused request); ``target`` names ids only, never patient text."""
+        await asyncio.to_thread(self._audit_alone, principal, Outcome(action, target), outcome)
+
+    async def changes(self, hospital_id: str) -> str:
+        """An opaque marker that changes whenever a resource or hand-off of the hospital is written
+        (counts and latest times only: nothing personal, nothing audited)."""
+        return await asyncio.to_thread(self._changes_sync, hospital_id)
+
+    def _changes_sync(self, hospital_id: str) -> str:
+        with self.engine.connect() as conn:
+            handoff = conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.max(handoffs.c.created_at),
+                    sa.func.max(handoffs.c.updated_at),
+                ).where(handoffs.c.hospital_id == hospital_id)
+            ).one()
+            resource = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(resources.c.last_updated)).where(
+                    resources.c.hospital_id == hospital_id
+                )
+            ).one()
+        return "|".join(str(v) for v in (*handoff, *resource))
 
     async def departments(self, hospital_id: str) -> list[str]:
         return await asyncio.to_thread(self._departments_sync, hospital_id)
+
+    async def department_id(self, hospital_id: str, department: str) -> str | None:
+        """The id of a department named (or id'd) ``department`` in the hospital, or None."""
+
+        def lookup() -> str | None:
+            with self._transaction() as conn:
+                try:
+                    return self._department_id(conn, hospital_id, department)
+                except NotFoundError:
+                    return None
+
+        return await asyncio.to_thread(lookup)
 
     async def find_slots(self, hospital_id: str, department: str, limit: int = 3) -> list[Slot]:
         return await asyncio.to_thread(self._find_slots_sync, hospital_id, department, limit)
@@ -114,6 +163,15 @@ class EmbeddedStore(RecordsOperations, ConsultationOperations):
     async def claim_handoff(self, principal: Principal, ticket_id: str) -> HandoffTicket:
         """Take a queued ticket; only one claimant wins."""
         return await asyncio.to_thread(self._claim_handoff_sync, principal, ticket_id)
+
+    async def handoff(self, principal: Principal, ticket_id: str) -> HandoffTicket:
+        """One ticket the principal's department may see (``AccessDeniedError`` otherwise)."""
+        return await asyncio.to_thread(self._handoff_sync, principal, ticket_id)
+
+    async def work_handoff(self, principal: Principal, ticket_id: str, action: str, note: str) -> HandoffTicket:
+        """The claimant records a call-back attempt (``callback``) or closes the ticket with an outcome
+        (``close``)."""
+        return await asyncio.to_thread(self._work_handoff_sync, principal, ticket_id, action, note)
 
     async def reencrypt(self, batch: int = 500) -> int:
         """Re-seal every row not under the active key; returns how many rows moved."""

@@ -76,6 +76,8 @@ class DictationDialogue(FlowDialogue):
         self.composition_id: str | None = None
         self.review: list[ReviewMark] = []
         """Words of the note the doctor must check (unsure or corrected; see ``review``)."""
+        self.transcript: list[str] = []
+        """What the doctor said, utterance by utterance (saved with the note for review)."""
 
     def opening(self) -> Turn:
         return Turn([self.phrases.say("greeting")], "dictate")
@@ -101,6 +103,7 @@ class DictationDialogue(FlowDialogue):
 
     async def on_dictate(self, text: str) -> Turn:
         say: list[str] = []
+        self.transcript.append(text)
         self.review += review_marks(self.confidence)
         for piece in split_commands(text, self.note.rules):
             if isinstance(piece, str):
@@ -141,7 +144,7 @@ class DictationDialogue(FlowDialogue):
         if self.records is None or self.principal is None or self.patient_id is None:
             return "".join([*warnings, self.phrases.say("save_failed")]), False
         resource = composition(self.note, self.patient_id, self.principal, self.encounter_id, self.status,
-                               red_flags=self.hits, review=self.open_review())
+                               red_flags=self.hits, review=self.open_review(), transcript=self.transcript)
         try:
             saved = await (self.records.update(self.principal, {**resource, "id": self.composition_id})
                            if self.composition_id else self.records.create(self.principal, resource))
@@ -152,12 +155,15 @@ class DictationDialogue(FlowDialogue):
         return "".join([*warnings, self.phrases.say("saved")]), True
 
 
+TRANSCRIPT_EXTENSION = "https://medvoice.local/fhir/StructureDefinition/dictation-transcript"
+
+
 def composition(note: Note, patient_id: str, doctor: Principal, encounter_id: str | None,
                 status: str = "preliminary", red_flags: list[RedFlagHit] | None = None,
-                review: list[ReviewMark] | None = None) -> dict[str, Any]:
+                review: list[ReviewMark] | None = None, transcript: list[str] | None = None) -> dict[str, Any]:
     """The note as a FHIR R4 Composition (one section per non-empty record section, LOINC-coded); red
-    flags heard in the dictation and the words to check (``dictation-review``) ride along as
-    extensions for the doctor's review."""
+    flags heard in the dictation, the words to check (``dictation-review``) and what was said
+    (``dictation-transcript``, one per utterance) ride along as extensions for the doctor's review."""
     sections = note.sections()
     resource: dict[str, Any] = {
         "resourceType": "Composition",
@@ -180,6 +186,7 @@ def composition(note: Note, patient_id: str, doctor: Principal, encounter_id: st
                     "valueString": f"{hit.name}（{hit.code}）：{hit.evidence}"} for hit in red_flags or []]
     extensions += [{"url": "https://medvoice.local/fhir/StructureDefinition/dictation-review",
                     "valueString": mark.describe()} for mark in review or []]
+    extensions += [{"url": TRANSCRIPT_EXTENSION, "valueString": line} for line in transcript or [] if line.strip()]
     if extensions:
         resource["extension"] = extensions
     if encounter_id:
