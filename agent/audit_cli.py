@@ -1,32 +1,70 @@
-"""Command-line tools for the records store: ``audit verify``, ``records token``, ``records rotate-key``.
+"""Command-line tools for the records store: ``audit verify``, ``audit anchor``, ``keys rotate``, ``records token``.
 
 ``add_audit_commands(subparsers)`` registers them on the ``medvoice`` parser; each handler takes
-the parsed ``argparse.Namespace`` and returns the exit status. The database URL and key file come
-from :class:`agent.config.Settings` (``MEDVOICE_DATABASE_URL``, ``MEDVOICE_KEY_FILE``) unless given.
+the parsed ``argparse.Namespace`` and returns the exit status (0 fine, 1 tampering found, 2 could
+not run). The database URL and key file come from :class:`agent.config.Settings`
+(``MEDVOICE_DATABASE_URL``, ``MEDVOICE_KEY_FILE``) unless given; the SM2 anchor key
+(``audit-sm2.json``, its public half ``audit-sm2.json.pub``) and the anchors file
+(``audit-anchors.jsonl``) default to the key file's folder. ``records rotate-key`` is the old name
+of ``keys rotate``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.config import Settings
 from backends import ROLES, Principal
 
+if TYPE_CHECKING:
+    from backends.crypto import KeyRing
+
 EXIT_INTACT, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
+SIGNING_KEY_NAME, ANCHORS_NAME = "audit-sm2.json", "audit-anchors.jsonl"
 
 
 def add_audit_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register ``audit verify`` and the ``records`` key/token commands."""
-    audit = subparsers.add_parser("audit", help="the SM3-chained audit log")
+    """Register ``audit verify``/``anchor``, ``keys rotate`` and the ``records`` key/token commands."""
+    audit = subparsers.add_parser("audit", help="the HMAC-SM3-chained audit log and its signed anchors")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser(
-        "verify", help="check the audit chain; names the first broken entry (exit 1 if broken)"
+        "verify",
+        help="check the keyed audit chain, the signed anchors and every SM4 ciphertext; names each tampering "
+        "found (exit 1)",
     )
     verify.add_argument("--database-url", help="SQLAlchemy URL (default MEDVOICE_DATABASE_URL)")
+    verify.add_argument("--key-file", type=Path, help="key ring (default MEDVOICE_KEY_FILE)")
+    verify.add_argument("--anchors", type=Path, help=f"signed anchors to check too (e.g. the key folder's {ANCHORS_NAME})")
+    verify.add_argument(
+        "--anchor-key",
+        type=Path,
+        help=f"SM2 key file or .pub that signed the anchors (default: the key folder's {SIGNING_KEY_NAME}.pub)",
+    )
+    verify.add_argument("--no-data", action="store_true", help="skip authenticating the SM4 ciphertexts")
     verify.set_defaults(handler=run_audit_verify)
+
+    anchor = audit_commands.add_parser(
+        "anchor", help="sign a checkpoint (entry, chain MAC, time) of the verified chain with SM2 and append it"
+    )
+    anchor.add_argument("--database-url", help="SQLAlchemy URL (default MEDVOICE_DATABASE_URL)")
+    anchor.add_argument("--key-file", type=Path, help="key ring (default MEDVOICE_KEY_FILE)")
+    anchor.add_argument(
+        "--signing-key", type=Path, help=f"SM2 key file, created if missing (default: the key folder's {SIGNING_KEY_NAME})"
+    )
+    anchor.add_argument("--out", type=Path, help=f"anchors file to append to (default: the key folder's {ANCHORS_NAME})")
+    anchor.set_defaults(handler=run_audit_anchor)
+
+    keys = subparsers.add_parser("keys", help="the key ring (SM4 data keys)")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_rotate = keys_commands.add_parser(
+        "rotate", help="make a new SM4 data key active and re-encrypt every encrypted column in one transaction"
+    )
+    keys_rotate.add_argument("--database-url", help="SQLAlchemy URL (default MEDVOICE_DATABASE_URL)")
+    keys_rotate.add_argument("--key-file", type=Path, help="key ring (default MEDVOICE_KEY_FILE)")
+    keys_rotate.set_defaults(handler=run_rotate_key)
 
     records = subparsers.add_parser("records", help="records store keys and API tokens")
     records_commands = records.add_subparsers(dest="records_command", required=True)
@@ -40,25 +78,73 @@ def add_audit_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
     token.add_argument("--key-file", type=Path, help="key ring (default MEDVOICE_KEY_FILE)")
     token.set_defaults(handler=run_issue_token)
 
-    rotate = records_commands.add_parser(
-        "rotate-key", help="make a new SM4 data key active and re-encrypt every row with it"
-    )
+    rotate = records_commands.add_parser("rotate-key", help="the old name of `medvoice keys rotate`")
     rotate.add_argument("--database-url", help="SQLAlchemy URL (default MEDVOICE_DATABASE_URL)")
     rotate.add_argument("--key-file", type=Path, help="key ring (default MEDVOICE_KEY_FILE)")
     rotate.set_defaults(handler=run_rotate_key)
 
 
+def _existing_ring(command: str, key_file: Path) -> KeyRing:
+    """The key ring at ``key_file``; a missing or unusable file is a ValueError naming the command."""
+    from backends.crypto import KeyRing
+
+    if not key_file.is_file():
+        raise ValueError(f"key file {key_file} does not exist; it holds the audit key {command} needs")
+    return KeyRing.load_or_create(key_file)
+
+
 def run_audit_verify(args: argparse.Namespace) -> int:
     from backends import verify_audit_log
+    from backends.signing import load_public_key, public_path
 
-    database_url = args.database_url or Settings().database_url
+    settings = Settings()
+    database_url = args.database_url or settings.database_url
+    key_file = args.key_file or settings.key_file
     try:
-        report = verify_audit_log(database_url)
+        ring = _existing_ring("audit verify", key_file)
+        anchor_key = None
+        if args.anchors is not None:
+            anchor_key = load_public_key(args.anchor_key or public_path(key_file.parent / SIGNING_KEY_NAME))
+        report = verify_audit_log(
+            database_url, ring, anchors_file=args.anchors, anchor_key=anchor_key, check_data=not args.no_data
+        )
     except ValueError as error:
         print(f"medvoice audit verify: {error}", file=sys.stderr)
         return EXIT_ERROR
     print(report.describe())
     return EXIT_INTACT if report.intact else EXIT_BROKEN
+
+
+def run_audit_anchor(args: argparse.Namespace) -> int:
+    from backends import open_store
+    from backends.embedded.anchors import append_anchor, make_anchor
+    from backends.embedded.audit import verify_chain
+    from backends.signing import Sm2KeyPair
+
+    settings = Settings()
+    key_file = args.key_file or settings.key_file
+    out = args.out or key_file.parent / ANCHORS_NAME
+    try:
+        _existing_ring("audit anchor", key_file)
+        pair = Sm2KeyPair.load_or_create(args.signing_key or key_file.parent / SIGNING_KEY_NAME)
+        store = open_store(args.database_url or settings.database_url, key_file, seed=False)
+    except ValueError as error:
+        print(f"medvoice audit anchor: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        # One transaction: the chain checked is the chain anchored (SQLite: the write lock is held).
+        with store.engine.begin() as conn:
+            report = verify_chain(conn)
+            if not report.intact:
+                print(report.describe())
+                print("medvoice audit anchor: refusing to sign a broken chain", file=sys.stderr)
+                return EXIT_BROKEN
+            anchor = make_anchor(conn, pair)
+    finally:
+        store.close()
+    append_anchor(out, anchor)
+    print(f"anchored entry {anchor.seq} (MAC {anchor.mac[:16]}...) at {anchor.at}, SM2 key {anchor.signer} -> {out}")
+    return EXIT_INTACT
 
 
 def run_issue_token(args: argparse.Namespace) -> int:
@@ -81,15 +167,20 @@ def run_issue_token(args: argparse.Namespace) -> int:
 
 def run_rotate_key(args: argparse.Namespace) -> int:
     from backends import open_store
+    from backends.embedded.sealed import rotate_data_key
 
     settings = Settings()
-    store = open_store(
-        args.database_url or settings.database_url, args.key_file or settings.key_file, seed=False
-    )
+    key_file = args.key_file or settings.key_file
     try:
-        new_key = store.rotate_key()
-        moved = asyncio.run(store.reencrypt())
+        _existing_ring("keys rotate", key_file)
+        store = open_store(args.database_url or settings.database_url, key_file, seed=False)
+    except ValueError as error:
+        print(f"medvoice keys rotate: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        _, report = rotate_data_key(store.engine, store.ring, key_file)
     finally:
         store.close()
-    print(f"active SM4 key is now {new_key}; re-encrypted {moved} rows")
+    columns = ", ".join(f"{name} {count}" for name, count in report.moved.items())
+    print(f"active SM4 key is now {report.new_key_id}; re-encrypted {report.total} rows ({columns}) in one transaction")
     return EXIT_INTACT

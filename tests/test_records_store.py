@@ -1,5 +1,5 @@
 """Embedded store on SQLite and PostgreSQL: FHIR round trips, encryption on disk, search, tamper
-detection, key rotation, the SM3 audit chain and the Alembic schema."""
+detection, key rotation, the HMAC-SM3 audit chain and the Alembic schema."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from gmssl import sm3 as gm_sm3
 
 from backends.crypto import KeyRing
 from backends.embedded import EmbeddedStore, open_store
-from backends.embedded.audit import AuditEntry, entry_hash
+from backends.embedded.audit import AuditEntry, entry_mac
 from backends.embedded.engine import alembic_config, migrate
 from backends.embedded.schema import audit_head, audit_log, metadata, resources
 from backends.interfaces import InvalidResourceError, NotFoundError, Principal, TamperedDataError
@@ -184,7 +184,7 @@ async def test_key_rotation_keeps_old_rows_readable_and_reencrypts(
         assert set(conn.execute(sa.select(resources.c.key_id)).scalars()) == {"k2"}
     # The rotated key file opens the same data, even with the retired key removed.
     ring = store.ring
-    retired = KeyRing({"k2": ring.data_keys["k2"]}, "k2", ring.index_key, ring.token_key)
+    retired = KeyRing({"k2": ring.data_keys["k2"]}, "k2", ring.index_key, ring.token_key, ring.audit_key)
     reopened = open_store(
         str(store.engine.url.render_as_string(hide_password=False)), keys_json=retired.to_json(), seed=False
     )
@@ -212,17 +212,20 @@ async def test_audit_chain_records_every_access_without_patient_text(store: Embe
     assert rows[2].target == f"Patient/{person['id']}" and rows[2].purpose == "treatment"
     flat = " ".join(str(value) for row in rows for value in row)
     assert "张三丰" not in flat and "13800138000" not in flat
-    # The chain hash is SM3 as computed by pure-Python gmssl too.
+    # The chain hash is HMAC-SM3 under the key file's audit key, as computed by pure-Python gmssl too.
     row = rows[1]
     entry = AuditEntry(
         row.subject, row.role, row.hospital_id, row.action, row.target, row.purpose, row.outcome
     )
-    recomputed = entry_hash(row.prev_hash, row.seq, row.at, entry)
+    recomputed = entry_mac(store.ring.audit_key, row.prev_hash, row.seq, row.at, entry)
     canonical = (
         f'[{row.seq},"{row.at}","{row.subject}","{row.role}","{row.hospital_id}","{row.action}",'
         f'"{row.target}","{row.purpose}","{row.outcome}"]'
     )
-    by_gmssl = gm_sm3.sm3_hash(func.bytes_to_list(row.prev_hash.encode() + b"\n" + canonical.encode()))
+    key = store.ring.audit_key.ljust(64, b"\0")  # RFC 2104 with SM3's 64-byte block
+    message = row.prev_hash.encode() + b"\n" + canonical.encode()
+    inner = bytes.fromhex(gm_sm3.sm3_hash(func.bytes_to_list(bytes(k ^ 0x36 for k in key) + message)))
+    by_gmssl = gm_sm3.sm3_hash(func.bytes_to_list(bytes(k ^ 0x5C for k in key) + inner))
     assert recomputed == row.hash == by_gmssl
     assert rows[0].prev_hash == "0" * 64 and rows[1].prev_hash == rows[0].hash
 

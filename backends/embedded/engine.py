@@ -81,9 +81,13 @@ def alembic_config() -> Config:
     return config
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent)."""
+def migrate(engine: sa.Engine, audit_key: bytes | None = None) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent).
+
+    ``audit_key`` re-keys an existing plain-SM3 audit chain (revision 0004); an empty one needs none.
+    """
     config = alembic_config()
+    config.attributes["audit_key"] = audit_key
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Several workers starting at once: one migrates, the others wait and find it done.
