@@ -173,6 +173,14 @@ class Accounts:
             ).first()
         return _user(row) if row else None
 
+    def display_names(self, hospital_id: str) -> dict[str, str]:
+        """Staff id -> display name for the hospital (who claimed a hand-off, who dictated a note)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(staff_users.c.id, staff_users.c.display_name).where(staff_users.c.hospital_id == hospital_id)
+            )
+            return {row.id: row.display_name for row in rows}
+
     # -- sessions ----------------------------------------------------------------------------
 
     def open_session(self, user: StaffUser) -> tuple[str, Session]:

@@ -144,7 +144,8 @@ class Console:
 
     async def page(self, name: str, request: Request, user: StaffUser, status: int = 200, **context: Any) -> HTMLResponse:
         session = await self.session(request)
-        return self.render(name, request, status, user=user, csrf_token=session.csrf_token, **context)
+        staff = await asyncio.to_thread(self.accounts.display_names, user.hospital_id)
+        return self.render(name, request, status, user=user, csrf_token=session.csrf_token, staff=staff, **context)
 
     def refused(self, request: Request, error: Refused) -> Response:
         if request.headers.get("hx-request"):

@@ -235,7 +235,7 @@ def test_nurse_claims_calls_back_and_closes_a_handoff_of_her_department(env: Any
     token = csrf(c.get("/console/queue").text)
     hx = {"HX-Request": "true", "X-CSRF-Token": token}
     claimed = c.post(f"/console/handoffs/{ticket}/claim", headers=hx)
-    assert claimed.status_code == 200 and "已由 nurse-emergency-1 认领" in claimed.text
+    assert claimed.status_code == 200 and "已由 陈静 认领" in claimed.text
     other = sign_in(env, "doctor1")
     other_token = csrf(other.get("/console/queue").text)
     refused = other.post(f"/console/handoffs/{ticket}/close", data={"csrf_token": other_token, "outcome": "x"})

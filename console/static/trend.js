@@ -10,7 +10,7 @@
     if (!values.some(function (column) { return column.some(function (v) { return v !== null; }); })) {
       el.textContent = "暂无数据"; el.classList.add("empty"); return;
     }
-    var options = Object.assign({ width: width(), height: 260, series: [{}].concat(series), axes: axes,
+    var options = Object.assign({ width: width(), height: 260, series: [{ label: "时间" }].concat(series), axes: axes,
       cursor: { drag: { x: false, y: false } } }, opts || {});
     el.plot = new uPlot(options, [data.t].concat(values), el);
   }
