@@ -31,6 +31,8 @@ _SAME_GLUCOSE = 5.0  # mmol/L: 二十几 is read as 25 here, 20 by the flow
 _LONE_NUMERAL = 2.0
 # Categories that count even when said of the past: a known condition stays known.
 _TIMELESS = ("history",)
+# A patient's age said by the flow is no age of these (宝宝两个月 is not the mother's age).
+_ADULTS = ("person.self", "person.parent", "person.partner", "person.elder")
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,15 @@ class _Facts:
     """What one check knows: the mentions (current ones indexed by concept), vitals and person."""
 
     def __init__(self, text: str, mentions: list[Mention], vitals: Vitals, person: Person,
-                 spoken_values: bool = True) -> None:
+                 spoken_values: bool = True, subject: str | None = None, whole: _Facts | None = None) -> None:
         self.text = text
+        self.mentions = mentions
         self.spoken_values = spoken_values
         self.vitals = vitals
         self.person = person
+        self.subject = subject
+        self.whole = whole  # the call's facts, when these are one person's
+        self._people: list[_Facts] | None = None
         self.current: dict[str, list[Mention]] = defaultdict(list)
         self.past: dict[str, list[Mention]] = defaultdict(list)
         self.site_starts = [mention.start for mention in mentions if mention.category == "site"]
@@ -76,6 +82,18 @@ class _Facts:
                     self.past[mention.concept].append(mention)
                 continue
             self.current[mention.concept].append(mention)
+
+    def people(self) -> list[_Facts]:
+        """The facts about each person spoken of: their mentions and those said of nobody in particular
+        ("孩子两个月，我发烧" is two people; "两个月大，发烧" one). Only the whole call when nobody is named."""
+        if self._people is None:
+            keys = list(dict.fromkeys(m.subject for m in self.mentions if m.subject is not None))
+            self._people = [
+                _Facts(self.text, [m for m in self.mentions if m.subject in (key, None)], self.vitals, self.person,
+                       self.spoken_values, key, self)
+                for key in keys
+            ] or [self]
+        return self._people
 
     def of(self, concept: str) -> list[Mention]:
         if concept.startswith("~"):  # said now, even if it has eased since
@@ -136,6 +154,13 @@ class _Node:
             return None if self.children[0].holds(facts) is not None else []
         if self.kind == "near":
             return _near(self, facts)
+        if self.kind == "one_person":  # every finding about the same person (or nobody named)
+            inner: _Node = self.children[0]
+            for person in facts.people():
+                found = inner.holds(person)
+                if found is not None:
+                    return found
+            return None
         return [] if _vitals_hold(dict(self.vital), facts) else None
 
 
@@ -194,7 +219,8 @@ def _vitals_hold(vital: dict[str, Any], facts: _Facts) -> bool:
     if vitals.heart_rate is not None:
         rates.append(vitals.heart_rate)
     ages = [m.value for m in facts.of("reading.age_days") if m.value is not None]
-    if person.age_days is not None:
+    if person.age_days is not None and (facts.whole is None or facts.subject == getattr(person, "patient", None)
+                                        or not ages and facts.subject not in _ADULTS):
         ages.append(person.age_days)
     checks: dict[str, Callable[[Any], bool]] = {
         "systolic_gte": lambda v: any(p >= v for p in systolic),
@@ -245,6 +271,12 @@ def _said_of_the_past(facts: _Facts, concept: str, value: float, tolerance: floa
 
 
 def _has_fever(facts: _Facts) -> bool:
+    if facts.whole is not None:  # one person's: their own temperature, else the flow's if nobody's was said
+        said = [m.value for m in facts.said.get("reading.temperature", ()) if m.value is not None]
+        if said:
+            return max(said) >= _FEVER_C
+        if facts.whole.said.get("reading.temperature"):
+            return bool(facts.of("sym.fever"))
     if facts.vitals.temperature_c is not None:
         return facts.vitals.temperature_c >= _FEVER_C
     # Missing information never lowers urgency: a fever word without a number counts.
@@ -354,7 +386,7 @@ def _compile(raw: Any, known: set[str]) -> _Node:
         return _Node("any", tuple(_compile(item, known) for item in raw))
     parts = []
     for key, value in raw.items():
-        if key in ("level", "note", "within", "clause", "duration_lte"):
+        if key in ("level", "note", "within", "clause", "duration_lte", "one_person"):
             continue
         if key == "all":
             parts.append(_Node("all", tuple(_compile(item, known) for item in value)))
@@ -374,7 +406,8 @@ def _compile(raw: Any, known: set[str]) -> _Node:
             parts.append(_Node("vital", vital=tuple(vital.items())))
         else:
             raise ValueError(f"red-flag expression key {key!r} unknown")
-    return parts[0] if len(parts) == 1 else _Node("all", tuple(parts))
+    node = parts[0] if len(parts) == 1 else _Node("all", tuple(parts))
+    return _Node("one_person", (node,)) if raw.get("one_person") else node
 
 
 def _term(raw: Any, known: set[str]) -> _Term:

@@ -285,11 +285,14 @@ def _applies(presentation: Presentation, person: Person, text: str, mentions: li
     said = (presentation.who is not None and presentation.who.search(text) is not None) or any(
         m.concept in presentation.who_concepts and not m.negated for m in mentions)
     if presentation.requires == "pregnant":
+        # a pregnancy said of someone other than the patient (我老婆怀孕了，我肚子疼) is not the patient's
+        said = said and not (person.named and all(m.subject not in (None, person.patient) for m in mentions
+                                                  if m.concept in presentation.who_concepts and not m.negated))
         return person.pregnant is True or (person.pregnant is None and said)
     if presentation.requires == "young_infant":
         if person.age_days is not None:
             return person.age_days < infant_fever_age_days()
-        return said
+        return said and not person.adult  # 宝宝两个月，我自己发烧: the mother is the patient
     return True
 
 

@@ -9,7 +9,7 @@ many surface forms (lay, regional, metaphorical, misheard), as data with sources
 Red flags (dialogue/safety.py) are rules over these concept ids; see README.md for the ids.
 """
 
-from medical_terms.concepts.lexicon import load_concepts
+from medical_terms.concepts.lexicon import load_concepts, people_lexicon
 from medical_terms.concepts.matcher import GAP, ConceptMatcher
 from medical_terms.concepts.model import CATEGORIES, Concept, Mention
 from medical_terms.concepts.negation import is_negated
@@ -20,7 +20,9 @@ from medical_terms.concepts.readers import (
     durations,
     heart_rates,
     number,
+    temperatures,
 )
+from medical_terms.concepts.subjects import Named, Subjects
 
 __all__ = [
     "CATEGORIES",
@@ -28,6 +30,8 @@ __all__ = [
     "Concept",
     "ConceptMatcher",
     "Mention",
+    "Named",
+    "Subjects",
     "ages",
     "blood_pressures",
     "device_readings",
@@ -36,4 +40,6 @@ __all__ = [
     "is_negated",
     "load_concepts",
     "number",
+    "people_lexicon",
+    "temperatures",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from medical_terms.concepts.model import CATEGORIES, Concept
 
@@ -21,6 +22,7 @@ READER_CONCEPTS = (
     Concept("reading.bp_diastolic", "reading", "舒张压读数", source="readers.blood_pressures"),
     Concept("reading.age_days", "reading", "小儿年龄（天）", source="readers.ages"),
     Concept("reading.heart_rate", "reading", "心率读数", source="readers.heart_rates"),
+    Concept("reading.temperature", "reading", "体温读数", source="readers.temperatures"),
 )
 
 
@@ -57,3 +59,13 @@ def load_concepts() -> tuple[Concept, ...]:
                 )
             )
     return (*concepts, *READER_CONCEPTS)
+
+
+@cache
+def people_lexicon() -> dict[str, Any]:
+    """The people data file (``data/people.json``) as read: its person concepts with the relation, age
+    group, sex and newborn ages their words imply, the age thresholds and the words for old age. The one
+    home of the people lexicon; ``dialogue.people`` reads the patient from it."""
+    data: dict[str, Any] = json.loads(resources.files("medical_terms.concepts.data").joinpath("people.json")
+                                      .read_text("utf-8"))
+    return data

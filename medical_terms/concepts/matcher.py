@@ -16,7 +16,14 @@ from functools import lru_cache
 from medical_terms.concepts.lexicon import load_concepts
 from medical_terms.concepts.model import Concept, Mention
 from medical_terms.concepts.negation import is_negated
-from medical_terms.concepts.readers import ages, blood_pressures, device_readings, durations, heart_rates
+from medical_terms.concepts.readers import (
+    ages,
+    blood_pressures,
+    device_readings,
+    durations,
+    heart_rates,
+    temperatures,
+)
 from medical_terms.concepts.scope import (
     CLAUSE_BREAK,
     is_denied_after,
@@ -26,6 +33,7 @@ from medical_terms.concepts.scope import (
     is_resolved,
 )
 from medical_terms.concepts.sounds import WORD, SoundIndex, respell
+from medical_terms.concepts.subjects import Named, Subjects
 from medical_terms.phonetics import is_hanzi
 
 GAP = r"[^，。,；;！!？?不没无未别]{0,4}"
@@ -42,6 +50,9 @@ _CHRONIC_CATEGORIES = ("symptom", "sign")
 _SPAN_PAST_CATEGORIES = ("reading",)
 # Acts that a modal before them makes only meant, not done ("今晚想全吃了"): not current.
 _INTENDED_ACTS = ("sub.ingest",)
+# A person word inside these changes no subject (肚子里的宝宝 is the pregnancy, not a child); a value's
+# span names its subject on purpose (宝宝两个月).
+_SUBJECT_SPAN_CATEGORIES = ("person", "reading", "duration")
 
 
 @dataclass(frozen=True)
@@ -97,16 +108,18 @@ class ConceptMatcher:
             offset += len(piece)
         # Readers see the whole text: a value may sit a clause after what names it (血糖高，测出来十七).
         for concept_id, start, end, value in (*durations(text), *device_readings(text), *blood_pressures(text),
-                                              *ages(text), *heart_rates(text)):
+                                              *ages(text), *heart_rates(text), *temperatures(text)):
             raws.append(_Raw(self._index[concept_id], start, end, "reader", value))
         raws.sort(key=lambda r: (r.start, -r.end))
-        people = [r for r in raws if r.concept in self._person]
-        people = [p for p in people if not any(o is not p and o.start <= p.start and p.end <= o.end
-                                               and o.end - o.start > p.end - p.start for o in people)]
+        subjects = _subjects(text, [(self.concepts[r.concept].id, self.concepts[r.concept].category, r.start, r.end)
+                                    for r in raws])
         mentions = []
         for raw in raws:
             concept = self.concepts[raw.concept]
-            subject = next((self.concepts[p.concept].id for p in reversed(people) if p.end <= raw.start), None)
+            if raw.concept in self._person:
+                subject = subjects.at(raw.start)
+            else:
+                subject = subjects.at(raw.start, raw.end if concept.category == "reading" else None)
             mentions.append(
                 Mention(
                     concept=concept.id,
@@ -127,6 +140,11 @@ class ConceptMatcher:
                 )
             )
         return _negate_lists(text, mentions)
+
+    def subjects(self, text: str, mentions: list[Mention], context: str | None = None) -> Subjects:
+        """Who is spoken of where in ``text``, from its ``mentions`` (:meth:`find`); ``context`` is the
+        third party of earlier turns, a pronoun's antecedent when this text names nobody before it."""
+        return _subjects(text, [(m.concept, m.category, m.start, m.end) for m in mentions], context)
 
     def _clause_raws(self, clause: str) -> tuple[_Raw, ...]:
         return _cached_raws(self, clause)
@@ -212,6 +230,16 @@ def _negate_lists(text: str, mentions: list[Mention]) -> list[Mention]:
                     result[result.index(site)] = replace(site, negated=True)
         previous = result[index]
     return result
+
+
+def _subjects(text: str, found: list[tuple[str, str, int, int]], context: str | None = None) -> Subjects:
+    """The subject model over ``(concept, category, start, end)`` of every mention: people not inside a
+    longer person word, and the findings a person word inside changes no subject in."""
+    people = [f for f in found if f[1] == "person"]
+    people = [p for p in people if not any(o is not p and o[2] <= p[2] and p[3] <= o[3] and o[3] - o[2] > p[3] - p[2]
+                                           for o in people)]
+    inside = [(f[2], f[3]) for f in found if f[1] not in _SUBJECT_SPAN_CATEGORIES]
+    return Subjects(text, [Named(p[0], p[2], p[3], text[p[2]:p[3]]) for p in people], inside, context)
 
 
 def _past(text: str, raw: _Raw, category: str) -> bool:

@@ -93,7 +93,7 @@ _BP_SINGLE = re.compile(
 _AGE_WORD = r"(?:宝宝|孩子|娃儿|娃|小宝贝|小宝|宝贝|婴儿|闺女|儿子|女儿|小孩|孙子|孙女|外孙女|外孙|毛毛|小家伙|新生儿|小娃)"
 _AGE_UNIT = r"(?P<unit>天|周|星期|个月|月)"
 _AGE = re.compile(
-    rf"(?:{_AGE_WORD}(?:才|刚|刚满|刚刚|出生|生下来才?|今年|已经|都)?|(?:才|刚满|出生|生下来才?|满))"
+    rf"(?:{_AGE_WORD}(?:才|刚|刚满|刚刚|出生|生下来才?|生出来才?|今年|已经|都)?|(?:才|刚满|出生|生下来才?|生出来才?|满)|我家(?:的|那个)?(?:是|才|刚))"
     rf"(?P<num>{_NUM})个?(?P<half>半)?多?{_AGE_UNIT}(?P<half2>半)?(?=$|[，。,；;\s]|大|了|的|体温|发|烧|摸|身上|额头|今天|昨天|就|还|吃|一直|有点)"
     rf"|(?P<num2>{_NUM})个?(?P<half3>半)?多?(?P<unit2>天|周|星期|个月|月)(?=大|的(?:宝宝|孩子|娃|婴儿|小孩))"
 )
@@ -210,6 +210,28 @@ def durations(text: str) -> Iterator[tuple[str, int, int, float]]:
     for match in _WORD_SPAN.finditer(text):
         minutes = next(m for pattern, m in _WORD_SPANS if re.fullmatch(pattern, match.group()))
         yield "dur.minutes", match.start(), match.end(), minutes
+
+
+_TEMP_NUM = rf"[0-9]{{2}}(?:\.[0-9])?|[三四]十[{_DIGITS}]?(?:点[{_DIGITS}])?"
+_TEMPERATURE = re.compile(
+    rf"(?P<num>{_TEMP_NUM})\s*(?:度|℃)(?P<tenth>[{_DIGITS}](?![0-9{_DIGITS}十]))?"
+    rf"|(?:烧到|体温|发烧|发热|高烧|热度|温度|肛温|耳温|腋温|额温)[^，。,；;0-9{_DIGITS}]{{0,3}}(?P<num2>{_TEMP_NUM})(?![0-9{_DIGITS}十百度℃])"
+)
+
+
+def temperatures(text: str) -> Iterator[tuple[str, int, int, float]]:
+    """Body temperature said in words, ``reading.temperature`` (°C): "三十八度五" → 38.5, "39.2度",
+    "烧到三十九" → 39 (34-43 only: 十度 or 一百度 is no body temperature)."""
+    for match in _TEMPERATURE.finditer(text):
+        spoken = match["num"] or match["num2"]
+        value = number(spoken)
+        if value is None:
+            continue
+        tenth = number(match["tenth"]) if match["tenth"] else None
+        if tenth is not None and value == int(value) and tenth < 10:
+            value += tenth / 10
+        if 34 <= value <= 43:
+            yield "reading.temperature", match.start(), match.end(), value
 
 
 def device_readings(text: str) -> Iterator[tuple[str, int, int, float]]:
