@@ -10,18 +10,25 @@ numpy/scipy only. ``clean`` is the plain render every audio figure used before; 
     babble               three other rendered utterances mixed in at 10 dB SNR
     clipped              the loudest 2% of samples clipped at full scale (below the signal guard's
                          5% rejection threshold, so the recogniser must cope)
+    reverb               a room: the render convolved with a seeded synthetic impulse response
+                         (direct path, then exponentially decaying noise, RT60 0.6 s, direct-to-
+                         reverberant ratio ~3 dB; Polack's statistical model, numpy/scipy only)
+    hesitant             the caller hesitates: fillers (嗯, 那个, 就是) and a restart (我我，我…)
+                         put into the words before they are rendered; the words asked about are
+                         still all there (text-level, so a reference transcript is the plain text)
 
 Nothing here is used to train anything: it is for measuring.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import fftconvolve, resample_poly
 
 SAMPLE_RATE = 16000
 BABBLE_TEXTS = (
@@ -44,6 +51,8 @@ class Condition:
         alaw: 8 kHz G.711 A-law round trip.
         babble_snr_db: Mix in babble at this SNR (None: none).
         clip_fraction: Share of samples driven to full scale (0: none).
+        reverb_rt60_s: Room reverberation time of a synthetic impulse response (0: none).
+        hesitant: Fillers and a restart are put into the words before rendering (:func:`hesitate`).
     """
 
     name: str
@@ -52,10 +61,16 @@ class Condition:
     alaw: bool = False
     babble_snr_db: float | None = None
     clip_fraction: float = 0.0
+    reverb_rt60_s: float = 0.0
+    hesitant: bool = False
 
     def signature(self) -> dict[str, object]:
         """What the audio depends on (for cache keys)."""
         return asdict(self)
+
+    def words(self, text: str) -> str:
+        """What the caller says under this condition (``hesitant`` changes the words; others don't)."""
+        return hesitate(text) if self.hesitant else text
 
     @property
     def render_speed(self) -> float:
@@ -78,6 +93,8 @@ CONDITIONS: dict[str, Condition] = {
         Condition("alaw8k", alaw=True),
         Condition("babble", babble_snr_db=10.0),
         Condition("clipped", clip_fraction=0.02),
+        Condition("reverb", reverb_rt60_s=0.6),
+        Condition("hesitant", hesitant=True),
     )
 }
 
@@ -96,6 +113,8 @@ def apply(
         if babble is None:
             raise ValueError(f"condition {condition.name} needs babble audio")
         out = mix_at_snr(out, babble(len(out)), condition.babble_snr_db)
+    if condition.reverb_rt60_s:
+        out = reverberate(out, condition.reverb_rt60_s)
     if condition.clip_fraction:
         out = clip(out, condition.clip_fraction)
     if condition.alaw:
@@ -125,6 +144,55 @@ def clip(audio: np.ndarray, fraction: float) -> np.ndarray:
         return audio
     level = float(np.quantile(np.abs(audio), 1 - fraction)) or 1.0
     return np.clip(audio / level, -1.0, 1.0)
+
+
+def room_impulse_response(rt60_s: float, seed: int = 0, direct_to_reverberant_db: float = 3.0) -> np.ndarray:
+    """A synthetic room impulse response at 16 kHz: a unit direct path, silence for the first
+    reflection's delay (5 ms), then Gaussian noise whose envelope falls 60 dB in ``rt60_s`` (Polack's
+    statistical room model), scaled so the direct path is ``direct_to_reverberant_db`` louder than
+    the tail. Seeded: the same room every run."""
+    rng = np.random.default_rng(seed)
+    length = int(rt60_s * SAMPLE_RATE)
+    t = np.arange(length) / SAMPLE_RATE
+    tail = rng.standard_normal(length) * np.exp(-6.9078 * t / rt60_s)
+    tail[: int(0.005 * SAMPLE_RATE)] = 0.0
+    tail *= 10 ** (-direct_to_reverberant_db / 20) / (float(np.sqrt(np.sum(tail**2))) or 1.0)
+    tail[0] = 1.0
+    return tail.astype(np.float32)
+
+
+def reverberate(audio: np.ndarray, rt60_s: float) -> np.ndarray:
+    """``audio`` played in a room (:func:`room_impulse_response`), same length, the loudness of the
+    dry signal kept (RMS) and peaks limited to full scale."""
+    if not len(audio):
+        return audio
+    wet = fftconvolve(audio, room_impulse_response(rt60_s))[: len(audio)]
+    dry_rms = float(np.sqrt(np.mean(audio**2))) or 1e-9
+    wet_rms = float(np.sqrt(np.mean(wet**2))) or 1e-9
+    wet *= dry_rms / wet_rms
+    peak = float(np.max(np.abs(wet)))
+    return (wet / peak * 0.95 if peak > 0.95 else wet).astype(np.float32)
+
+
+_FILLERS = ("嗯，", "那个，", "就是，")
+_CLAUSE = re.compile(r"(?<=[，,。！？!?；;])")
+
+
+def hesitate(text: str) -> str:
+    """``text`` as a hesitant caller says it: a filler before every other clause (嗯，/那个，/就是，
+    in turn) and the first clause restarted (its first character said twice: 我我，我胸口疼).
+    Deterministic; every original character is kept, in order."""
+    clauses = [c for c in _CLAUSE.split(text) if c]
+    if not clauses:
+        return text
+    out = []
+    for index, clause in enumerate(clauses):
+        if index == 0 and len(clause) > 2:
+            clause = clause[0] + clause[0] + "，" + clause
+        elif index % 2 == 1:
+            clause = _FILLERS[(index // 2) % len(_FILLERS)] + clause
+        out.append(clause)
+    return "".join(out)
 
 
 _A = 87.6

@@ -179,7 +179,8 @@ class SpeechPath:
         """``text`` in the project's voice under this path's condition (float32, 16 kHz)."""
         from evals.render import render_caller
 
-        samples = render_caller(self._voice(self.condition.render_speed), text).astype(np.float32) / 32767
+        words = self.condition.words(text)
+        samples = render_caller(self._voice(self.condition.render_speed), words).astype(np.float32) / 32767
         return apply(self.condition, samples, self._babble_of)
 
     def _voice(self, speed: float) -> Any:

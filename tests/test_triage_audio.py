@@ -10,7 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evals.conditions import CONDITIONS, alaw_decode, alaw_encode, apply, clip, parse_conditions
+from evals.conditions import (
+    CONDITIONS,
+    alaw_decode,
+    alaw_encode,
+    apply,
+    clip,
+    hesitate,
+    parse_conditions,
+    room_impulse_response,
+)
 from evals.triage.__main__ import main
 from evals.triage.plots import SCORE_METRICS
 
@@ -120,6 +129,26 @@ def test_conditions_change_the_audio_the_way_they_say() -> None:
     assert [c.name for c in parse_conditions("all")] == list(CONDITIONS)
     with pytest.raises(ValueError, match="underwater"):
         parse_conditions("underwater")
+
+
+def test_a_room_smears_the_audio_and_a_hesitant_caller_keeps_every_word() -> None:
+    rate = 16000
+    click = np.zeros(rate, np.float32)
+    click[1000] = 0.5
+    room = apply(CONDITIONS["reverb"], click)
+    assert len(room) == len(click)
+    after = np.abs(room[1000 + int(0.1 * rate):1000 + int(0.3 * rate)])
+    assert after.max() > 0.001  # energy 100-300 ms after the click: the room's tail
+    assert after.max() < np.abs(room[1000])  # the direct path stays the loudest
+    tail = room_impulse_response(0.6)
+    early, late = np.sum(tail[80:1600] ** 2), np.sum(tail[8000:9600] ** 2)
+    assert 10 * np.log10(early / late) == pytest.approx(50, abs=8)  # -60 dB per 0.6 s: ~50 dB over 0.5 s
+    said = "我胸口疼，出冷汗，已经半小时了。喘不上气"
+    hesitant = CONDITIONS["hesitant"].words(said)
+    assert hesitant == "我我，我胸口疼，嗯，出冷汗，已经半小时了。那个，喘不上气"
+    remaining = iter(hesitant)
+    assert all(ch in remaining for ch in said)  # every original character, in order
+    assert CONDITIONS["clean"].words(said) == said and hesitate("") == ""
 
 
 def test_the_speech_path_hears_with_the_calls_decoder_and_caches_by_it(tmp_path: Path) -> None:
