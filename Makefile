@@ -55,6 +55,16 @@ models: install
 postgres: system
 	@bash scripts/postgres.sh start
 
+.PHONY: cluster cluster-down
+# A local cluster: PostgreSQL, WORKERS medvoice workers (default 2) and HAProxy on 127.0.0.1:8100
+# (deploy/cluster.py); `make cluster-down` stops the workers and HAProxy (PostgreSQL is shared).
+WORKERS ?= 2
+cluster: install models postgres
+	bash scripts/cluster.sh up --workers $(WORKERS)
+
+cluster-down:
+	bash scripts/cluster.sh down
+
 .PHONY: llm-server
 # llama.cpp's OpenAI-compatible server (prebuilt xllamacpp wheel) with the pip-shipped Gemma 3 270M on
 # 127.0.0.1:8080; point the agent at it with MEDVOICE_LLM_BASE_URL=http://127.0.0.1:8080/v1

@@ -1,0 +1,1 @@
+"""The cluster benchmark (``python -m evals.cluster``) and its scripted patient phones."""
