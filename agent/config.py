@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogue import FLOWS
 from transport import DEFAULT_SIP_PORT, SipConfig, SipRegistration
+from transport import DEFAULT_SIP_PORT, SipConfig, SipRegistration
 
 if TYPE_CHECKING:
     from agent.campaign import CampaignSettings
@@ -93,6 +94,36 @@ class Settings(BaseSettings):
     webrtc_turn_credential: str | None = Field(None, description="Credential for the turn: servers.")
     webrtc_ice_timeout_s: float = Field(15.0, gt=0, description="A peer not connected by then is closed.")
     webrtc_offers_per_minute: int = Field(20, ge=1, description="Call attempts per client address per minute.")
+    sip: bool = Field(False, description="Answer SIP calls (UDP and TCP) on sip_port; setting sip_port also turns it on.")
+    sip_port: int | None = Field(
+        None, ge=0, le=65535, description="SIP port for UDP and TCP (default 5060 when sip is on; 0 = any free port)."
+    )
+    sip_bind: str | None = Field(None, description="Address SIP and RTP bind to (default: host).")
+    sip_public_address: str | None = Field(None, description="Address written in Contact and SDP (NAT).")
+    sip_rtp_port: int = Field(0, ge=0, le=65535, description="First RTP port (0 = any free port).")
+    sip_allow_from: str = Field(
+        "", description="Comma-separated trunk/PBX addresses or networks whose INVITEs are answered (others: 403)."
+    )
+    sip_registrar: str | None = Field(None, description="Register to this PBX as an extension (sip:pbx.local).")
+    sip_user: str | None = Field(None, description="The extension to register as.")
+    sip_password: str | None = Field(None, description="Digest password of the extension (never logged).")
+    sip_routes: str = Field(
+        "triage=triage,followup=followup,dictation=dictation",
+        description="Number plan: comma-separated called-user=flow (e.g. 8001=triage,8002=followup).",
+    )
+    sip_max_calls: int | None = Field(None, ge=1, description="Concurrent SIP calls (default max_calls); more get 503.")
+    sip_retry_after_s: int = Field(30, ge=1, description="Retry-After of a 503 for capacity.")
+    sip_rtp_timeout_s: float = Field(30.0, gt=0, description="Hang up a call that receives no RTP for this long.")
+    sip_srtp: Literal["disabled", "optional", "mandatory"] = Field(
+        "disabled", description="SDES-SRTP: 'mandatory' refuses plain-RTP calls (488)."
+    )
+    sip_tls_port: int = Field(0, ge=0, le=65535, description="Also SIP over TLS on this port (0 = off).")
+    sip_tls_cert: str | None = Field(None, description="TLS certificate file (PEM) for sip_tls_port.")
+    sip_tls_key: str | None = Field(None, description="TLS private key file (PEM) for sip_tls_port.")
+    sip_human_uri: str | None = Field(
+        None, description="Hand-offs are transferred here by SIP REFER (sip:8000@pbx.local); unset = queued only."
+    )
+
     console_cookie_secure: bool = Field(
         True, description="Staff console session cookies only over HTTPS; false only for http://localhost development."
     )
@@ -199,6 +230,41 @@ class Settings(BaseSettings):
             windows.append((start, end))
         weekdays = frozenset(int(d) for d in self.campaign_weekdays if d.isdigit())
         return CampaignSettings(hours=CallingHours(windows=tuple(windows), weekdays=weekdays))
+
+    def sip_config(self) -> SipConfig | None:
+        """The SIP endpoint's configuration, or None when SIP is off.
+
+        Raises:
+            ValueError: a SIP setting is invalid (the message names it).
+        """
+        if not self.sip and self.sip_port is None:
+            return None
+        registration = None
+        if self.sip_registrar:
+            registration = SipRegistration(self.sip_registrar, self.sip_user or "", self.sip_password or "")
+        routes = []
+        for entry in filter(None, (e.strip() for e in self.sip_routes.split(","))):
+            called, _, flow = entry.partition("=")
+            if flow.strip() not in FLOWS:
+                raise ValueError(f"MEDVOICE_SIP_ROUTES entry {entry!r} must be called-user=flow, flow one of {FLOWS}")
+            routes.append((called.strip(), flow.strip()))
+        return SipConfig(
+            port=DEFAULT_SIP_PORT if self.sip_port is None else self.sip_port,
+            bind=self.sip_bind or self.host,
+            public_address=self.sip_public_address,
+            rtp_port=self.sip_rtp_port,
+            allow_from=tuple(a.strip() for a in self.sip_allow_from.split(",") if a.strip()),
+            registration=registration,
+            routes=tuple(routes),
+            max_calls=self.sip_max_calls or self.max_calls,
+            retry_after_s=self.sip_retry_after_s,
+            rtp_timeout_s=self.sip_rtp_timeout_s,
+            srtp=self.sip_srtp,
+            tls_port=self.sip_tls_port,
+            tls_cert=self.sip_tls_cert,
+            tls_key=self.sip_tls_key,
+            human_uri=self.sip_human_uri,
+        )
 
     def sip_config(self) -> SipConfig | None:
         """The SIP endpoint's configuration, or None when SIP is off.

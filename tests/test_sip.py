@@ -175,3 +175,49 @@ def test_triage_call_over_pcma_is_heard_and_answered(line, speak, engines, tmp_p
     text = engines.transcriber.transcribe(first).text
     cer = _cer(greeting[: len(text) + 4], text)
     assert cer < 0.5, f"greeting heard on the phone as {text!r} (CER {cer:.2f} against {greeting!r})"
+
+
+def test_keypad_0_transfers_the_caller_to_the_nurse_with_the_summary(line, nurse):
+    from urllib.parse import unquote
+
+    caller = SipPeer("call", _uri(line))
+    try:
+        caller.wait_for("media", 10)
+        call = _live_call(line)
+        _wait(lambda: len(_texts(call, "agent")) >= 2, 30, "no greeting")
+        _wait_agent_quiet(call)
+        invites_before = len(nurse.find("invite"))
+        caller.send("dtmf 0")
+        _wait(lambda: any(e.get("type") == "keypad" and e.get("key") == "0" for e in call.events), 10,
+              "the keypad's 0 never reached the flow")
+        _wait(lambda: any(e.get("type") == "state" and e.get("handoff") for e in call.events), 15,
+              "no hand-off recorded after the keypad's 0")
+        assert caller.wait_for("transfer_request", 20)["target"].startswith("<sip:nurse@127.0.0.1")
+        _wait(lambda: len(nurse.find("invite")) > invites_before, 10, "the nurse's phone never rang")
+        invite = nurse.find("invite")[-1]
+        summary = unquote(invite["headers"].get("X-Medvoice-Summary", ""))
+        assert "flow=triage" in summary and "handoff=" in summary, invite["headers"]
+        caller.wait_for("disconnected", 15)  # our leg ends once the transfer succeeded
+        transfer = line.state.sip.calls.transfers[-1]
+        _wait(lambda: transfer.done.is_set(), 10, "transfer never finished")
+        assert transfer.succeeded, (transfer.status, transfer.reason)
+    finally:
+        caller.send("hangup")
+        caller.close()
+        nurse.send("hangup")
+    _settled(line)
+
+
+def test_refusals_are_sip_responses(line, tmp_path):
+    cases = [
+        (("--bind", "127.0.0.2", "call", _uri(line)), 403),  # not in the allow-list
+        (("call", _uri(line, "nobody")), 404),  # no route for the called user
+        (("--codecs", "GSM,speex", "call", _uri(line)), 488),  # no codec in common
+    ]
+    for args, status in cases:
+        peer = SipPeer(*args)
+        try:
+            assert peer.wait_for("disconnected", 10)["status"] == status, args
+        finally:
+            peer.close()
+    _settled(line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,9 +20,10 @@ class SipPeer:
     def __init__(self, *args: str) -> None:
         self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="sip-peer-", suffix=".log")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, str(PEER), *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -39,6 +41,8 @@ class SipPeer:
 
     def send(self, command: str) -> None:
         assert self.process.stdin is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"the peer exited ({self.process.returncode}): {self.stderr()[-1500:]}")
         self.process.stdin.write(command + "\n")
         self.process.stdin.flush()
 
@@ -55,7 +59,14 @@ class SipPeer:
             if self.process.poll() is not None and not self._reader.is_alive():
                 break
             time.sleep(0.02)
-        raise AssertionError(f"peer event {kind} {match} not seen in {timeout:.0f} s; events: {self.events[-8:]}")
+        raise AssertionError(
+            f"peer event {kind} {match} not seen in {timeout:.0f} s; events: {self.events[-8:]}; "
+            f"stderr: {self.stderr()[-1500:]}"
+        )
+
+    def stderr(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
 
     def close(self, timeout: float = 10.0) -> None:
         if self.process.poll() is None:
@@ -66,3 +77,4 @@ class SipPeer:
                 self.process.kill()
                 self.process.wait(5)
         self._reader.join(5)
+        self.log.close()

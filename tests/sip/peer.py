@@ -48,15 +48,17 @@ class PeerCall(pj.Call):
         for index, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 self.audio = self.getAudioMedia(index)
+                # the (null) microphone into the call, as a phone's: RTP flows whether or not we speak
+                self.peer.ep.audDevManager().getCaptureDevMedia().startTransmit(self.audio)
                 if self.peer.recorder is not None:
                     self.audio.startTransmit(self.peer.recorder)
                 stream = self.getStreamInfo(index)
                 emit("media", codec=f"{stream.codecName}/{stream.codecClockRate}")
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        # accepted (202); PJSUA2 reuses this Call object for the call to the target (a new Call
+        # object handed over in prm.newCall crashes this wheel's SWIG binding)
         emit("transfer_request", target=prm.dstUri)
-        prm.newCall = PeerCall(self.peer, self.peer.account)
-        self.peer.transferred = prm.newCall
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         emit("transfer_status", status=int(prm.statusCode), final=bool(prm.finalNotify))

@@ -5,7 +5,8 @@ danger criterion) and its state events then carry the hand-off id. On a SIP call
 extension configured, ``HandoffTransfer`` waits until the agent has finished the sentence that
 announced it, then REFERs the caller to the extension with the nurse's summary in the
 ``X-Medvoice-Summary`` header (URL-encoded UTF-8: flow, urgency level, department, red-flag codes,
-the triage reason and the hand-off id; no name, no transcript). A transfer that fails is told to
+the triage reason and the hand-off id; no name, no transcript), both on the REFER and embedded in
+its Refer-To URI, so the caller's phone puts it on the INVITE that rings the nurse. A transfer that fails is told to
 the caller in Mandarin and the call goes on; a transfer that succeeds ends our leg.
 """
 
@@ -52,6 +53,16 @@ def summary(events: list[dict[str, Any]]) -> str:
     return text[:MAX_SUMMARY_CHARS]
 
 
+def refer_to(target: str, headers: dict[str, str]) -> str:
+    """The Refer-To URI with ``headers`` embedded (RFC 3261 19.1.5), so that the INVITE the caller's
+    phone sends to the human carries them too: ``<sip:8000@pbx?X-Medvoice-Summary=...>``."""
+    uri = target.strip().removeprefix("<").removesuffix(">")
+    if not headers:
+        return f"<{uri}>"
+    embedded = "&".join(f"{name}={quote(value, safe='')}" for name, value in headers.items())
+    return f"<{uri}{'&' if '?' in uri else '?'}{embedded}>"
+
+
 def summary_headers(events: list[dict[str, Any]]) -> dict[str, str]:
     """The REFER's extra headers (URL-encoded, so any SIP stack passes them through intact)."""
     headers = {SUMMARY_HEADER: quote(summary(events), safe="=;,")}
@@ -94,7 +105,8 @@ class HandoffTransfer:
                 return
             logger.info("SIP call %s: hand-off; transferring to %s", self.call.call_id, self.target)
             try:
-                self.status, self.reason = await self.call.transfer(self.target, summary_headers(self.call.events))
+                headers = summary_headers(self.call.events)
+                self.status, self.reason = await self.call.transfer(refer_to(self.target, headers), headers)
             except Exception as exc:  # PJSIP refused to send the REFER
                 self.status, self.reason = 500, str(exc)
             logger.info("SIP call %s: transfer result %s %s", self.call.call_id, self.status, self.reason)
