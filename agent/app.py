@@ -86,9 +86,6 @@ def create_app(settings: Settings | None = None, *, engines: Engines | None = No
     app.state.admission = admission
     app.state.sip = None
     settings.sip_config()  # a bad SIP setting fails here, naming it, not at start-up
-    app.state.admission = admission
-    app.state.sip = None
-    settings.sip_config()  # a bad SIP setting fails here, naming it, not at start-up
 
     async def run_webrtc_call(flow: str, transport, options: CallOptions | None) -> None:
         await app.state.sessions.run_call(
@@ -132,11 +129,8 @@ def _lifespan(settings: Settings, owned_store):
         try:
             await start_call_queue(app.state, settings)
             app.state.sip = await _start_sip(app, settings)
-            app.state.sip = await _start_sip(app, settings)
             yield
         finally:
-            if app.state.sip is not None:
-                await app.state.sip.close()
             if app.state.sip is not None:
                 await app.state.sip.close()
             if app.state.call_queue is not None:
@@ -151,38 +145,6 @@ def _lifespan(settings: Settings, owned_store):
                 owned_store.close()
 
     return lifespan
-
-
-@dataclass
-class SipLine:
-    """The service's telephone line: the PJSIP endpoint and the calls it runs."""
-
-    endpoint: SipEndpoint
-    calls: InboundCalls
-
-    async def close(self) -> None:
-        await self.calls.close()
-        await self.endpoint.stop()
-
-
-async def _start_sip(app: FastAPI, settings: Settings) -> SipLine | None:
-    """Start the SIP endpoint when SIP is configured (its calls share the pipeline and admission)."""
-    config = settings.sip_config()
-    if config is None:
-        return None
-    admission: CallAdmission = app.state.admission
-
-    async def run_sip_call(flow: str, transport, options: CallOptions | None) -> None:
-        await app.state.sessions.run_call(
-            flow, transport, silence_timeout_s=settings.silence_timeout_s, options=options
-        )
-
-    calls = InboundCalls(lambda flow: admission.admit_sip(flow, config.retry_after_s), run_sip_call,
-                         human_uri=config.human_uri)
-    endpoint = SipEndpoint(config, calls.on_call)
-    await endpoint.start()
-    app.state.sip = SipLine(endpoint, calls)
-    return app.state.sip
 
 
 @dataclass
@@ -282,21 +244,6 @@ class CallAdmission:
                 raise SipRefusal(404, "Not Found") from refused
             raise SipRefusal(403, "Forbidden") from refused
 
-    def admit_sip(self, flow: str, retry_after_s: int) -> CallOptions:
-        """``admit`` for a SIP INVITE: refusals are ``SipRefusal`` with the SIP status they mean
-        (busy or loading: 503 with Retry-After; unknown flow: 404; options a phone call cannot
-        give, e.g. dictation's doctor token: 403)."""
-        try:
-            return self.admit(flow, {})
-        except CallRefused as refused:
-            if refused.code == "busy":
-                raise SipRefusal(503, "Service Unavailable", retry_after_s) from refused
-            if refused.code == "not_ready":
-                raise SipRefusal(503, "Service Unavailable", 5) from refused
-            if refused.code == "unknown_flow":
-                raise SipRefusal(404, "Not Found") from refused
-            raise SipRefusal(403, "Forbidden") from refused
-
     def admit_webrtc(self, flow: str, query: dict[str, str]) -> CallOptions:
         """``admit`` as the signalling router wants it: refusals are ``SignallingError``."""
         try:
@@ -338,8 +285,6 @@ def _service_router() -> APIRouter:
         }
         if state.sip is not None:
             body["sip"] = _sip_readiness(state.sip)
-        if state.sip is not None:
-            body["sip"] = _sip_readiness(state.sip)
         # A worker with no free call slot (or draining) is not ready: balancers send new calls elsewhere.
         body["call_slots"] = {"capacity": state.settings.max_calls, "occupied": occupied_slots(state),
                               "draining": state.draining}
@@ -369,8 +314,6 @@ def _service_router() -> APIRouter:
         state = request.app.state
         sessions: CallSessions | None = state.sessions
         text = _live_call_metrics(sessions, state.webrtc.active_peers)
-        if state.sip is not None:
-            text += _sip_metrics(state.sip)
         if state.sip is not None:
             text += _sip_metrics(state.sip)
         if sessions is not None:
@@ -408,55 +351,6 @@ def _live_call_metrics(sessions: CallSessions | None, webrtc_peers: int) -> str:
             f'medvoice_tts_cache_total{{result="hit"}} {cache.hits}',
             f'medvoice_tts_cache_total{{result="miss"}} {cache.misses}',
         ]
-    return "\n".join(lines) + "\n"
-
-
-def _sip_readiness(sip: SipLine) -> dict[str, Any]:
-    endpoint = sip.endpoint
-    return {
-        "listening": endpoint.ports,
-        "codecs": endpoint.codecs,
-        "registration": endpoint.registration.as_dict(),
-        "live_calls": endpoint.live_calls,
-        "media_ports": endpoint.media_ports,
-        "calls": [{"call_id": c.call_id, "flow": c.flow, "codec": c.stats.codec} for c in endpoint.calls()],
-    }
-
-
-def _sip_metrics(sip: SipLine) -> str:
-    endpoint = sip.endpoint
-    registration = endpoint.registration
-    lines = [
-        "# HELP medvoice_sip_calls Live SIP calls (ringing or answered).",
-        "# TYPE medvoice_sip_calls gauge",
-        f"medvoice_sip_calls {endpoint.live_calls}",
-        "# HELP medvoice_sip_media_ports SIP media ports on PJSIP's conference bridge.",
-        "# TYPE medvoice_sip_media_ports gauge",
-        f"medvoice_sip_media_ports {endpoint.media_ports}",
-        "# HELP medvoice_sip_registered 1 while the PBX registration is active (0 also when none is configured).",
-        "# TYPE medvoice_sip_registered gauge",
-        f"medvoice_sip_registered {int(registration.active)}",
-        "# HELP medvoice_sip_registration_status Last SIP status of the PBX registration (0: none yet).",
-        "# TYPE medvoice_sip_registration_status gauge",
-        f"medvoice_sip_registration_status {registration.status}",
-    ]
-    calls = endpoint.calls()
-    if calls:
-        lines += [
-            "# HELP medvoice_sip_call_rtp_packets RTP packets received by a live SIP call (PJSIP stream stats).",
-            "# TYPE medvoice_sip_call_rtp_packets gauge",
-            "# HELP medvoice_sip_call_rtp_lost RTP packets lost on a live SIP call (PJSIP stream stats).",
-            "# TYPE medvoice_sip_call_rtp_lost gauge",
-            "# HELP medvoice_sip_call_rtp_jitter_ms Receive jitter of a live SIP call, last RTCP value (ms).",
-            "# TYPE medvoice_sip_call_rtp_jitter_ms gauge",
-        ]
-        for call in calls:
-            labels = f'call="{call.call_id}",flow="{call.flow}",codec="{call.stats.codec or ""}"'
-            lines += [
-                f"medvoice_sip_call_rtp_packets{{{labels}}} {call.stats.rx_packets}",
-                f"medvoice_sip_call_rtp_lost{{{labels}}} {call.stats.rx_lost}",
-                f"medvoice_sip_call_rtp_jitter_ms{{{labels}}} {call.stats.rx_jitter_ms:.3f}",
-            ]
     return "\n".join(lines) + "\n"
 
 

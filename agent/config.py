@@ -15,7 +15,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialogue import FLOWS
 from transport import DEFAULT_SIP_PORT, SipConfig, SipRegistration
-from transport import DEFAULT_SIP_PORT, SipConfig, SipRegistration
 
 if TYPE_CHECKING:
     from agent.campaign import CampaignSettings
@@ -230,41 +229,6 @@ class Settings(BaseSettings):
             windows.append((start, end))
         weekdays = frozenset(int(d) for d in self.campaign_weekdays if d.isdigit())
         return CampaignSettings(hours=CallingHours(windows=tuple(windows), weekdays=weekdays))
-
-    def sip_config(self) -> SipConfig | None:
-        """The SIP endpoint's configuration, or None when SIP is off.
-
-        Raises:
-            ValueError: a SIP setting is invalid (the message names it).
-        """
-        if not self.sip and self.sip_port is None:
-            return None
-        registration = None
-        if self.sip_registrar:
-            registration = SipRegistration(self.sip_registrar, self.sip_user or "", self.sip_password or "")
-        routes = []
-        for entry in filter(None, (e.strip() for e in self.sip_routes.split(","))):
-            called, _, flow = entry.partition("=")
-            if flow.strip() not in FLOWS:
-                raise ValueError(f"MEDVOICE_SIP_ROUTES entry {entry!r} must be called-user=flow, flow one of {FLOWS}")
-            routes.append((called.strip(), flow.strip()))
-        return SipConfig(
-            port=DEFAULT_SIP_PORT if self.sip_port is None else self.sip_port,
-            bind=self.sip_bind or self.host,
-            public_address=self.sip_public_address,
-            rtp_port=self.sip_rtp_port,
-            allow_from=tuple(a.strip() for a in self.sip_allow_from.split(",") if a.strip()),
-            registration=registration,
-            routes=tuple(routes),
-            max_calls=self.sip_max_calls or self.max_calls,
-            retry_after_s=self.sip_retry_after_s,
-            rtp_timeout_s=self.sip_rtp_timeout_s,
-            srtp=self.sip_srtp,
-            tls_port=self.sip_tls_port,
-            tls_cert=self.sip_tls_cert,
-            tls_key=self.sip_tls_key,
-            human_uri=self.sip_human_uri,
-        )
 
     def sip_config(self) -> SipConfig | None:
         """The SIP endpoint's configuration, or None when SIP is off.

@@ -83,8 +83,6 @@ class ConversationProcessor(FrameProcessor):
         self._silence_timer: asyncio.Task | None = None
         self._keys = ""  # digits typed for a question asked digit by digit
         self._keys_timer: asyncio.Task | None = None
-        self._keys = ""  # digits typed for a question asked digit by digit
-        self._keys_timer: asyncio.Task | None = None
         self._ending = False  # the dialogue ended the call
         self._closed = False  # the pipeline is ending: no new task may start
 
@@ -121,9 +119,6 @@ class ConversationProcessor(FrameProcessor):
         elif isinstance(frame, InputDTMFFrame):
             await self._on_key(str(frame.button.value))
             return
-        elif isinstance(frame, InputDTMFFrame):
-            await self._on_key(str(frame.button.value))
-            return
         elif isinstance(frame, InterruptionFrame) and direction == FrameDirection.DOWNSTREAM:
             await self.push_frame(frame, direction)
             await self._drop_reply()
@@ -137,7 +132,6 @@ class ConversationProcessor(FrameProcessor):
     async def _shutdown(self) -> None:
         self._closed = True
         await self._cancel_silence_timer()
-        await self._cancel_keys_timer()
         await self._cancel_keys_timer()
         self._timer.cancel()
         if self._worker is not None:
@@ -159,8 +153,6 @@ class ConversationProcessor(FrameProcessor):
                 await self._speak(self._dialogue.open())
             elif kind == _SILENCE:
                 await self._speak(self._dialogue.handle_silence())
-            elif kind == _HUMAN:
-                await self._speak(self._dialogue.human_requested())
             elif kind == _HUMAN:
                 await self._speak(self._dialogue.human_requested())
             else:
@@ -210,44 +202,6 @@ class ConversationProcessor(FrameProcessor):
             await self.cancel_task(self._worker)
         if not self._closed:
             self._worker = self.create_task(self._run_turns())
-
-    # -- keypad ------------------------------------------------------------------------------
-
-    async def _on_key(self, key: str) -> None:
-        await self._emit({"type": "keypad", "key": key})
-        if self._ending:
-            return
-        await self._cancel_silence_timer()
-        if key == "0":
-            await self._cancel_keys_timer()
-            self._keys = ""
-            await self._turns.put((_HUMAN, "", None))
-        elif self._dialogue.expects_digits():
-            await self._cancel_keys_timer()
-            if key == "#":
-                await self._submit_keys()
-            elif key.isdigit():
-                self._keys += key
-                self._keys_timer = self.create_task(self._keys_after_pause())
-        else:
-            words = self._dialogue.keypad_answer(key)
-            if words:
-                await self._on_final(words)
-
-    async def _keys_after_pause(self) -> None:
-        await asyncio.sleep(KEYPAD_DIGITS_PAUSE_S)
-        self._keys_timer = None
-        await self._submit_keys()
-
-    async def _submit_keys(self) -> None:
-        digits, self._keys = self._keys, ""
-        if digits:
-            await self._on_final(digits)
-
-    async def _cancel_keys_timer(self) -> None:
-        if self._keys_timer is not None:
-            timer, self._keys_timer = self._keys_timer, None
-            await self.cancel_task(timer)
 
     # -- keypad ------------------------------------------------------------------------------
 

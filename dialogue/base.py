@@ -80,19 +80,6 @@ class Dialogue(ABC):
         question asks for one; elsewhere they are handled like those words)."""
         return {"1": "是的", "2": "不是"}.get(digit)
 
-    async def human_requested(self) -> AsyncIterator[Reply]:
-        """The caller asked for a person without words (the telephone keypad's 0, at any time): queue
-        the flow's hand-off and say what happened; the call goes on (a telephony transport may then
-        transfer it live). Default: nothing said, no hand-off."""
-        return
-        yield  # pragma: no cover - makes this an async generator
-
-    def keypad_answer(self, digit: str) -> str | None:
-        """What a keypad digit (other than 0) answers to the open question, as the caller's words,
-        or None to ignore it. Default: 1 是的 / 2 不是 (the flows read them as yes and no where a
-        question asks for one; elsewhere they are handled like those words)."""
-        return {"1": "是的", "2": "不是"}.get(digit)
-
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able view of the flow state for the page and the records (may hold patient data)."""
         return {"flow": self.flow}

@@ -261,21 +261,6 @@ class FlowDialogue(Dialogue):
         async for reply in self._emit(Turn(say, self.state)):
             yield reply
 
-    async def human_requested(self) -> AsyncIterator[Reply]:
-        """The keypad's 0: the flow's own hand-off (:meth:`request_handoff`), then the truth about it;
-        unless a person is on the way, the open question is asked again."""
-        if self.ended:
-            return
-        handoff = await self.request_handoff("keypad")
-        if self.in_crisis:
-            say = [self.safety_phrases.say("crisis_notified" if handoff else "crisis_unreachable")]
-        else:
-            say = [self.safety_phrases.say("nurse_notified" if handoff else "nurse_unreachable")]
-            question = None if handoff else self.reask()
-            say += [question] if question else []
-        async for reply in self._emit(Turn(say, self.state)):
-            yield reply
-
     def snapshot(self) -> dict[str, Any]:
         return {"flow": self.flow, **self.meta()}
 
