@@ -3,6 +3,7 @@ triage calls, most urgent level on top, read through the store's access-controll
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -91,6 +92,10 @@ def add_routes(router: APIRouter, console: Console) -> None:
         ticket_id = checked_id(ticket_id)
         principal = user.principal
         if action == "claim":
+            current = await console.store.handoff(principal, ticket_id)  # 404 / 403 (audited) first
+            if current.status != "queued":
+                who = await asyncio.to_thread(console.accounts.display_names, user.hospital_id)
+                raise Refused(409, f"该请求已由 {who.get(current.claimed_by or '', current.claimed_by)} 认领或已结案")
             await console.store.claim_handoff(principal, ticket_id)
         elif action == "callback":
             result = str(form.get("result") or "")

@@ -215,7 +215,7 @@ def test_nurse_cannot_open_or_act_on_another_departments_call_handoff_or_note(en
     response = c.get(f"/console/calls/{cardiology_calls[0]['id']}")
     assert response.status_code == 403 and "审计" in response.text
     assert c.post(f"/console/handoffs/{ticket}/claim", data={"csrf_token": token}).status_code == 403
-    assert audited(env, subject="nurse-emergency-1", action="handoff_claim", target=f"Handoff/{ticket}",
+    assert audited(env, subject="nurse-emergency-1", action="handoff_read", target=f"Handoff/{ticket}",
                    outcome="denied")
     assert audited(env, subject="nurse-emergency-1", action="read",
                    target=f"Encounter/{cardiology_calls[0]['id']}", outcome="denied")
@@ -240,6 +240,8 @@ def test_nurse_claims_calls_back_and_closes_a_handoff_of_her_department(env: Any
     other_token = csrf(other.get("/console/queue").text)
     refused = other.post(f"/console/handoffs/{ticket}/close", data={"csrf_token": other_token, "outcome": "x"})
     assert refused.status_code == 403  # only the claimant closes
+    taken = other.post(f"/console/handoffs/{ticket}/claim", data={"csrf_token": other_token})
+    assert taken.status_code == 409 and "已由 陈静 认领" in taken.text
     assert c.post(f"/console/handoffs/{ticket}/callback", headers=hx,
                   data={"result": "reached", "note": "已嘱拨打120"}).status_code == 200
     closed = c.post(f"/console/handoffs/{ticket}/close", headers=hx, data={"outcome": "患者已由120送医"})
