@@ -170,3 +170,52 @@ def test_console_in_a_real_browser(server: Any, tmp_path: Path) -> None:
     finally:
         driver.quit()
     assert len(list(tmp_path.glob("*.png"))) == 7
+
+
+def test_a_websocket_triage_call_appears_live_in_the_console(live_server: Any, speak: Any, tmp_path: Path) -> None:
+    """The real service (real models): while a scripted caller says 我胸口疼，出了很多汗 over /ws/call, the
+    emergency nurse's open queue shows the call live (no reload), then finished with its red flag."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        pytest.skip(f"browser test needs {', '.join(missing)}")
+    from evals.ws_caller import call
+
+    console = live_server.app.state.console
+    nurse = console.accounts.add_user(user_id="nurse-emergency-ws", hospital_id="demo-hospital",
+                                      department_id="dept-emergency", username="nurse-ws", display_name="林护士",
+                                      role="nurse", password=PASSWORD)
+    token, _ = console.accounts.open_session(nurse)
+    driver = _driver(tmp_path / "profile")
+    try:
+        driver.get(live_server.url + "/console/login")
+        # the service's cookies are Secure (it runs behind HTTPS); this test's http origin gets the session directly
+        driver.add_cookie({"name": "medvoice_console", "value": token, "path": "/console", "httpOnly": True})
+        driver.get(live_server.url + "/console/queue")
+        assert _wait(driver, "return document.getElementById('live-status')?.textContent === '实时'"), driver.page_source[:500]
+        driver.execute_script("window.__stayed = true")
+        before = len(driver.find_elements(By_CSS(), "#calls li"))
+
+        result: dict[str, Any] = {}
+        caller = threading.Thread(target=lambda: result.update(done=asyncio.run(
+            call(f"{live_server.ws}/ws/call?flow=triage", [speak("我胸口疼，出了很多汗。")]))))
+        caller.start()
+        live = _wait(driver, "return [...document.querySelectorAll('#calls li')].some(li => "
+                             "li.textContent.includes('通话中') && li.textContent.includes('胸'))", 60)
+        driver.save_screenshot(str(tmp_path / "queue_ws_call_live.png"))
+        caller.join(timeout=90)
+        assert live, "the WebSocket call never showed up live in the queue"
+        assert driver.execute_script("return window.__stayed === true"), "the page reloaded"
+        finished = _wait(driver, f"return document.querySelectorAll('#calls li').length > {before} && "
+                                 "![...document.querySelectorAll('#calls li')].some(li => li.textContent.includes('通话中') "
+                                 "&& li.textContent.includes('胸'))", 30)
+        assert finished, "the call did not turn finished after hang-up"
+        assert "疑似急性冠脉综合征" in driver.find_element(By_CSS(), "#calls").text
+        driver.save_screenshot(str(tmp_path / "queue_ws_call_done.png"))
+    finally:
+        driver.quit()
+
+
+def By_CSS() -> str:  # noqa: N802 (selenium's By.CSS_SELECTOR, imported lazily like the rest of selenium)
+    from selenium.webdriver.common.by import By
+
+    return str(By.CSS_SELECTOR)
