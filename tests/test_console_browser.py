@@ -178,6 +178,8 @@ def test_a_websocket_triage_call_appears_live_in_the_console(live_server: Any, s
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         pytest.skip(f"browser test needs {', '.join(missing)}")
+    from selenium.webdriver.common.by import By
+
     from evals.ws_caller import call
 
     console = live_server.app.state.console
@@ -193,7 +195,7 @@ def test_a_websocket_triage_call_appears_live_in_the_console(live_server: Any, s
         driver.get(live_server.url + "/console/queue")
         assert _wait(driver, "return document.getElementById('live-status')?.textContent === '实时'"), driver.page_source[:500]
         driver.execute_script("window.__stayed = true")
-        before = len(driver.find_elements(By_CSS(), "#calls li"))
+        before = len(driver.find_elements(By.CSS_SELECTOR, "#calls li"))
 
         result: dict[str, Any] = {}
         caller = threading.Thread(target=lambda: result.update(done=asyncio.run(
@@ -209,13 +211,7 @@ def test_a_websocket_triage_call_appears_live_in_the_console(live_server: Any, s
                                  "![...document.querySelectorAll('#calls li')].some(li => li.textContent.includes('通话中') "
                                  "&& li.textContent.includes('胸'))", 30)
         assert finished, "the call did not turn finished after hang-up"
-        assert "疑似急性冠脉综合征" in driver.find_element(By_CSS(), "#calls").text
+        assert "疑似急性冠脉综合征" in driver.find_element(By.CSS_SELECTOR, "#calls").text
         driver.save_screenshot(str(tmp_path / "queue_ws_call_done.png"))
     finally:
         driver.quit()
-
-
-def By_CSS() -> str:  # noqa: N802 (selenium's By.CSS_SELECTOR, imported lazily like the rest of selenium)
-    from selenium.webdriver.common.by import By
-
-    return str(By.CSS_SELECTOR)
