@@ -23,7 +23,7 @@ HEADACHE = "我头疼，已经两天了。"
 
 
 @contextlib.contextmanager
-def serve(app) -> Iterator[None]:
+def serve(app) -> Iterator[str]:
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
@@ -34,7 +34,7 @@ def serve(app) -> Iterator[None]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         assert thread.is_alive(), "the service failed to start"
         time.sleep(0.05)
-    yield
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     server.should_exit = True
     thread.join(timeout=15)
 
@@ -65,7 +65,8 @@ def line(engines, settings, records_store, nurse):
         engines=engines,
         store=records_store,
     )
-    with serve(app):
+    with serve(app) as url:
+        app.state.test_url = url
         yield app
 
 
@@ -220,4 +221,47 @@ def test_refusals_are_sip_responses(line, tmp_path):
             assert peer.wait_for("disconnected", 10)["status"] == status, args
         finally:
             peer.close()
+    _settled(line)
+
+
+def test_over_capacity_gets_503_with_retry_after_and_readyz_metrics_show_calls(line):
+    import httpx
+
+    peers = [SipPeer("call", _uri(line)) for _ in range(2)]
+    try:
+        for peer in peers:
+            peer.wait_for("media", 10)
+        _wait(lambda: _endpoint(line).live_calls == 2, 10, "two calls not live")
+        extra = SipPeer("call", _uri(line))
+        try:
+            refused = extra.wait_for("disconnected", 10)
+        finally:
+            extra.close()
+        assert refused["status"] == 503 and refused["retry_after"] == 30, refused
+        _wait(lambda: all(c.stats.codec for c in _endpoint(line).calls()), 5, "no stream stats")
+        ready = httpx.get(f"{line.state.test_url}/readyz", timeout=10).json()["sip"]
+        assert ready["live_calls"] == 2 and ready["media_ports"] == 2, ready
+        assert {c["codec"] for c in ready["calls"]} == {"PCMU/8000"}, ready  # the caller offers PCMU first
+        assert ready["registration"] == {"configured": False, "registered": False, "status": 0, "reason": ""}
+        metrics = httpx.get(f"{line.state.test_url}/metrics", timeout=10).text
+        assert "medvoice_sip_calls 2" in metrics and "medvoice_sip_media_ports 2" in metrics
+        assert 'medvoice_sip_call_rtp_lost{' in metrics and 'codec="PCMU/8000"' in metrics
+    finally:
+        for peer in peers:
+            peer.send("hangup")
+            peer.close()
+    _settled(line)
+    metrics = httpx.get(f"{line.state.test_url}/metrics", timeout=10).text
+    assert "medvoice_sip_calls 0" in metrics and "medvoice_sip_media_ports 0" in metrics
+
+
+def test_a_phone_that_sends_no_rtp_is_hung_up_and_freed(line):
+    dead = SipPeer("--mute", "call", _uri(line))
+    try:
+        dead.wait_for("media", 10)
+        started = time.monotonic()
+        assert dead.wait_for("disconnected", 15)["status"] in (200, 408)
+        assert time.monotonic() - started < 4.0 + 3.0  # the 4 s RTP timeout, checked every 0.5 s
+    finally:
+        dead.close()
     _settled(line)

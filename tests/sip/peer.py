@@ -40,7 +40,15 @@ class PeerCall(pj.Call):
         info = self.getInfo()
         emit("state", state=info.stateText, status=info.lastStatusCode)
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            emit("disconnected", status=info.lastStatusCode, reason=info.lastReason)
+            retry_after = None
+            try:
+                if prm.e.type == pj.PJSIP_EVENT_TSX_STATE:
+                    message = prm.e.body.tsxState.src.rdata.wholeMsg
+                    found = re.search(r"^Retry-After\s*:\s*(\d+)", message, re.IGNORECASE | re.MULTILINE)
+                    retry_after = int(found.group(1)) if found else None
+            except Exception:
+                pass
+            emit("disconnected", status=info.lastStatusCode, reason=info.lastReason, retry_after=retry_after)
             self.peer.ended = True
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
@@ -49,7 +57,8 @@ class PeerCall(pj.Call):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 self.audio = self.getAudioMedia(index)
                 # the (null) microphone into the call, as a phone's: RTP flows whether or not we speak
-                self.peer.ep.audDevManager().getCaptureDevMedia().startTransmit(self.audio)
+                if not self.peer.args.mute:
+                    self.peer.ep.audDevManager().getCaptureDevMedia().startTransmit(self.audio)
                 if self.peer.recorder is not None:
                     self.audio.startTransmit(self.peer.recorder)
                 stream = self.getStreamInfo(index)
@@ -191,6 +200,7 @@ def main() -> None:
     parser.add_argument("--user", default="caller")
     parser.add_argument("--codecs", default="")
     parser.add_argument("--record", default="")
+    parser.add_argument("--mute", action="store_true", help="send no RTP at all (a dead phone)")
     parser.add_argument("--answer-status", type=int, default=200)
     parser.add_argument("mode", choices=["call", "answer"])
     parser.add_argument("uri", nargs="?")
