@@ -176,7 +176,7 @@ class Relistener:
             time.perf_counter() - started,
         )
         if result.changes:
-            logger.info("re-listen replaced %s", result.changes)
+            logger.info("re-listen replaced %d span(s)", len(result.changes))
         if self.on_review is not None:
             self.on_review(result)
         return result
