@@ -356,3 +356,40 @@ def test_lead_sees_progress_alert_rule_and_trend_and_records_an_action(env: Any)
     nurse_page = nurse.get("/console/followup").text
     assert nurse.post(f"/console/followup/alerts/{encounter}/action",
                       data={"csrf_token": csrf(nurse_page), "version": "2", "action": "x"}).status_code == 403
+
+
+def test_tampered_form_fields_are_refused(env: Any) -> None:
+    note = asyncio.run(_note(env, "doc-emergency-1", "dept-emergency"))
+    ticket = asyncio.run(_ticket(env, "急诊科", "分诊热线：表单"))
+    c = sign_in(env, "doctor1")
+    token, version = _note_form(c, note["id"])
+    for data in ({"version": "abc", "section": "主诉", "text": "x"},
+                 {"version": version, "section": "<script>", "text": "x"},
+                 {"version": version, "section": "不存在的段落", "text": "x"}):
+        assert c.post(f"/console/notes/{note['id']}/section", data={"csrf_token": token, **data}).status_code == 400
+    assert c.post(f"/console/handoffs/{ticket}/claim", data={"csrf_token": token}).status_code == 303
+    assert c.post(f"/console/handoffs/{ticket}/callback",
+                  data={"csrf_token": token, "result": "hacked"}).status_code == 400
+    assert c.post(f"/console/handoffs/{ticket}/close", data={"csrf_token": token, "outcome": "  "}).status_code == 400
+    too_long = c.post(f"/console/notes/{note['id']}/section",
+                      data={"csrf_token": token, "version": version, "section": "主诉", "text": "长" * 300_000})
+    assert too_long.status_code == 413
+
+
+def test_a_patient_name_with_markup_is_text_on_the_follow_up_and_trend_pages(env: Any) -> None:
+    from dialogue.followup.records import encounter
+
+    evil = '</script><script>alert("x")</script>'
+    lead = Principal("lead-cardiology-1", "department", HOSPITAL, "dept-cardiology")
+
+    async def write() -> str:
+        patient = await env.store.create(lead, _patient(evil, "male", "1950-01-01", "13900008888", "dept-cardiology"))
+        now = datetime.now(UTC)
+        await env.store.create(lead, encounter(patient["id"], "hypertension", now, now, {
+            "outcome": "completed", "alert": False, "streak": 0, "action": "routine", "next_due": "2027-01-01"}))
+        return str(patient["id"])
+
+    patient_id = asyncio.run(write())
+    c = sign_in(env, "lead1")
+    for page in (c.get("/console/followup").text, c.get(f"/console/followup/patients/{patient_id}").text):
+        assert '<script>alert("x")' not in page and "&lt;script&gt;alert(" in page

@@ -1,6 +1,7 @@
 """The records behind the console: a triage call written as it goes by the recorder the call session uses
 (created once routed or flagged, rewritten, finished; a 10-minute utterance cut; a records failure never
-reaches the call), and ``medvoice console seed-demo`` end to end on a fresh database."""
+reaches the call), on SQLite and PostgreSQL (conftest's ``store``), and ``medvoice console seed-demo`` end to
+end on a fresh database."""
 
 from __future__ import annotations
 
@@ -20,13 +21,6 @@ from dialogue.triage.records import MAX_LINE_CHARS, is_triage_call
 
 EMERGENCY_NURSE = Principal("n1", "department", "demo-hospital", "dept-emergency")
 CARDIOLOGY_NURSE = Principal("n2", "department", "demo-hospital", "dept-cardiology")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    opened = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "keys.json", seed_days=1)
-    yield opened
-    opened.close()
 
 
 async def _calls(store: Any, principal: Principal) -> list[TriageCall]:
