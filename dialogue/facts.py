@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 
 from medical_terms import DIGITS, NUMERAL, RANGE_DIGITS, parse_number, read_blood_pressure
+from medical_terms.numerals import NUMERAL_END, NUMERAL_START
 
-_N = f"({NUMERAL})"
+_N = f"({NUMERAL}){NUMERAL_END}"
 _NOT_NUM = rf"[^0-9{DIGITS}十百，。,；;？?！!]"
 _GLUCOSE = re.compile(
     rf"(?:血[糖堂唐塘](?:仪)?|测的糖|糖是)(?:是|有|才|只有|到|都|值|为|了|测|的|出来|一下|显示|：|:|大概|差不多){{0,4}}{_N}"
@@ -20,7 +21,7 @@ _GLUCOSE = re.compile(
 )
 _HEART_RATE = re.compile(rf"(?:(?:心跳|心率|脉搏)(?:{_NOT_NUM}){{0,6}}|一分钟|每分钟){_N}多?(?:下|次)?")
 _TEMPERATURE = re.compile(
-    rf"([0-9]+(?:\.[0-9])?|[一二三四]十[{RANGE_DIGITS}]?(?:点[{DIGITS}])?)\s*(?:度|℃)\s*([0-9{DIGITS}])?"
+    rf"{NUMERAL_START}([0-9]+(?:\.[0-9])?|[一二三四]十[{RANGE_DIGITS}]?(?:点[{DIGITS}])?)\s*(?:度|℃)\s*([0-9{DIGITS}])?"
 )
 _FEVER_NUMBER = re.compile(rf"(?:烧到|体温|发烧|发热|高烧|热度|肛温|耳温|腋温|额温|口温|温度)(?:{_NOT_NUM}){{0,3}}{_N}")
 

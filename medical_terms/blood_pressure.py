@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from medical_terms.numerals import DIGITS, NUMERAL, Amount, parse_number, two_way_splits
+from medical_terms.numerals import DIGITS, NUMERAL, NUMERAL_END, Amount, parse_number, two_way_splits
 
 NAMED_SYSTOLIC = ("高压", "收缩压")
 NAMED_DIASTOLIC = ("低压", "舒张压")
@@ -51,7 +51,9 @@ _READ_SYSTOLIC = (60, 300)
 _READ_DIASTOLIC = (30, 200)
 _NOT_NUM = rf"[^0-9{DIGITS}十百，。,；;？?！!]"
 _SPOKEN_PAIR = re.compile(rf"({NUMERAL})\s*(?:{PAIR_SEPARATOR}|over|到|、|，|,|\s)\s*({NUMERAL})")
-_AFTER_BLOOD_PRESSURE = re.compile(rf"血压(?:{_NOT_NUM}){{0,4}}({NUMERAL})(?!\s*(?:{PAIR_SEPARATOR}|over|、|，|,))")
+_AFTER_BLOOD_PRESSURE = re.compile(
+    rf"血压(?:{_NOT_NUM}){{0,4}}({NUMERAL}){NUMERAL_END}(?!\s*(?:{PAIR_SEPARATOR}|over|、|，|,))"
+)
 
 
 def speaks_of_pressure(*texts: str | None) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 import cn2an
 
@@ -27,6 +28,13 @@ RANGE_DIGITS = "一二两三四五六七八九"
 
 NUMERAL = rf"(?:[0-9]+(?:\.[0-9]+)?|[{DIGITS}十百千]+(?:点[{DIGITS}]+)?)"
 """A regex fragment for one number, Arabic or Chinese (no capture group)."""
+
+NUMERAL_START = rf"(?<![0-9.{DIGITS}十百千])"
+NUMERAL_END = rf"(?![0-9{DIGITS}十百千])(?!(?:点|\.)[0-9{DIGITS}])"
+"""Lookarounds around :data:`NUMERAL` so a pattern takes a whole number said, never a piece of one:
+without them a regex that fails on what follows (血糖一点一天: a duration) backtracks to a shorter
+numeral (一, read as glucose 1.0), and one scanning for a match starts inside a number (一百三十四度:
+34 ℃). A trailing 点 with no digit (七点多) still ends the number."""
 
 _ARABIC = re.compile(r"^[0-9]+(?:\.[0-9]+)?$")
 
@@ -76,8 +84,16 @@ def to_number(spoken: str) -> str | None:
 
 
 def spoken_number(value: float) -> str:
-    """A value as Mandarin words for a read-back (146 -> "一百四十六", 6.8 -> "六点八")."""
-    return str(cn2an.an2cn(f"{value:g}"))
+    """A value as Mandarin words for a read-back (146 -> "一百四十六", 6.8 -> "六点八").
+
+    Every digit of the value is said: it is written out positionally from its shortest exact form
+    (``format(..., "g")`` kept six digits, so 123456.7 was said as 123457, and wrote 1234567 as
+    1.23457e+06, which cn2an cannot read).
+    """
+    text = format(Decimal(repr(float(value))), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return str(cn2an.an2cn(text))
 
 
 # -- the grammar of a spoken amount: exact, approximate, or two run together ----------------------------
@@ -153,7 +169,9 @@ def read_amount(spoken: str) -> Amount | None:
         spread = max(place, 0.03 * high)
         low, high, exact = low - spread, high + spread, False
     elif after == "出头":
-        step = 1.0 if place >= 1 else place
+        # A bit over: past the number by less than half its last place. A units digit steps by a
+        # tenth, as 多 does (五出头: 5.1-5.5; a whole step made it 6-5.5, an upside-down interval).
+        step = 1.0 if place > 1 else place / 10
         low, high, exact = low + step, high + max(place / 2, 0.05 * high), False
     elif after in ("以上", "往上", "开外"):
         high, exact = math.inf, False

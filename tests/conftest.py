@@ -14,8 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+
+# Property tests (tests/test_properties_*): few enough examples that all of them together stay under
+# a minute in `make test`; HYPOTHESIS_PROFILE=long for a deeper run. No example database: a run is
+# the same on every clone.
+settings.register_profile("medvoice", max_examples=100, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=5000, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "medvoice"))
 os.environ.setdefault("MEDVOICE_MODEL_CACHE", str(Path(__file__).resolve().parent.parent / ".cache" / "models"))
 
 _real_connect = socket.socket.connect

@@ -19,6 +19,7 @@ from medical_terms.blood_pressure import (
     DIASTOLIC_RANGE,
     DIASTOLIC_WORDS,
     MIN_PULSE_PRESSURE,
+    PAIR_SEPARATOR,
     SYSTOLIC_RANGE,
     SYSTOLIC_WORDS,
     run_together_pairs,
@@ -141,8 +142,9 @@ def _told_of_another_time(text: str, amount: Amount) -> bool:
 def _restarts(first: Amount, second: Amount, text: str) -> bool:
     """``second`` repeats ``first`` and goes on (六，六点七; 一百四，一百四十五): a false start."""
     between = text[first.end:second.start]
+    # A pair separator (一百比一百零一, 100/101) says two numbers, however alike: no false start.
     return (second.text.startswith(first.text) and len(second.text) > len(first.text)
-            and not re.search(r"[\u4e00-\u9fff]{2,}", between))
+            and not re.search(r"[\u4e00-\u9fff]{2,}", between) and not re.search(PAIR_SEPARATOR, between))
 
 
 def _measured(text: str, amounts: list[Amount], wanted: int) -> list[Amount]:
