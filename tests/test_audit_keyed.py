@@ -136,7 +136,7 @@ def anchored(tmp_path: Path) -> tuple[str, Path, Path, Path]:
 
 def test_anchor_and_verify_commands(anchored: tuple[str, Path, Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     url, key_file, signing, anchors = anchored
-    assert signing.stat().st_mode & 0o777 == 0o600 and (signing.parent / "sm2.json.pub").is_file()
+    assert mode_of(signing) == 0o600 and (signing.parent / "sm2.json.pub").is_file()
     doc = json.loads(anchors.read_text().splitlines()[0])
     assert doc["seq"] == 6 and len(doc["signature"]) == 128
     verify = ["audit", "verify", "--database-url", url, "--key-file", str(key_file)]
@@ -239,3 +239,21 @@ def test_anchor_of_an_empty_log_and_append_creates_the_file(tmp_path: Path) -> N
     append_anchor(tmp_path / "deep" / "anchors.jsonl", anchor)
     assert (anchor.seq, anchor.mac) == (0, GENESIS_HASH)
     assert read_anchors(tmp_path / "deep" / "anchors.jsonl")[0] == [anchor]
+
+
+def test_anchor_files_default_to_the_key_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url, key_file = f"sqlite:///{tmp_path}/records.db", tmp_path / "keys" / "keys.json"
+    store = open_store(url, key_file, seed=False)
+    asyncio.run(store.create(SERVICE, patient()))
+    store.close()
+    assert cli(["audit", "anchor", "--database-url", url, "--key-file", str(key_file)]) == 0
+    folder = key_file.parent
+    assert {p.name for p in folder.iterdir()} == {"keys.json", "audit-sm2.json", "audit-sm2.json.pub", "audit-anchors.jsonl"}
+    assert mode_of(folder / "audit-sm2.json") == 0o600
+    anchors = str(folder / "audit-anchors.jsonl")
+    assert cli(["audit", "verify", "--database-url", url, "--key-file", str(key_file), "--anchors", anchors]) == 0
+    assert "1 anchors" in capsys.readouterr().out
+
+
+def mode_of(path: Path) -> int:
+    return path.stat().st_mode & 0o777
