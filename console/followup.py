@@ -9,8 +9,10 @@ Encounter through the store's ordinary, audited update.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from collections import Counter
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,6 +23,7 @@ from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
 from backends import BackendError, VersionConflictError
+from backends.embedded import CampaignSchedule
 from backends.interfaces import CHINA_STANDARD_TIME
 from console.roles import StaffUser
 from console.web import Console, Refused, checked_id
@@ -127,6 +130,25 @@ def progress(visits: list[Visit], today: date) -> dict[str, dict[str, int]]:
     return counts
 
 
+SCHEDULE_STATUSES = {"pending": "待拨打", "dialling": "拨打中", "done": "已接通", "unreachable": "多次未接通",
+                     "skipped": "已跳过", "failed": "失败"}
+
+
+def campaign_team(user: StaffUser) -> str:
+    """The care team whose campaign schedule the user sees: the key the campaign itself files it under
+    (``agent.campaign.team_key``: hospital, records role, department)."""
+    principal = user.principal
+    return f"{principal.hospital_id}|{principal.role}|{principal.department_id or ''}"
+
+
+def schedule_progress(store: Any, user: StaffUser) -> dict[str, dict[str, int]]:
+    """Per programme: the team's scheduled campaign calls by status (blocking)."""
+    counts: dict[str, Counter[str]] = {}
+    for visit in CampaignSchedule(store).visits(campaign_team(user)):
+        counts.setdefault(visit.program, Counter())[visit.status] += 1
+    return {program: dict(counter) for program, counter in counts.items()}
+
+
 def add_routes(router: APIRouter, console: Console) -> None:
     async def alerts_for(user: StaffUser, visits: list[Visit]) -> list[dict[str, Any]]:
         today = datetime.now(UTC).astimezone(CHINA_STANDARD_TIME).date()
@@ -156,6 +178,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
         await console.audit(user.principal, "console_view", "console/followup")
         return await console.page(
             "followup.html", request, user, progress=progress(visits, today), alerts=alerts, names=names,
+            schedule=await asyncio.to_thread(schedule_progress, console.store, user), schedule_statuses=SCHEDULE_STATUSES,
             patients=patients, programs={p: Program.load(p).name for p in PROGRAMS}, action_names=ACTION_NAMES,
             outcome_names=OUTCOME_NAMES, can_act=user.can("act_on_alerts"))
 

@@ -349,6 +349,13 @@ def test_lead_sees_progress_alert_rule_and_trend_and_records_an_action(env: Any)
     done = c.post(f"/console/followup/alerts/{encounter}/action",
                   data={"csrf_token": csrf(page), "version": version, "action": "已电话通知今日来院"})
     assert done.status_code == 303 and "已电话通知今日来院" in c.get("/console/followup").text
+    # the team's campaign schedule (the outbound dialler's table) shows beside the records' progress
+    from backends.embedded import CampaignSchedule
+
+    CampaignSchedule(env.store).schedule_visits(HOSPITAL, f"{HOSPITAL}|department|dept-cardiology",
+                                                [(patient_id, "hypertension", datetime.now(UTC).date())], datetime.now(UTC))
+    schedule = re.search(r'<table class="progress" id="schedule">(.*?)</table>', c.get("/console/followup").text, re.S)
+    assert schedule and "待拨打" in schedule.group(1) and "<td>1</td>" in schedule.group(1)
     csv_text = c.get("/console/followup/summary.csv").text
     assert csv_text.startswith("\ufeffpatient_id,program") and "已电话通知今日来院" in csv_text
     # a nurse sees follow-up but may not act on alerts
