@@ -238,14 +238,16 @@ def test_over_capacity_gets_503_with_retry_after_and_readyz_metrics_show_calls(l
         finally:
             extra.close()
         assert refused["status"] == 503 and refused["retry_after"] == 30, refused
-        _wait(lambda: all(c.stats.codec for c in _endpoint(line).calls()), 5, "no stream stats")
+        # the peers offer PCMU first: PJSIP answers in the offer's order, then the call re-offers PCMA
+        _wait(lambda: all(c.stats.codec == "PCMA/8000" for c in _endpoint(line).calls()), 5,
+              f"codecs {[c.stats.codec for c in _endpoint(line).calls()]}, not PCMA")
         ready = httpx.get(f"{line.state.test_url}/readyz", timeout=10).json()["sip"]
         assert ready["live_calls"] == 2 and ready["media_ports"] == 2, ready
-        assert {c["codec"] for c in ready["calls"]} == {"PCMU/8000"}, ready  # the caller offers PCMU first
+        assert {c["codec"] for c in ready["calls"]} == {"PCMA/8000"}, ready
         assert ready["registration"] == {"configured": False, "registered": False, "status": 0, "reason": ""}
         metrics = httpx.get(f"{line.state.test_url}/metrics", timeout=10).text
         assert "medvoice_sip_calls 2" in metrics and "medvoice_sip_media_ports 2" in metrics
-        assert 'medvoice_sip_call_rtp_lost{' in metrics and 'codec="PCMU/8000"' in metrics
+        assert 'medvoice_sip_call_rtp_lost{' in metrics and 'codec="PCMA/8000"' in metrics
     finally:
         for peer in peers:
             peer.send("hangup")

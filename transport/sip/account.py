@@ -110,5 +110,6 @@ class SipAccount(pj.Account):
             self.endpoint.refuse(leg, 503, "Service Unavailable", retry_after_s=self.config.retry_after_s)
             return
         info = leg.getInfo()
+        leg.offer = message
         leg.handle = SipCall(leg.call_id, target.flow, target.called, source, info.remoteUri, self.endpoint)
         self.endpoint.ring(leg)

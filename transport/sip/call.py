@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from transport.sip.codec import preferred_codec
 from transport.sip.media import MediaBridge, OutgoingAudio
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class CallLeg(pj.Call):
         self.last_rx_change = time.monotonic()
         self.last_rx_packets = 0
         self.gone = False
+        self.offer = ""
+        """The INVITE as received (its SDP offer chooses the codec of the answer)."""
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the event loop (never waits)."""
@@ -134,6 +137,7 @@ class CallLeg(pj.Call):
             info = self.getInfo()
             if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.answered_at is None:
                 self.answered_at = self.last_rx_change = time.monotonic()
+                self._prefer_our_codec()
             if info.state == pj.PJSIP_INV_STATE_DISCONNECTED and not self.gone:
                 self.gone = True
                 status, reason = int(info.lastStatusCode), info.lastReason
@@ -166,6 +170,24 @@ class CallLeg(pj.Call):
                 self.post(self.handle._transfer_status, int(prm.statusCode), prm.reason, bool(prm.finalNotify))
         except Exception:
             logger.exception("SIP call %s: transfer callback failed", self.call_id)
+
+    def _prefer_our_codec(self) -> None:
+        """Re-offer (re-INVITE, our codec order) when the caller's order won a codec we like less."""
+        wanted = preferred_codec(self.offer)
+        try:
+            negotiated = self.getStreamInfo(0).codecName
+        except pj.Error:
+            return
+        if wanted is not None and negotiated.upper() != wanted.upper():
+            logger.info("SIP call %s: %s negotiated, %s offered too; re-offering", self.call_id, negotiated, wanted)
+            self.endpoint.thread.defer(self._reoffer)
+
+    def _reoffer(self) -> None:
+        if not self.gone:
+            try:
+                self.reinvite(pj.CallOpParam(True))
+            except pj.Error as exc:
+                logger.info("SIP call %s: re-offer failed: %s", self.call_id, exc.info())
 
     # -- media --------------------------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 * Codec preference: PCMA (A-law, what Chinese carriers and PBXs use) > PCMU > G.722; every other
   codec PJSIP ships (speex, iLBC, GSM, L16) is disabled, so an INVITE offering none of the three
-  gets PJSIP's 488 Not Acceptable Here.
+  gets PJSIP's 488 Not Acceptable Here. PJMEDIA answers in the offerer's codec order (a build
+  option, ``PJMEDIA_SDP_NEG_PREFER_REMOTE_CODEC_ORDER``, that the wheel does not expose, and the
+  answer SDP is made before PJSUA2 hands the call to Python), so when a phone offers PCMU before
+  PCMA the call re-offers once it is confirmed, in our order (``CallLeg``).
 * Resampling: the pipeline speaks 16 kHz; PCMA/PCMU streams run at 8 kHz. PJMEDIA's conference
   bridge (clock ``BRIDGE_CLOCK_RATE``) converts each port with its own stateful resampler, so 20 ms
   frames join without clicks (tests/test_sip_audio.py checks a tone through a PCMA call).
@@ -67,3 +70,23 @@ def _check_fast_path(vector_type: Any) -> bool:
         return _vector_bytes(vector_type(probe)) == probe
     except Exception:
         return False
+
+
+
+_STATIC_PT = {"0": "PCMU", "8": "PCMA", "9": "G722"}
+_PREFERENCE = [codec.split("/")[0] for codec, _ in CODEC_PRIORITY]
+
+
+def preferred_codec(offer: str) -> str | None:
+    """The codec of an SDP offer (or a whole INVITE) that medvoice prefers: PCMA > PCMU > G.722."""
+    lines = [line.strip() for line in offer.splitlines()]
+    media = next((line for line in lines if line.startswith("m=audio ")), None)
+    if media is None:
+        return None
+    names = dict(_STATIC_PT)
+    for line in lines:
+        if line.startswith("a=rtpmap:"):
+            pt, _, encoding = line[len("a=rtpmap:"):].partition(" ")
+            names[pt] = encoding.split("/")[0]
+    offered = {names.get(pt, "") for pt in media.split()[3:]}
+    return next((codec for codec in _PREFERENCE if codec in offered), None)
