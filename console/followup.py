@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections import Counter
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
