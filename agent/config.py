@@ -128,36 +128,6 @@ class Settings(BaseSettings):
     )
     console_session_minutes: int = Field(480, ge=1, description="How long a staff console sign-in lasts.")
     console_hospital_id: str = Field("demo-hospital", description="The hospital the console's sign-in form names.")
-    sip: bool = Field(False, description="Answer SIP calls (UDP and TCP) on sip_port; setting sip_port also turns it on.")
-    sip_port: int | None = Field(
-        None, ge=0, le=65535, description="SIP port for UDP and TCP (default 5060 when sip is on; 0 = any free port)."
-    )
-    sip_bind: str | None = Field(None, description="Address SIP and RTP bind to (default: host).")
-    sip_public_address: str | None = Field(None, description="Address written in Contact and SDP (NAT).")
-    sip_rtp_port: int = Field(0, ge=0, le=65535, description="First RTP port (0 = any free port).")
-    sip_allow_from: str = Field(
-        "", description="Comma-separated trunk/PBX addresses or networks whose INVITEs are answered (others: 403)."
-    )
-    sip_registrar: str | None = Field(None, description="Register to this PBX as an extension (sip:pbx.local).")
-    sip_user: str | None = Field(None, description="The extension to register as.")
-    sip_password: str | None = Field(None, description="Digest password of the extension (never logged).")
-    sip_routes: str = Field(
-        "triage=triage,followup=followup,dictation=dictation",
-        description="Number plan: comma-separated called-user=flow (e.g. 8001=triage,8002=followup).",
-    )
-    sip_max_calls: int | None = Field(None, ge=1, description="Concurrent SIP calls (default max_calls); more get 503.")
-    sip_retry_after_s: int = Field(30, ge=1, description="Retry-After of a 503 for capacity.")
-    sip_rtp_timeout_s: float = Field(30.0, gt=0, description="Hang up a call that receives no RTP for this long.")
-    sip_srtp: Literal["disabled", "optional", "mandatory"] = Field(
-        "disabled", description="SDES-SRTP: 'mandatory' refuses plain-RTP calls (488)."
-    )
-    sip_tls_port: int = Field(0, ge=0, le=65535, description="Also SIP over TLS on this port (0 = off).")
-    sip_tls_cert: str | None = Field(None, description="TLS certificate file (PEM) for sip_tls_port.")
-    sip_tls_key: str | None = Field(None, description="TLS private key file (PEM) for sip_tls_port.")
-    sip_human_uri: str | None = Field(
-        None, description="Hand-offs are transferred here by SIP REFER (sip:8000@pbx.local); unset = queued only."
-    )
-
     queue_worker: bool = Field(
         False, description="Dial due follow-up calls taken from the PostgreSQL queue (agent.call_queue); "
         "needs a postgresql database_url. Every worker of a cluster may run it.",
