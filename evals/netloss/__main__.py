@@ -102,7 +102,16 @@ def plot(flat: dict, rates: list[float], path: Path) -> None:
     plt.close(fig)
 
 
-async def _run(args: argparse.Namespace, base_url: str, voice) -> list:
+def dictation_options(store) -> dict[str, str]:
+    """The offer fields of a dictation call: a doctor's token (dictation saves a note the doctor
+    authors) and the patient and encounter the note is for."""
+    from backends.interfaces import Principal
+
+    token = store.tokens.issue(Principal("dr-netloss", "doctor", "demo-hospital", "dept-cardiology"))
+    return {"patient": "p1", "encounter": "e1", "token": token}
+
+
+async def _run(args: argparse.Namespace, base_url: str, voice, options: dict[str, str]) -> list:
     from evals.netloss.runner import TRIAGE_COMPLAINT, run_rate
     from evals.render import render_caller
 
@@ -112,7 +121,8 @@ async def _run(args: argparse.Namespace, base_url: str, voice) -> list:
     results = []
     for rate in [float(r) for r in args.rates.split(",")]:
         print(f"loss {rate:.0%}: {len(sentences)} dictated sentences, {args.triage_calls} triage calls", flush=True)
-        results.append(await run_rate(base_url, rate, sentences, complaint, args.triage_calls))
+        results.append(await run_rate(base_url, rate, sentences, complaint, args.triage_calls,
+                                      dictation_options=options))
     return results
 
 
@@ -135,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(database_url=f"sqlite:///{tmp}/medvoice.db", key_file=Path(tmp) / "keys.json")
         server, thread, url = _serve(create_app(settings, engines=engines, store=store))
         try:
-            results = asyncio.run(_run(args, url, engines.voice))
+            results = asyncio.run(_run(args, url, engines.voice, dictation_options(store)))
         finally:
             server.should_exit = True
             thread.join(timeout=10)

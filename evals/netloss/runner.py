@@ -33,6 +33,13 @@ class RateResult:
     datagrams: int = 0
     datagrams_dropped: int = 0
     hypotheses: list[tuple[str, str]] = field(default_factory=list)
+    drop_reasons: list[str] = field(default_factory=list)
+
+    def dropped(self, flow: str, why: str, call: WebRTCCall | None = None) -> None:
+        """A call that did not survive: counted, with why and how the service said it ended."""
+        self.calls_dropped += 1
+        ends = [e.get("reason") for _, e in call.events if e.get("type") == "end"] if call is not None else []
+        self.drop_reasons.append(f"{flow}: {why}" + (f" (service's end event: {ends[-1]})" if ends else ""))
 
 
 async def wait_agent_silent(call: WebRTCCall, quiet_s: float = 0.6, timeout: float = 15.0) -> None:
@@ -52,14 +59,27 @@ def _count_loss(result: RateResult, call: WebRTCCall) -> None:
         result.datagrams_dropped += stats.dropped_out + stats.dropped_in
 
 
-async def dictation_call(base_url: str, result: RateResult, sentences: list[tuple[str, np.ndarray]], seed: int) -> None:
-    call = await connect(base_url, "dictation", loss_rate=result.loss_rate, seed=seed)
+async def dictation_call(base_url: str, result: RateResult, sentences: list[tuple[str, np.ndarray]], seed: int,
+                         options: dict[str, str] | None = None) -> None:
+    """``options``: the offer's patient, encounter and a doctor's token (dictation acts for a doctor).
+    A call that ends early counts as dropped and its unspoken sentences as missed."""
     result.calls += 1
     try:
+        call = await connect(base_url, "dictation", loss_rate=result.loss_rate, seed=seed, options=options)
+    except RuntimeError as error:
+        result.dropped("dictation", str(error))
+        _missed(result, [text for text, _ in sentences])
+        return
+    try:
         await call.wait_agent_quiet(timeout=30)
-        for text, pcm in sentences:
+        for number, (text, pcm) in enumerate(sentences):
             before = len(call.texts("caller"))
-            ended = await call.say(pcm)
+            try:
+                ended = await call.say(pcm)
+            except ConnectionError as error:
+                result.dropped("dictation", str(error), call)
+                _missed(result, [t for t, _ in sentences[number:]])
+                return
             result.utterances += 1
             heard = await call.wait_for(lambda c, n=before: len(c.texts("caller")) > n, 20)
             if not heard:
@@ -77,18 +97,35 @@ async def dictation_call(base_url: str, result: RateResult, sentences: list[tupl
             await asyncio.sleep(1.0)
             await wait_agent_silent(call)
         if call.pc.connectionState != "connected":
-            result.calls_dropped += 1
+            result.dropped("dictation", f"connection {call.pc.connectionState} at the end", call)
     finally:
         _count_loss(result, call)
         await call.hang_up()
 
 
+def _missed(result: RateResult, texts: list[str]) -> None:
+    for text in texts:
+        errors, chars = char_errors(text, "")
+        result.utterances += 1
+        result.utterances_missed += 1
+        result.cer_errors += errors
+        result.cer_chars += chars
+
+
 async def triage_call(base_url: str, result: RateResult, complaint: np.ndarray, seed: int) -> None:
-    call = await connect(base_url, "triage", loss_rate=result.loss_rate, seed=seed)
     result.calls += 1
     try:
+        call = await connect(base_url, "triage", loss_rate=result.loss_rate, seed=seed)
+    except RuntimeError as error:
+        result.dropped("triage", str(error))
+        return
+    try:
         await call.wait_agent_quiet(timeout=30)
-        ended = await call.say(complaint)
+        try:
+            ended = await call.say(complaint)
+        except ConnectionError as error:
+            result.dropped("triage", str(error), call)
+            return
         answered = None
         if await call.wait_for(lambda c: c.first_speech_after(ended) is not None, 20):
             answered = call.first_speech_after(ended)
@@ -96,7 +133,7 @@ async def triage_call(base_url: str, result: RateResult, complaint: np.ndarray, 
             result.v2v_ms.append((answered - ended) * 1000)
         await asyncio.sleep(1.0)
         if call.pc.connectionState != "connected":
-            result.calls_dropped += 1
+            result.dropped("triage", f"connection {call.pc.connectionState} at the end", call)
     finally:
         _count_loss(result, call)
         await call.hang_up()
@@ -109,9 +146,10 @@ async def run_rate(
     complaint: np.ndarray,
     triage_calls: int,
     seed: int = 7,
+    dictation_options: dict[str, str] | None = None,
 ) -> RateResult:
     result = RateResult(loss_rate)
-    await dictation_call(base_url, result, sentences, seed)
+    await dictation_call(base_url, result, sentences, seed, dictation_options)
     for i in range(triage_calls):
         await triage_call(base_url, result, complaint, seed + 1 + i)
     return result
