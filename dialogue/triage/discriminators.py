@@ -24,7 +24,7 @@ from dialogue.negation import is_negated
 from dialogue.people import Person, infant_fever_age_days
 from medical_terms import NUMERAL, parse_number
 from medical_terms.concepts import ConceptMatcher, Mention
-from medical_terms.concepts.scope import clause_bounds, is_past
+from medical_terms.concepts.scope import clause_bounds, is_experienced, is_over_since_earlier_day, is_past
 
 PRESENT, ABSENT, UNKNOWN = "present", "absent", "unknown"
 
@@ -301,9 +301,16 @@ def _positive(patterns: tuple[re.Pattern[str], ...], text: str) -> re.Match[str]
         for match in pattern.finditer(text):
             directly_denied = match.start() > 0 and text[match.start() - 1] in _DENIAL  # 不出血 ("不出" is no cue)
             if not (directly_denied or is_negated(text, match.start()) or _asked(text, match.start())
-                    or is_past(text, match.start())):
+                    or is_past(text, match.start()) or _earlier_episode(text, match)):
                 return match
     return None
+
+
+def _earlier_episode(text: str, match: re.Match[str]) -> bool:
+    """The words tell an episode of an earlier day that is over now (前天胸口疼…今天也不疼了) or was
+    lived through (前两天胸口疼过): history, no presentation to ask about."""
+    return (is_over_since_earlier_day(text, match.end())
+            or is_experienced(text, match.start(), match.end()))
 
 
 def _asked(text: str, start: int) -> bool:

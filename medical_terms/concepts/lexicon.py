@@ -11,7 +11,7 @@ from medical_terms.concepts.model import CATEGORIES, Concept
 
 DATA_FILES = (
     "body_sites.json", "symptoms.json", "signs.json", "diagnoses.json", "descriptors.json", "substances.json", "events.json",
-    "devices.json", "people.json", "pregnancy.json", "history.json", "intent.json",
+    "devices.json", "people.json", "pregnancy.json", "history.json", "intent.json", "time.json",
 )
 # Concepts produced by readers (code), listed so rules can be checked against known ids.
 READER_CONCEPTS = (

@@ -27,6 +27,7 @@ from medical_terms.concepts.readers import (
 from medical_terms.concepts.scope import (
     CLAUSE_BREAK,
     is_denied_after,
+    is_experienced,
     is_hedged,
     is_intended,
     is_past,
@@ -48,6 +49,8 @@ _RESOLVABLE_READINGS = ("reading.glucose",)
 # Findings that "好多年了" after them makes long-standing (not readings: 血糖十年了 is no value).
 _CHRONIC_CATEGORIES = ("symptom", "sign")
 _SPAN_PAST_CATEGORIES = ("reading",)
+# Findings an earlier day's 过 makes past (前两天胸口疼过, 上周摔过一跤).
+_EXPERIENCE_CATEGORIES = ("symptom", "sign", "diagnosis", "event")
 # Acts that a modal before them makes only meant, not done ("今晚想全吃了"): not current.
 _INTENDED_ACTS = ("sub.ingest",)
 # A person word inside these changes no subject (肚子里的宝宝 is the pregnancy, not a child); a value's
@@ -243,6 +246,8 @@ def _subjects(text: str, found: list[tuple[str, str, int, int]], context: str | 
 
 
 def _past(text: str, raw: _Raw, category: str) -> bool:
+    if category in _EXPERIENCE_CATEGORIES and is_experienced(text, raw.start, raw.end):
+        return True
     if category in _SPAN_PAST_CATEGORIES:
         return is_past(text, raw.start) or is_past(text, raw.start, raw.end, within_span=True)
     return is_past(text, raw.start, raw.end if category in _CHRONIC_CATEGORIES else None)
