@@ -272,7 +272,8 @@ def _service_router() -> APIRouter:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @router.get("/readyz", tags=["service"])
+    @router.get("/readyz", tags=["service"], responses={
+        503: {"description": "Not ready: models loading, no call slot free or draining (the same body)"}})
     async def readyz(request: Request) -> JSONResponse:
         """Readiness: every model loaded, with its path and load time."""
         state = request.app.state

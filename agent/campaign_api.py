@@ -100,7 +100,10 @@ def build_campaign_router(
     async def summary(campaign: Campaign = Team) -> list[dict[str, Any]]:
         return await asyncio.to_thread(campaign.summary)
 
-    @router.get("/summary.csv")
+    # Declared as text/csv (it was documented as application/json, which it never is).
+    @router.get("/summary.csv", response_class=Response, responses={
+        200: {"description": "The summary as CSV (UTF-8 with BOM, for spreadsheet programs)",
+              "content": {"text/csv": {"schema": {"type": "string"}}}}})
     async def summary_csv(campaign: Campaign = Team) -> Response:
         return Response(await asyncio.to_thread(campaign.summary_csv), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="followup-summary.csv"'})

@@ -23,11 +23,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from backends import (
     RESOURCE_TYPES,
@@ -129,6 +130,11 @@ class OutcomeRoute(APIRoute):
                 # Unparseable JSON is a malformed request (400); well-formed but wrong fields are 422.
                 status = 400 if any(item["type"] == "json_invalid" for item in error.errors()) else 422
                 return operation_outcome(status, "invalid", messages, expressions)
+            except HTTPException as error:
+                # FastAPI's own refusal of a body it cannot decode at all (bytes that are not UTF-8
+                # JSON): still an OperationOutcome, not {"detail": ...}.
+                message = f"request body could not be read: {error.detail}; send UTF-8 JSON"
+                return operation_outcome(error.status_code, "invalid", message)
 
         return outcome_handler
 
@@ -229,8 +235,56 @@ FHIR_BODY = {
         "description": "A FHIR R4 resource (JSON).",
     }
 }
+# JSON Schemas of what the routes answer, declared so a client (and the fuzzer) can hold the answers
+# to them; written out because a FHIR resource is no pydantic model of ours.
+OPERATION_OUTCOME_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["severity", "code"],
+                "properties": {
+                    "severity": {"enum": ["fatal", "error", "warning", "information"]},
+                    "code": {"type": "string"},
+                    "diagnostics": {"type": "string"},
+                    "expression": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+RESOURCE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType", "id"],
+    "properties": {"resourceType": {"enum": list(RESOURCE_TYPES)}, "id": {"type": "string"}},
+}
+BUNDLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType", "type", "total", "entry"],
+    "properties": {
+        "resourceType": {"const": "Bundle"},
+        "type": {"const": "searchset"},
+        "total": {"type": "integer", "minimum": 0},
+        "entry": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["fullUrl", "resource"],
+                "properties": {"fullUrl": {"type": "string"}, "resource": RESOURCE_SCHEMA},
+            },
+        },
+    },
+}
 OUTCOME_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"description": f"OperationOutcome ({meaning})", "content": {FHIR_JSON: {}}}
+    status: {
+        "description": f"OperationOutcome ({meaning})",
+        "content": {FHIR_JSON: {"schema": OPERATION_OUTCOME_SCHEMA}},
+    }
     for status, meaning in (
         (400, "malformed request"),
         (401, "missing or invalid token"),
@@ -240,6 +294,23 @@ OUTCOME_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "invalid resource, field named"),
     )
 }
+OUTCOME_RESPONSES[401]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}
+
+
+def _fhir_answer(status: int, description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {status: {"description": description, "content": {FHIR_JSON: {"schema": schema}}}}
+
+
+class FhirResponse(JSONResponse):
+    """JSON with FHIR's media type (``application/fhir+json``), so the spec declares it for the answers."""
+
+    media_type = FHIR_JSON
+
+
+# The resource type in a URL: declared as the supported ones; checked by the route (400 naming them).
+RESOURCE_TYPE_PATH = Path(
+    description="A supported FHIR resource type.", json_schema_extra={"enum": list(RESOURCE_TYPES)}
+)
 
 
 def _check_type(resource_type: str) -> None:
@@ -317,22 +388,35 @@ def _bearer_principal(signer: TokenSigner) -> Callable[[Request], Coroutine[Any,
 def _add_fhir_routes(router: APIRouter, store: RecordsStore, caller: Any) -> None:
     """Create, read, update and search FHIR resources."""
 
-    @router.post("/fhir/{resource_type}", tags=["FHIR records"], status_code=201, openapi_extra=FHIR_BODY)
-    async def create_resource(resource_type: str, request: Request, who: Principal = caller) -> JSONResponse:
+    @router.post(
+        "/fhir/{resource_type}", tags=["FHIR records"], status_code=201, openapi_extra=FHIR_BODY,
+        response_class=FhirResponse, responses=_fhir_answer(201, "The created resource", RESOURCE_SCHEMA),
+    )
+    async def create_resource(
+        request: Request, resource_type: str = RESOURCE_TYPE_PATH, who: Principal = caller
+    ) -> JSONResponse:
         """Create a resource; the server assigns id and meta."""
         _check_type(resource_type)
         created = await store.create(who, await _json_body(request, resource_type))
         return _fhir(created, 201, {"Location": f"/fhir/{resource_type}/{created['id']}"})
 
-    @router.get("/fhir/{resource_type}/{resource_id}", tags=["FHIR records"])
-    async def read_resource(resource_type: str, resource_id: str, who: Principal = caller) -> JSONResponse:
+    @router.get(
+        "/fhir/{resource_type}/{resource_id}", tags=["FHIR records"],
+        response_class=FhirResponse, responses=_fhir_answer(200, "The resource", RESOURCE_SCHEMA),
+    )
+    async def read_resource(
+        resource_id: str, resource_type: str = RESOURCE_TYPE_PATH, who: Principal = caller
+    ) -> JSONResponse:
         """Read one resource by id."""
         _check_type(resource_type)
         return _fhir(await store.read(who, resource_type, resource_id))
 
-    @router.put("/fhir/{resource_type}/{resource_id}", tags=["FHIR records"], openapi_extra=FHIR_BODY)
+    @router.put(
+        "/fhir/{resource_type}/{resource_id}", tags=["FHIR records"], openapi_extra=FHIR_BODY,
+        response_class=FhirResponse, responses=_fhir_answer(200, "The new version", RESOURCE_SCHEMA),
+    )
     async def update_resource(
-        resource_type: str, resource_id: str, request: Request, who: Principal = caller
+        resource_id: str, request: Request, resource_type: str = RESOURCE_TYPE_PATH, who: Principal = caller
     ) -> JSONResponse:
         """Replace a resource (a new version); the body's id must match the URL."""
         _check_type(resource_type)
@@ -343,8 +427,13 @@ def _add_fhir_routes(router: APIRouter, store: RecordsStore, caller: Any) -> Non
             )
         return _fhir(await store.update(who, body))
 
-    @router.get("/fhir/{resource_type}", tags=["FHIR records"])
-    async def search_resources(resource_type: str, request: Request, who: Principal = caller) -> JSONResponse:
+    @router.get(
+        "/fhir/{resource_type}", tags=["FHIR records"],
+        response_class=FhirResponse, responses=_fhir_answer(200, "A searchset Bundle", BUNDLE_SCHEMA),
+    )
+    async def search_resources(
+        request: Request, resource_type: str = RESOURCE_TYPE_PATH, who: Principal = caller
+    ) -> JSONResponse:
         """Search: ``identifier`` (system|value or value), ``phone``, ``name``, ``code``, ``patient``."""
         _check_type(resource_type)
         params = dict(request.query_params)

@@ -82,12 +82,18 @@ def parse_start(raw: str | bytes) -> AudioFormat:
 
 
 def _parse_json(raw: str) -> dict[str, Any]:
-    if len(raw.encode()) > MAX_TEXT_BYTES:
+    # surrogatepass: a str with a lone surrogate (no UTF-8 frame carries one, a caller of this function
+    # may) is measured, not a UnicodeEncodeError.
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_TEXT_BYTES:
         raise ProtocolError("message_too_large", f"text messages are limited to {MAX_TEXT_BYTES} bytes")
     try:
         message = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ProtocolError("bad_json", f"text frames must be JSON objects: {exc.msg} at char {exc.pos}") from exc
+    except RecursionError as exc:
+        # 4 KB of "[" nests deeper than the JSON decoder's recursion limit: a RecursionError
+        # escaped the handshake and ended the connection with no error message.
+        raise ProtocolError("bad_json", "text frames must be JSON objects; this one nests too deeply") from exc
     if not isinstance(message, dict):
         raise ProtocolError("bad_json", "text frames must be JSON objects")
     return message
