@@ -257,3 +257,12 @@ def test_anchor_files_default_to_the_key_folder(tmp_path: Path, capsys: pytest.C
 
 def mode_of(path: Path) -> int:
     return path.stat().st_mode & 0o777
+
+
+def test_verifying_with_another_key_file_says_so(anchored: tuple[str, Path, Path, Path]) -> None:
+    url, _, _, _ = anchored
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        report = verify_chain(conn, KeyRing.generate().audit_key)
+    engine.dispose()
+    assert report.first_broken_seq == 1 and "the key file is not this database's" in report.reason

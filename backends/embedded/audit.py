@@ -346,7 +346,7 @@ def verify_chain(conn: sa.Connection, key: bytes | None = None, batch: int = 500
             else:
                 walk.displaced.append((row.seq, origin))
         prev_hash, last_seq, expected, checked = row.hash, row.seq, row.seq + 1, checked + 1
-    _name_failures(walk)
+    _name_failures(walk, checked)
     _name_displacements(walk)
     _check_head(conn, walk, last_seq, prev_hash)
     walk.findings.sort(key=lambda f: (f.seq if f.seq is not None else 1 << 62))
@@ -361,7 +361,7 @@ def _named(walk: _Walk, seq: int) -> bool:
     )
 
 
-def _name_failures(walk: _Walk) -> None:
+def _name_failures(walk: _Walk, checked: int) -> None:
     """One failing entry is a tampered row; a run whose links agree with each other is a rewrite."""
     runs: list[list[tuple[int, bool, bool]]] = []
     for item in walk.failed:
@@ -376,13 +376,19 @@ def _name_failures(walk: _Walk) -> None:
                 Finding(EDITED, first, f"entry {first} was edited: its content no longer matches its HMAC-SM3")
             )
             continue
-        how = "as plain SM3, " if all(plain for _, _, plain in run) else ""
+        plain = all(plain for _, _, plain in run)
+        how = "as plain SM3, " if plain else ""
+        hint = (
+            "; every entry fails: if nobody rewrote the log, the key file is not this database's"
+            if len(run) == checked and not plain
+            else ""
+        )
         walk.findings.append(
             Finding(
                 REWRITTEN,
                 first,
                 f"entries {first}..{last} were rewritten: their links agree with each other but none carries "
-                f"a valid HMAC-SM3 (recomputed {how}without the audit key)",
+                f"a valid HMAC-SM3 (recomputed {how}without the audit key){hint}",
                 last,
             )
         )

@@ -85,6 +85,47 @@ class RotationReport:
 ROTATION_SUBJECT = "medvoice-keys-rotate"
 
 
+def reseal(
+    conn: sa.Connection,
+    codec: FieldCodec,
+    active_key_id: str,
+    *,
+    batch: int = 500,
+    before_commit: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Re-seal, in the caller's transaction, every sealed value not under ``active_key_id``.
+
+    Rows are fetched ``batch`` at a time (a re-sealed row no longer matches, so each fetch finds the
+    next ones); returns how many values moved per column.
+    """
+    moved: dict[str, int] = {}
+    count = 0
+    for column in SEALED_COLUMNS:
+        name = f"{column.table.name}.{column.blob}"
+        moved[name] = 0
+        query = (
+            sa.select(column.table)
+            .where(column.table.c.key_id != active_key_id, column.table.c[column.blob].is_not(None))
+            .limit(batch)
+        )
+        while rows := conn.execute(query).mappings().all():
+            for row in rows:
+                binding = column.binding(row)
+                key_id, blob = codec.seal(codec.open(row["key_id"], row[column.blob], binding), binding)
+                if key_id != active_key_id:
+                    raise ValueError(f"the codec seals with {key_id!r}, not the active key {active_key_id!r}")
+                conn.execute(
+                    column.table.update()
+                    .where(column.table.c.id == row["id"])
+                    .values({"key_id": key_id, column.blob: blob})
+                )
+                moved[name] += 1
+                count += 1
+                if before_commit is not None:
+                    before_commit(count)
+    return moved
+
+
 def rotate_data_key(
     engine: sa.Engine,
     ring: KeyRing,
@@ -109,30 +150,8 @@ def rotate_data_key(
     rotated = ring.rotated()
     if key_file is not None:
         rotated.save(key_file)
-    codec = Sm4GcmCodec(rotated)
-    moved: dict[str, int] = {}
-    count = 0
     with engine.begin() as conn:
-        for column in SEALED_COLUMNS:
-            name = f"{column.table.name}.{column.blob}"
-            moved[name] = 0
-            rows = conn.execute(
-                sa.select(column.table).where(
-                    column.table.c.key_id != rotated.active_key_id, column.table.c[column.blob].is_not(None)
-                )
-            ).mappings().all()
-            for row in rows:
-                binding = column.binding(row)
-                key_id, blob = codec.seal(codec.open(row["key_id"], row[column.blob], binding), binding)
-                conn.execute(
-                    column.table.update()
-                    .where(column.table.c.id == row["id"])
-                    .values({"key_id": key_id, column.blob: blob})
-                )
-                moved[name] += 1
-                count += 1
-                if before_commit is not None:
-                    before_commit(count)
+        moved = reseal(conn, Sm4GcmCodec(rotated), rotated.active_key_id, before_commit=before_commit)
         append(
             conn,
             AuditEntry(ROTATION_SUBJECT, "system", "-", "rotate-key", f"keys/{rotated.active_key_id}", "security", "success"),

@@ -19,6 +19,7 @@ from backends.embedded.consultation import ConsultationOperations
 from backends.embedded.core import Outcome
 from backends.embedded.records import RecordsOperations
 from backends.embedded.schema import handoffs, resources
+from backends.embedded.sealed import reseal
 from backends.interfaces import HandoffRequest, HandoffTicket, NotFoundError, Principal, Slot
 
 
@@ -31,47 +32,20 @@ class EmbeddedStore(RecordsOperations, ConsultationOperations):
         """Make a new SM4 data key active (persisted to the key file); returns its id.
 
         Existing rows stay readable under their old key ids; :meth:`reencrypt` moves them over.
+        (``medvoice keys rotate`` does both in one transaction: ``backends.embedded.sealed``.)
         """
         self.ring = self.ring.rotated()
         if self.key_file is not None:
             self.ring.save(self.key_file)
-        self.codec = Sm4GcmCodec(self.ring)
+        if isinstance(self.codec, Sm4GcmCodec):
+            self.codec.ring = self.ring  # keeps its key-file reload
+        else:
+            self.codec = Sm4GcmCodec(self.ring)
         return self.ring.active_key_id
 
     def _reencrypt_sync(self, batch: int) -> int:
-        active = self.ring.active_key_id
-        moved = 0
-        while True:
-            with self._transaction() as conn:
-                rows = conn.execute(
-                    sa.select(resources).where(resources.c.key_id != active).limit(batch)
-                ).all()
-                for row in rows:
-                    binding = self._binding(row._mapping)
-                    key_id, blob = self.codec.seal(
-                        self.codec.open(row.key_id, row.body_blob, binding), binding
-                    )
-                    conn.execute(
-                        resources.update()
-                        .where(resources.c.id == row.id)
-                        .values(key_id=key_id, body_blob=blob)
-                    )
-                handoff_rows = conn.execute(
-                    sa.select(handoffs).where(handoffs.c.key_id != active).limit(batch)
-                ).all()
-                for row in handoff_rows:
-                    binding = self._handoff_binding(row.id, row.hospital_id)
-                    key_id, blob = self.codec.seal(
-                        self.codec.open(row.key_id, row.detail_blob, binding), binding
-                    )
-                    conn.execute(
-                        handoffs.update()
-                        .where(handoffs.c.id == row.id)
-                        .values(key_id=key_id, detail_blob=blob)
-                    )
-            moved += len(rows) + len(handoff_rows)
-            if len(rows) < batch and len(handoff_rows) < batch:
-                return moved
+        with self._transaction() as conn:
+            return sum(reseal(conn, self.codec, self.ring.active_key_id, batch=batch).values())
 
     def verify_audit_sync(self) -> ChainReport:
         with self._transaction() as conn:
@@ -174,7 +148,7 @@ class EmbeddedStore(RecordsOperations, ConsultationOperations):
         return await asyncio.to_thread(self._work_handoff_sync, principal, ticket_id, action, note)
 
     async def reencrypt(self, batch: int = 500) -> int:
-        """Re-seal every row not under the active key; returns how many rows moved."""
+        """Re-seal every sealed value not under the active key, in one transaction; returns how many moved."""
         return await asyncio.to_thread(self._reencrypt_sync, batch)
 
     async def verify_audit(self) -> ChainReport:
