@@ -128,6 +128,9 @@ class Peer:
                 self.ep.codecSetPriority(info.codecId, 255 - wanted.index(name) if name in wanted else 0)
         acc_cfg = pj.AccountConfig()
         acc_cfg.idUri = f"sip:{args.user}@{args.bind}:{self.port}"
+        acc_cfg.mediaConfig.srtpUse = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+                                       "mandatory": pj.PJMEDIA_SRTP_MANDATORY}[args.srtp]
+        acc_cfg.mediaConfig.srtpSecureSignaling = 0
         acc_cfg.natConfig.sdpNatRewriteUse = 0
         acc_cfg.natConfig.contactRewriteUse = 0
         acc_cfg.mediaConfig.transportConfig.boundAddress = args.bind
@@ -200,6 +203,7 @@ def main() -> None:
     parser.add_argument("--user", default="caller")
     parser.add_argument("--codecs", default="")
     parser.add_argument("--record", default="")
+    parser.add_argument("--srtp", choices=["off", "optional", "mandatory"], default="off")
     parser.add_argument("--mute", action="store_true", help="send no RTP at all (a dead phone)")
     parser.add_argument("--answer-status", type=int, default=200)
     parser.add_argument("mode", choices=["call", "answer"])

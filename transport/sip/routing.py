@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 _REQUEST_LINE = re.compile(r"^INVITE\s+(?P<uri>\S+)\s+SIP/2\.0", re.IGNORECASE)
 _TO = re.compile(r"^(?:To|t)\s*:\s*(?P<value>.+)$", re.IGNORECASE | re.MULTILINE)
-_USER = re.compile(r"(?:sips?|tel):(?P<user>[^@;>?\s]+)", re.IGNORECASE)
+_USER = re.compile(r"(?:sips?:(?P<user>[^@;>?\s:]+)@|tel:(?P<number>[^;>?\s]+))", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ def called_user(message: str) -> str | None:
             continue
         found = _USER.search(candidate.group(1))
         if found is not None:
-            return found.group("user")
+            return found.group("user") or found.group("number")
     return None
 
 
