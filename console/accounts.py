@@ -69,6 +69,10 @@ class Accounts:
         self.session_ttl = session_ttl
         self.clock = clock
         self._hasher = PasswordHasher()
+        # Failures per (hospital, user name) typed, known or not, so an unknown name slows down exactly
+        # like a known one and the delay tells nothing about which names exist (this process's count;
+        # the account row's count is shared by every worker).
+        self._typed: dict[tuple[str, str], tuple[int, datetime]] = {}
         # Unknown user names are verified against this hash so both failures take the same time.
         self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
 
@@ -127,12 +131,14 @@ class Accounts:
                     staff_users.c.hospital_id == hospital_id, staff_users.c.username == username
                 )
             ).first()
-        if row is None or row.failed_logins < FREE_FAILURES or row.last_failed_at is None:
+        counts = [self._typed.get((hospital_id, username), (0, datetime.min.replace(tzinfo=UTC)))]
+        if row is not None and row.last_failed_at is not None:
+            last = row.last_failed_at if row.last_failed_at.tzinfo else row.last_failed_at.replace(tzinfo=UTC)
+            counts.append((row.failed_logins, last))
+        failures = max((n for n, last in counts if self.clock() - last <= FAILURE_WINDOW), default=0)
+        if failures < FREE_FAILURES:
             return 0.0
-        last = row.last_failed_at if row.last_failed_at.tzinfo else row.last_failed_at.replace(tzinfo=UTC)
-        if self.clock() - last > FAILURE_WINDOW:
-            return 0.0
-        return float(min(MAX_DELAY_S, 0.5 * 2 ** (row.failed_logins - FREE_FAILURES)))
+        return float(min(MAX_DELAY_S, 0.5 * 2 ** (failures - FREE_FAILURES)))
 
     def authenticate(self, hospital_id: str, username: str, password: str) -> StaffUser:
         """The account if the password is right.
@@ -155,7 +161,13 @@ class Accounts:
                 conn.execute(
                     staff_users.update().where(staff_users.c.id == row.id).values(failed_logins=0, last_failed_at=None)
                 )
+                self._typed.pop((hospital_id, username), None)
                 return _user(row)
+            if len(self._typed) > 10_000:  # bounded: forget the oldest half of the names typed
+                for key in sorted(self._typed, key=lambda k: self._typed[k][1])[:5_000]:
+                    del self._typed[key]
+            count, _ = self._typed.get((hospital_id, username), (0, self.clock()))
+            self._typed[(hospital_id, username)] = (count + 1, self.clock())
             if row is not None:  # committed with the transaction, before the refusal is raised
                 conn.execute(
                     staff_users.update()
