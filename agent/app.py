@@ -30,6 +30,7 @@ from agent.cluster_api import build_cluster_router, occupied_slots
 from agent.config import FLOWS, Settings
 from agent.dialler import OutboundCalls, UnknownTicket
 from agent.engines import Engines
+from agent.logs import protect_logs
 from agent.records_api import build_records_router
 from agent.session import CallOptions, CallSessions
 from dialogue import UnknownFlowError
@@ -67,6 +68,7 @@ def open_records(settings: Settings):
 
 
 def create_app(settings: Settings | None = None, *, engines: Engines | None = None, store=None) -> FastAPI:
+    protect_logs()  # before anything can log call content, whatever logging the host configured
     settings = settings or Settings()
     owned_store = None if store is not None else open_records(settings)
     store = store if store is not None else owned_store
