@@ -43,10 +43,14 @@ __all__ = [
 ]
 
 
-def mount_console(app: FastAPI, store: Any, settings: ConsoleSettings | None = None) -> Console:
-    """Add the ``/console`` pages and ``/console/static`` files to ``app``, over ``store``."""
+def mount_console(
+    app: FastAPI, store: Any, settings: ConsoleSettings | None = None, *, accounts: Accounts | None = None
+) -> Console:
+    """Add the ``/console`` pages and ``/console/static`` files to ``app``, over ``store`` (staff accounts in
+    the same database unless ``accounts`` is given)."""
     settings = settings or ConsoleSettings()
-    console = Console(store, Accounts(store.engine, session_ttl=settings.session_ttl), settings)
+    accounts = accounts or Accounts(store.engine, session_ttl=settings.session_ttl)
+    console = Console(store, accounts, settings)
     app.include_router(build_console_router(console))
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     app.state.console = console

@@ -56,6 +56,8 @@ class Accounts:
         engine: The records store's engine (already migrated).
         session_ttl: How long a session lives after sign-in.
         clock: Current time (tests move it to expire sessions).
+        hasher: The argon2id hasher (default argon2-cffi's RFC 9106 low-memory profile: 3 passes over
+            64 MiB); tests pass cheaper parameters.
     """
 
     def __init__(
@@ -64,11 +66,12 @@ class Accounts:
         *,
         session_ttl: timedelta = timedelta(hours=8),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        hasher: PasswordHasher | None = None,
     ) -> None:
         self.engine = engine
         self.session_ttl = session_ttl
         self.clock = clock
-        self._hasher = PasswordHasher()
+        self._hasher = hasher or PasswordHasher()
         # Failures per (hospital, user name) typed, known or not, so an unknown name slows down exactly
         # like a known one and the delay tells nothing about which names exist (this process's count;
         # the account row's count is shared by every worker).

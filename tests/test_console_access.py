@@ -12,18 +12,20 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from backends import HandoffRequest, Principal
 from backends.embedded import open_store
 from backends.embedded.schema import audit_log
-from console import ConsoleSettings, mount_console
+from console import Accounts, ConsoleSettings, mount_console
 from console.demo import HOSPITAL, SERVICE, _patient, seed_demo
 from dialogue.dictation.flow import composition
 from dialogue.dictation.note import Note
 
 PASSWORD = "medvoice-demo-2026"
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
 
 
 class Clock:
@@ -39,9 +41,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     root: Path = tmp_path_factory.mktemp("console")
     store = open_store(f"sqlite:///{root / 'db.sqlite'}", root / "keys.json", seed_days=1)
     app = FastAPI()
-    console = mount_console(app, store, ConsoleSettings(cookie_secure=False, session_ttl=timedelta(minutes=30)))
     clock = Clock()
-    console.accounts.clock = clock
+    # real argon2id at cheap parameters: the default profile takes ~1 s a verification on 2 busy cores
+    accounts = Accounts(store.engine, session_ttl=timedelta(minutes=30), clock=clock, hasher=CHEAP_HASHER)
+    console = mount_console(app, store, ConsoleSettings(cookie_secure=False, session_ttl=timedelta(minutes=30)),
+                            accounts=accounts)
     asyncio.run(seed_demo(store, console.accounts, PASSWORD))
     # a second department's nurse and a second doctor of the first department
     console.accounts.add_user(user_id="nurse-cardiology-1", hospital_id=HOSPITAL, department_id="dept-cardiology",
@@ -148,7 +152,7 @@ def test_session_cookie_is_httponly_samesite_strict_and_secure_when_configured(e
     assert "httponly" in header and "samesite=strict" in header and "max-age=1800" in header
     assert "secure" not in header.replace("samesite", "")  # this app is configured for http://localhost
     secure_app = FastAPI()
-    mount_console(secure_app, env.store, ConsoleSettings())
+    mount_console(secure_app, env.store, ConsoleSettings(), accounts=Accounts(env.store.engine, hasher=CHEAP_HASHER))
     secure = TestClient(secure_app, base_url="https://127.0.0.1", follow_redirects=False)
     page = secure.get("/console/login")
     response = secure.post("/console/login", data={"csrf_token": csrf(page.text), "hospital_id": HOSPITAL,

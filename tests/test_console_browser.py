@@ -17,12 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from agent.records_api import build_records_router
 from agent.triage_records import TriageCallRecorder
 from backends.embedded import open_store
-from console import ConsoleSettings, mount_console, seed_demo
+from console import Accounts, ConsoleSettings, mount_console, seed_demo
 from console.demo import SERVICE
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -44,7 +45,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     store = open_store(f"sqlite:///{root / 'db.sqlite'}", root / "keys.json", seed_days=1)
     app = FastAPI()
     app.include_router(build_records_router(store))
-    console = mount_console(app, store, ConsoleSettings(cookie_secure=False, poll_s=0.5))
+    # real argon2id at cheap parameters (the default profile takes ~1 s a verification on 2 busy cores)
+    accounts = Accounts(store.engine, hasher=PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1))
+    console = mount_console(app, store, ConsoleSettings(cookie_secure=False, poll_s=0.5), accounts=accounts)
     asyncio.run(seed_demo(store, console.accounts, PASSWORD))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     uv = uvicorn.Server(config)
