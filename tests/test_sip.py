@@ -267,3 +267,43 @@ def test_a_phone_that_sends_no_rtp_is_hung_up_and_freed(line):
     finally:
         dead.close()
     _settled(line)
+
+
+def test_a_failed_transfer_is_told_and_the_caller_kept_and_hold_is_survived(line, nurse):
+    from transport.sip.transfer import TRANSFER_FAILED_SPEECH
+
+    nurse.send("status 486")  # the nurse's phone is busy
+    caller = SipPeer("call", _uri(line))
+    try:
+        caller.wait_for("media", 10)
+        call = _live_call(line)
+        _wait(lambda: len(_texts(call, "agent")) >= 2, 30, "no greeting")
+        _wait_agent_quiet(call)
+        caller.send("hold")  # a re-INVITE mid-call (hold, then back)
+        caller.wait_for("state", 5, state="CONFIRMED")
+        time.sleep(0.5)
+        caller.send("unhold")
+        time.sleep(0.5)
+        frames = call.stats.rx_packets
+        _wait(lambda: call.stats.rx_packets > frames + 25, 5, "no RTP after unhold")
+        caller.send("info 0")  # the keypad's 0 as SIP INFO
+        transfer_count = len(line.state.sip.calls.transfers)
+        _wait(lambda: any(e.get("type") == "keypad" and e.get("key") == "0" for e in call.events), 10,
+              "SIP INFO 0 never reached the flow")
+        caller.wait_for("transfer_request", 20)
+        transfer = line.state.sip.calls.transfers[transfer_count - 1]
+        _wait(lambda: transfer.done.is_set(), 20, "the transfer never finished")
+        assert transfer.status == 486, (transfer.status, transfer.reason)
+        played = call.outgoing.played_frames
+        _wait(lambda: call.outgoing.played_frames > played + 100, 20,
+              f"the caller never heard {TRANSFER_FAILED_SPEECH!r}")
+        time.sleep(1.0)
+        assert not call.ended.is_set(), "the caller was hung up on"
+        # the peer reuses its Call object for the transfer attempt: only that one (486) may have ended
+        assert all(e["status"] == 486 for e in caller.find("disconnected")), caller.find("disconnected")
+        caller.send("hangup")
+        _wait(lambda: call.ended.is_set(), 10, "the call did not end after the caller hung up")
+    finally:
+        nurse.send("status 200")
+        caller.close()
+    _settled(line)

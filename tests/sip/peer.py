@@ -5,7 +5,8 @@ PJSIP endpoint), driven by lines on stdin and reporting JSON lines on stdout.
     python tests/sip/peer.py --port 0 answer
 
 Commands (stdin): ``play <wav>`` (16-bit mono WAV into the call), ``dtmf <digits>`` (RFC 4733),
-``info <digit>`` (SIP INFO), ``hold``/``unhold`` (re-INVITE), ``hangup``, ``quit``.
+``info <digit>`` (SIP INFO), ``hold``/``unhold`` (re-INVITE), ``status <code>`` (answer incoming
+calls with it), ``hangup``, ``quit``.
 Events (stdout): ``ready`` (with the bound port), ``state``, ``media``, ``invite`` (an answered
 INVITE's headers), ``transfer_request``, ``played``, ``disconnected`` (status, reason), ``error``.
 """
@@ -175,6 +176,8 @@ class Peer:
                 prm = pj.CallOpParam(True)
                 prm.opt.flag = pj.PJSUA_CALL_UNHOLD
                 call.reinvite(prm)
+            elif verb == "status":  # how the next incoming calls are answered (486: busy)
+                self.answer_status = int(arg)
             elif verb == "hangup":
                 self.ep.hangupAllCalls()
             elif verb == "quit":
