@@ -71,9 +71,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     configure_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # a refused key file, a bad key ring, database URL or SIP setting
+        print(f"medvoice serve: {exc}", file=sys.stderr)
+        return 2
     ModelLocator(settings.model_cache).prepare_all()  # fail fast, one clear line, before binding
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host or settings.host,
         port=args.port or settings.port,
         ws_max_size=1 << 20,

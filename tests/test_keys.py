@@ -6,7 +6,10 @@ re-sealed rows."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +134,19 @@ async def test_an_interrupted_rotation_loses_nothing(database_url: str, tmp_path
     assert again.new_key_id == "k3" and again.total == 4 and _key_ids(store) == {"k3"}
     store.close()
     assert verify_audit_log(database_url, ring).intact
+
+
+def test_serve_refuses_a_readable_key_file_in_one_line(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys.json"
+    KeyRing.generate().save(key_file)
+    key_file.chmod(0o644)
+    env = {
+        **os.environ,
+        "MEDVOICE_KEY_FILE": str(key_file),
+        "MEDVOICE_DATABASE_URL": f"sqlite:///{tmp_path}/r.db",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "serve"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "chmod 600" in done.stderr and "Traceback" not in done.stderr
