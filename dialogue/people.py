@@ -168,7 +168,7 @@ class Person:
         if self._anchored:
             return
         for mention in mentions:
-            if mention.category in _FINDINGS and not mention.negated:
+            if mention.category in _FINDINGS and not (mention.negated or mention.past):
                 subject = subjects.at(mention.start)
                 if subject is not None:
                     self.patient, self._anchored = subject, True

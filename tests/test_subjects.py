@@ -127,3 +127,16 @@ async def test_an_emergency_of_someone_else_is_still_an_emergency(utterance: str
     assert code in emergency.meta["red_flags"] and "120" in words  # the caller is told to call 120
     if who is not None:
         assert who in words and "给您" not in words
+
+
+@pytest.mark.parametrize(("text", "flagged"), [
+    # someone else's stroke told as the reason for the caller's own worry: no emergency here
+    ("邻居老头中风了，我嘴不歪手也有劲，就是心里犯嘀咕，想做个检查", False),
+    ("我妈中风了，我没头晕，想问问我要不要检查，她已经在医院了", False),
+    # the other person's stroke happening now stays an emergency
+    ("邻居老头中风了，嘴歪了，我不会弄", True),
+    ("我爸中风了，我手不抖，怎么办", True),
+    ("我爸中风了，快来人", True),
+])
+def test_someone_elses_illness_told_for_comparison_is_not_attributed(text: str, flagged: bool) -> None:
+    assert ("stroke" in _codes(text)) is flagged

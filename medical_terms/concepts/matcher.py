@@ -26,6 +26,7 @@ from medical_terms.concepts.readers import (
 )
 from medical_terms.concepts.scope import (
     CLAUSE_BREAK,
+    clause_bounds,
     is_denied_after,
     is_experienced,
     is_hedged,
@@ -142,7 +143,7 @@ class ConceptMatcher:
                     value=raw.value,
                 )
             )
-        return _negate_lists(text, mentions)
+        return _told_for_comparison(text, _negate_lists(text, mentions))
 
     def subjects(self, text: str, mentions: list[Mention], context: str | None = None) -> Subjects:
         """Who is spoken of where in ``text``, from its ``mentions`` (:meth:`find`); ``context`` is the
@@ -243,6 +244,36 @@ def _subjects(text: str, found: list[tuple[str, str, int, int]], context: str | 
                                            for o in people)]
     inside = [(f[2], f[3]) for f in found if f[1] not in _SUBJECT_SPAN_CATEGORIES]
     return Subjects(text, [Named(p[0], p[2], p[3], text[p[2]:p[3]]) for p in people], inside, context)
+
+
+_NAMED = ("sign.stroke_named",)
+_DENIAL = re.compile(r"不|没")
+# The caller asks about their own health (a check-up), not for help with the other person.
+_OWN_CHECK = re.compile(r"检查|查查|查一下|查一查|体检|看看我|我会不会|我要不要|我也要|预防")
+_HELP = re.compile(r"怎么办|咋办|咋整|咋弄|快来|快点|救命|赶紧|120|来人|急死")
+_NAMED_CATEGORIES = ("diagnosis",)
+
+
+def _told_for_comparison(text: str, mentions: list[Mention]) -> list[Mention]:
+    """Someone else's named illness told as the reason for the caller's own worry: the caller then denies
+    findings of their own and asks about their own health ("邻居老头中风了，我嘴不歪手也有劲，想做个检查").
+    The illness is told about, like 电视里讲的, not happening here. Signs described of that person
+    ("邻居嘴歪了") stay current, and so does any call for help (怎么办, 快来, 120)."""
+    result = list(mentions)
+    for index, mention in enumerate(result):
+        if not ((mention.concept in _NAMED or mention.category in _NAMED_CATEGORIES)
+                and mention.subject not in (None, "person.self") and mention.current):
+            continue
+        later = [m for m in result if m.start >= mention.end]
+        described = any(m.subject == mention.subject and not m.negated and m.category in _FINDINGS
+                        and m.concept != mention.concept for m in later)
+        denied_by_caller = any(m.subject == "person.self" and m.category in (*_FINDINGS, "site")
+                               and (m.negated or _DENIAL.search(text, *clause_bounds(text, m.start)))
+                               for m in later)
+        rest = text[mention.end:]
+        if denied_by_caller and not described and _OWN_CHECK.search(rest) and not _HELP.search(rest):
+            result[index] = replace(mention, past=True)
+    return result
 
 
 def _past(text: str, raw: _Raw, category: str) -> bool:
