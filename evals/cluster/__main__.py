@@ -91,6 +91,15 @@ async def _one_call(url: str, script: list[np.ndarray], tally: Tally) -> None:
             tally.lost += 1
             tally.lost_reasons.append("no_ready")
         return
+    except websockets.ConnectionClosed as error:
+        # the worker refused (its slots filled between HAProxy's checks): close 1013 "busy", often
+        # before the caller's start message is even sent
+        if error.rcvd is not None and error.rcvd.code == 1013:
+            tally.refused += 1
+        else:
+            tally.lost += 1
+            tally.lost_reasons.append(f"closed_{error.rcvd.code if error.rcvd else None}")
+        return
     except (OSError, TimeoutError, websockets.WebSocketException) as error:
         tally.lost += 1
         tally.lost_reasons.append(type(error).__name__)
