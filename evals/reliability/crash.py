@@ -401,7 +401,7 @@ async def run_backend(backend: str, database_url: str, workdir: Path, kills: int
             service.start()
             restart_s = await service.wait_ready()
             lost, half = await _check(service.url, auth, fixture, ledger, round_ledger, database_url)
-            ok, _ = audit_verify(database_url, key_file)
+            ok, _ = await asyncio.to_thread(audit_verify, database_url, key_file)
             rounds.append(RoundResult(backend, alive_s, round_ledger.acked(), lost, sum(half.values()), ok, restart_s,
                                       sent))
             _merge(ledger, round_ledger)
@@ -507,9 +507,14 @@ def run(out_dir: Path, quick: bool, *, kills: int | None = None,
     out_dir.mkdir(parents=True, exist_ok=True)
     rounds: list[RoundResult] = []
     with tempfile.TemporaryDirectory(prefix="medvoice-crash-") as tmp, databases(Path(tmp), backends) as found:
-        for number, (backend, url) in enumerate(found):
-            print(f"crash: {kills} SIGKILLs on {backend}", flush=True)
-            rounds += asyncio.run(run_backend(backend, url, Path(tmp), kills, seed + number))
+        print(f"crash: {kills} SIGKILLs on each of {', '.join(b for b, _ in found)} (at once)", flush=True)
+
+        async def every_backend() -> list[list[RoundResult]]:
+            return await asyncio.gather(*(run_backend(backend, url, Path(tmp), kills, seed + number)
+                                          for number, (backend, url) in enumerate(found)))
+
+        for backend_rounds in asyncio.run(every_backend()):
+            rounds += backend_rounds
     flat = summarise(rounds)
     (out_dir / "crash_rounds.json").write_text(json.dumps([r.__dict__ for r in rounds], indent=1))
     if rounds:

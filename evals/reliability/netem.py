@@ -8,15 +8,15 @@ kernel impairs it there, both ways:
 
 - ``tc qdisc ... netem`` on both ends when the kernel has ``sch_netem``: ``loss 10%``, ``loss 30%``,
   and ``delay 200ms 200ms`` (200 ms +- 200 ms uniform jitter each way; packets reorder);
-- otherwise (a kernel built without netem, as this project's Firecracker VMs are) the loss profiles
-  drop packets with iptables' ``statistic`` match (random, per packet, in the namespace's INPUT
-  and OUTPUT), which is kernel-level loss on the same path; jitter needs netem and is reported as
-  not run, with the reason.
+- otherwise (a kernel built without netem, as this project's Firecracker VMs are) the same
+  impairments from iptables in the namespace's INPUT and OUTPUT: loss with the ``statistic`` match
+  (random, per packet), delay and jitter by sending every packet to an NFQUEUE whose verdicts
+  ``evals.reliability.jitter`` gives after 200 +- 200 ms (uniform; packets reorder, as with netem).
 
 Nothing leaves the machine: the namespace has no route but the veth pair. Needs root,
 ``iproute2`` and, for the fallback, ``iptables``. ``run(out_dir, quick)`` returns flat metrics
 (``netem_<profile>_cer``, ``_transcript_p50_ms``, ``_v2v_p50_ms``, ``_calls_dropped``, ``_measured_loss``,
-``_method`` ...) and writes ``netem.png``. ``python -m evals.reliability.netem --caller ...`` is the
+``_method``: netem, iptables or nfqueue ...) and writes ``netem.png``. ``python -m evals.reliability.netem --caller ...`` is the
 namespace side.
 """
 
@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
+NFQUEUE_NUMBER = 22
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,29 @@ class NamespacePath:
                 _sh(self._iptables, "-A", chain, direction, self.ns_if, netns=self.netns)  # counts every packet
                 _sh(self._iptables, "-A", chain, direction, self.ns_if, "-m", "statistic", "--mode", "random",
                     "--probability", probability, "-j", "DROP", netns=self.netns)
+        delayer: subprocess.Popen[str] | None = None
+        if method == "nfqueue":
+            self._iptables = self.iptables()
+            assert self._iptables is not None
+            for chain, direction in (("INPUT", "-i"), ("OUTPUT", "-o")):
+                _sh(self._iptables, "-A", chain, direction, self.ns_if, "-j", "NFQUEUE", "--queue-num",
+                    str(NFQUEUE_NUMBER), "--queue-bypass", netns=self.netns)
+            delayer = subprocess.Popen(
+                ["ip", "netns", "exec", self.netns, sys.executable, "-m", "evals.reliability.jitter", "--queue",
+                 str(NFQUEUE_NUMBER), "--delay-ms", str(profile.delay_ms), "--jitter-ms", str(profile.jitter_ms)],
+                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, text=True)
+            assert delayer.stdout is not None
+            if delayer.stdout.readline().strip() != "ready":
+                raise RuntimeError("the NFQUEUE delayer did not bind its queue")
         try:
             yield counts
         finally:
+            if delayer is not None:
+                delayer.terminate()
+                out, _ = delayer.communicate(timeout=30)
+                counts["packets"] = int(out.split()[1]) if out.startswith("delayed") else 0
+                for chain in ("INPUT", "OUTPUT"):
+                    _sh(str(self._iptables), "-F", chain, netns=self.netns)
             if method == "netem":
                 for interface, netns in ((self.host_if, None), (self.ns_if, self.netns)):
                     stats = _sh("tc", "-s", "qdisc", "show", "dev", interface, netns=netns).stdout
@@ -314,13 +335,12 @@ def run(out_dir: Path, quick: bool, *, sentences: int | None = None, triage_call
             try:
                 for profile in profiles:
                     name = profile.name
-                    method = "netem" if netem else ("iptables" if fallback and not profile.needs_netem else "")
+                    method = "netem" if netem else ("nfqueue" if profile.needs_netem else "iptables") if fallback else ""
                     if profile.name == "clean":
                         method = "none"
                     if not method:
                         flat[f"netem_{name}_run"] = False
-                        flat[f"netem_{name}_error"] = ("the kernel has no sch_netem (tc: 'Specified qdisc kind is "
-                                                       "unknown') and delay/jitter cannot be had without it")
+                        flat[f"netem_{name}_error"] = "the kernel has no sch_netem and no iptables works in the namespace"
                         print(f"netem {name}: not run, {flat[f'netem_{name}_error']}", flush=True)
                         continue
                     print(f"netem {name}: {method}, {len(texts)} dictated sentences, {triage_calls} triage calls",
