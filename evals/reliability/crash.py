@@ -369,9 +369,9 @@ async def run_backend(backend: str, database_url: str, workdir: Path, kills: int
     ledger = Ledger()
     rounds: list[RoundResult] = []
     service.start()
-    await service.wait_ready()
-    fixture = await _setup(service.url, auth, updaters)
     try:
+        await service.wait_ready()
+        fixture = await _setup(service.url, auth, updaters)
         for number in range(kills):
             round_ledger = Ledger(sent_markers=ledger.sent_markers, patient_sent=ledger.patient_sent,
                                   rows_seen=ledger.rows_seen)
