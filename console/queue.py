@@ -19,6 +19,8 @@ from dialogue.triage.records import TriageCall, is_triage_call
 
 LEVELS = {1: "1级 濒危", 2: "2级 危重", 3: "3级 急症", 4: "4级 非急症"}
 RECENT = timedelta(hours=48)
+MAX_CALLS = 200
+"""At most this many Encounters written in the window are read for the queue (newest first)."""
 CALLBACK_RESULTS = {"reached": "已联系上患者", "not_reached": "未接通"}
 MAX_NOTE_CHARS = 500
 
@@ -50,7 +52,9 @@ async def load_queue(console: Console, user: StaffUser) -> QueueView:
     closed = sorted(await store.handoff_queue(principal, "closed"),
                     key=lambda t: t.history[-1]["at"] if t.history else "", reverse=True)[:10]
     since = datetime.now(UTC) - RECENT
-    calls = [TriageCall.of(r) for r in await store.list_recent(principal, "Encounter", 100) if is_triage_call(r)]
+    # only what changed in the window is read (each row read is an audited search hit)
+    recent = await store.list_recent(principal, "Encounter", MAX_CALLS, since=since)
+    calls = [TriageCall.of(r) for r in recent if is_triage_call(r)]
     calls = [c for c in calls if c.live or c.started >= since]
     calls.sort(key=lambda c: (not c.live, c.level or 99, -c.started.timestamp()))
     return QueueView(tickets, closed, calls, {c.call_id: c for c in calls})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -154,10 +155,10 @@ class RecordsOperations(StoreCore):
         return self._run(principal, Outcome("update", f"{resource_type}/{resource_id}"), work)
 
     def _list_recent_sync(
-        self, principal: Principal, resource_type: str, limit: int, offset: int = 0
+        self, principal: Principal, resource_type: str, limit: int, offset: int = 0, since: datetime | None = None
     ) -> list[dict[str, Any]]:
         """The ``limit`` most recently updated resources of a type that the principal may see (rules 1-3),
-        newest first; each one returned is audited as a search hit."""
+        newest first, updated at or after ``since`` if given; each one returned is audited as a search hit."""
         if resource_type not in fhir.RESOURCE_TYPES:
             raise InvalidResourceError(
                 f"resourceType {resource_type!r} is not supported; use one of {', '.join(fhir.RESOURCE_TYPES)}",
@@ -169,6 +170,8 @@ class RecordsOperations(StoreCore):
             query = sa.select(resources).where(
                 resources.c.resource_type == resource_type, resources.c.hospital_id == principal.hospital_id
             )
+            if since is not None:
+                query = query.where(resources.c.last_updated >= since)
             if principal.role not in access.HOSPITAL_WIDE_ROLES:
                 # rule 3 in SQL first (own department's rows or patients linked to it), then exactly below
                 linked = sa.select(care_links.c.patient_id).where(

@@ -9,6 +9,7 @@ on the shared plumbing of ``core.py``; here each becomes a coroutine run on a wo
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,22 +73,28 @@ class EmbeddedStore(RecordsOperations, ConsultationOperations):
         return await asyncio.to_thread(self._update_sync, principal, resource, expected_version)
 
     async def list_recent(
-        self, principal: Principal, resource_type: str, limit: int = 100, offset: int = 0
+        self,
+        principal: Principal,
+        resource_type: str,
+        limit: int = 100,
+        offset: int = 0,
+        since: datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """The most recently updated resources of a type in the principal's scope, newest first."""
-        return await asyncio.to_thread(self._list_recent_sync, principal, resource_type, limit, offset)
+        """The most recently updated resources of a type in the principal's scope (updated since
+        ``since``), newest first."""
+        return await asyncio.to_thread(self._list_recent_sync, principal, resource_type, limit, offset, since)
 
     async def record_access(self, principal: Principal, action: str, target: str, outcome: str = "success") -> None:
         """Chain an audit entry for an access that happened outside the store (a console page view,
         a refused request); ``target`` names ids only, never patient text."""
         await asyncio.to_thread(self._audit_alone, principal, Outcome(action, target), outcome)
 
-    async def changes(self, hospital_id: str) -> str:
-        """An opaque marker that changes whenever a resource or hand-off of the hospital is written
-        (counts and latest times only: nothing personal, nothing audited)."""
-        return await asyncio.to_thread(self._changes_sync, hospital_id)
+    async def changes(self, hospital_id: str, resource_types: tuple[str, ...] = ("Encounter",)) -> str:
+        """An opaque marker that changes whenever a hand-off or a resource of ``resource_types`` of the
+        hospital is written (counts and latest times only: nothing personal, nothing audited)."""
+        return await asyncio.to_thread(self._changes_sync, hospital_id, resource_types)
 
-    def _changes_sync(self, hospital_id: str) -> str:
+    def _changes_sync(self, hospital_id: str, resource_types: tuple[str, ...]) -> str:
         with self.engine.connect() as conn:
             handoff = conn.execute(
                 sa.select(
@@ -98,7 +105,7 @@ class EmbeddedStore(RecordsOperations, ConsultationOperations):
             ).one()
             resource = conn.execute(
                 sa.select(sa.func.count(), sa.func.max(resources.c.last_updated)).where(
-                    resources.c.hospital_id == hospital_id
+                    resources.c.hospital_id == hospital_id, resources.c.resource_type.in_(resource_types)
                 )
             ).one()
         return "|".join(str(v) for v in (*handoff, *resource))
