@@ -178,3 +178,71 @@ async def test_sip_over_tls_listens_with_the_configured_certificate(tmp_path):
         writer.close()
     finally:
         await endpoint.stop()
+
+
+def _tone_snr_db(audio, rate: int, freq: float) -> float:
+    """Energy within 5% of ``freq`` over the energy elsewhere in 200-3400 Hz (clicks at frame
+    joins would spread across the band, at 50 Hz harmonics for 20 ms frames)."""
+    import numpy as np
+
+    audio = np.asarray(audio, np.float64)
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
+    bins = np.fft.rfftfreq(len(audio), 1 / rate)
+    tone = (bins > freq * 0.95) & (bins < freq * 1.05)
+    rest = (bins > 200) & (bins < 3400) & ~tone
+    return float(10 * np.log10(spectrum[tone].sum() / max(spectrum[rest].sum(), 1e-12)))
+
+
+async def test_pcma_path_resamples_both_ways_without_clicks(tmp_path):
+    """A 1 kHz tone from the phone reaches the pipeline at 16 kHz, and a 440 Hz tone from the
+    pipeline reaches the phone, both through PCMA at 8 kHz, with no energy spread by frame joins."""
+    import numpy as np
+    import soundfile as sf
+
+    from transport.sip.config import SipConfig
+    from transport.sip.endpoint import SipEndpoint
+
+    t = np.arange(int(16000 * 3)) / 16000
+    sf.write(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 1000 * t) * 32767).astype(np.int16), 16000)
+    agent_tone = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16).tobytes()
+    received: list[bytes] = []
+
+    async def run(call):
+        await call.answer()
+        await asyncio.wait_for(call.media_ready.wait(), 5)
+        call.outgoing.write(agent_tone)
+        while not call.ended.is_set():
+            try:
+                received.append(await asyncio.wait_for(call.incoming.get(), 0.5))
+            except TimeoutError:
+                continue
+
+    tasks = set()
+    endpoint = SipEndpoint(SipConfig(port=0, bind="127.0.0.1", allow_from=("127.0.0.1",)),
+                           lambda call: tasks.add(asyncio.create_task(run(call))))
+    await endpoint.start()
+    recording = tmp_path / "phone.wav"
+    try:
+        peer = await asyncio.to_thread(SipPeer, "--codecs", "PCMA", "--record", str(recording), "call",
+                                       f"sip:triage@127.0.0.1:{endpoint.ports['udp']}")
+        try:
+            assert (await asyncio.to_thread(peer.wait_for, "media", 10))["codec"] == "PCMA/8000"
+            peer.send(f"play {tmp_path / 'tone.wav'}")
+            await asyncio.sleep(2.5)
+            peer.send("hangup")
+            await asyncio.to_thread(peer.wait_for, "disconnected", 10)
+        finally:
+            await asyncio.to_thread(peer.close)
+        await asyncio.gather(*tasks)
+        await _settled(endpoint)
+    finally:
+        await endpoint.stop()
+    heard = np.frombuffer(b"".join(received), np.int16).astype(np.float64)
+    loud = np.flatnonzero(np.abs(heard) > 3000)
+    assert len(loud) > 16000, f"only {len(heard) / 16000:.1f} s reached the pipeline"
+    incoming = heard[loud[0] + 1600 : loud[0] + 1600 + 16000]  # 1 s, past the start
+    assert _tone_snr_db(incoming, 16000, 1000) > 25
+    phone, rate = sf.read(recording, dtype="float64")
+    loud = np.flatnonzero(np.abs(phone) > 0.1)
+    outgoing = phone[loud[0] + 1600 : loud[0] + 1600 + rate]
+    assert len(outgoing) == rate and _tone_snr_db(outgoing, rate, 440) > 25
