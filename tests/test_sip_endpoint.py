@@ -246,3 +246,41 @@ async def test_pcma_path_resamples_both_ways_without_clicks(tmp_path):
     loud = np.flatnonzero(np.abs(phone) > 0.1)
     outgoing = phone[loud[0] + 1600 : loud[0] + 1600 + rate]
     assert len(outgoing) == rate and _tone_snr_db(outgoing, rate, 440) > 25
+
+
+async def test_make_call_reaches_an_answering_a_busy_and_a_silent_phone():
+    """The outbound hook a campaign dialler builds on: answered (media flows), busy (486), and a
+    phone that rings and is never answered (hung up by the dialler: 487)."""
+    from transport.sip.config import SipConfig
+    from transport.sip.endpoint import SipEndpoint
+
+    endpoint = SipEndpoint(SipConfig(port=0, bind="127.0.0.1", allow_from=("127.0.0.1",)), lambda call: None)
+    await endpoint.start()
+    phone = await asyncio.to_thread(SipPeer, "--user", "patient", "answer")
+    try:
+        uri = f"sip:patient@127.0.0.1:{phone.port}"
+        call = await endpoint.make_call(uri, "followup", headers={"X-Medvoice-Campaign": "demo"})
+        await asyncio.wait_for(call.media_ready.wait(), 10)
+        invite = await asyncio.to_thread(phone.wait_for, "invite", 5)
+        assert invite["headers"].get("X-Medvoice-Campaign") == "demo"
+        await asyncio.sleep(1.0)
+        assert call.stats.codec == "PCMA/8000" and call.stats.rx_packets > 0
+        await call.hangup()
+        await asyncio.wait_for(call.ended.wait(), 10)
+
+        phone.send("status 486")
+        busy = await endpoint.make_call(uri, "followup")
+        await asyncio.wait_for(busy.ended.wait(), 10)
+        assert busy.end_status == 486 and not busy.media_ready.is_set()
+
+        phone.send("status 180")  # rings, nobody picks up
+        silent = await endpoint.make_call(uri, "followup")
+        await asyncio.sleep(1.0)
+        assert not silent.ended.is_set()
+        await silent.hangup()  # the dialler's ring timeout
+        await asyncio.wait_for(silent.ended.wait(), 10)
+        assert silent.end_status == 487
+        await _settled(endpoint)
+    finally:
+        await asyncio.to_thread(phone.close)
+        await endpoint.stop()

@@ -81,6 +81,47 @@ class SipEndpoint:
             call._ended(call.end_status or 503, call.end_reason or "service stopping")
         self._calls.clear()
 
+    async def make_call(self, uri: str, flow: str, *, headers: dict[str, str] | None = None) -> SipCall:
+        """Dial ``uri`` (an outbound call, e.g. a follow-up campaign's) for ``flow``.
+
+        Returns at once with the call's handle: ``media_ready`` is set when the callee answers and
+        media flows (run it through the pipeline as an answered inbound call); ``ended`` with
+        ``end_status`` (486 busy, 408/480 no answer, 487 after ``hangup`` while ringing, 603
+        declined ...) when it ends. The caller of ``make_call`` owns the ring timeout.
+
+        Raises:
+            RuntimeError: PJSIP refused to place the call (bad URI, no call slot).
+        """
+        return await self.thread.call(lambda: self._dial(uri, flow, headers or {}))
+
+    def _dial(self, uri: str, flow: str, headers: dict[str, str]) -> SipCall:
+        assert self._account is not None
+        if self.live_calls >= self.config.max_calls:
+            raise RuntimeError(f"all {self.config.max_calls} SIP call slots are busy")
+        leg = CallLeg(self, self._account, pj.PJSUA_INVALID_ID)
+        handle = SipCall(-1, flow, uri, "", uri, self)
+        leg.handle = handle
+        prm = pj.CallOpParam(True)
+        for name, value in headers.items():
+            header = pj.SipHeader()
+            header.hName = name
+            header.hValue = value
+            prm.txOption.headers.append(header)
+        try:
+            leg.makeCall(uri, prm)
+        except pj.Error as exc:
+            leg.handle = None
+            raise RuntimeError(f"cannot call {uri}: {exc.info()}") from exc
+        leg.call_id = handle.call_id = leg.getId()
+        self._legs[leg.call_id] = leg
+        self.live_calls += 1
+        self.post(self._track, handle)
+        return handle
+
+    def _track(self, handle: SipCall) -> None:  # on the loop
+        if not handle.ended.is_set():
+            self._calls[handle.call_id] = handle
+
     # -- state for /readyz and /metrics --------------------------------------------------------
 
     @property
