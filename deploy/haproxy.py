@@ -74,6 +74,8 @@ frontend medvoice
     acl websocket_call path_beg /ws/
     acl webrtc_signalling path /api/offer
     acl webrtc_signalling path_beg /api/calls/
+    # /drain is the worker's own preStop hook on 127.0.0.1; through the balancer it would come from loopback
+    http-request deny deny_status 403 if {{ path_beg /drain }}
     # the signalling bodies name the peer (pc_id): read them whole before choosing a server
     http-request wait-for-body time 2s if webrtc_signalling
     use_backend calls_ws if websocket_call

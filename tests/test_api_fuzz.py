@@ -89,6 +89,29 @@ async def _never_called(flow: str, transport: Any, options: Any) -> None:
     raise AssertionError("no call may start from a refused offer")
 
 
+async def test_only_the_workers_own_host_may_drain_it(service: LiveService) -> None:
+    """The fuzzer's POST /drain, sent with no token, stopped the worker taking calls (every offer then
+    503 busy): anyone who could reach the API could do it. Now only loopback (the preStop hook)."""
+    state = service.app.state
+    was = state.draining
+    try:
+        state.draining = False
+        remote = httpx.ASGITransport(app=service.app, client=("10.1.2.3", 40000))
+        async with httpx.AsyncClient(transport=remote, base_url="http://test") as http:
+            refused = await http.post("/drain")
+        assert refused.status_code == 403 and refused.json()["error"] == "forbidden"
+        assert state.draining is False
+        local = httpx.ASGITransport(app=service.app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(transport=local, base_url="http://test") as http:
+            assert (await http.post("/drain")).status_code == 200
+        assert state.draining is True
+    finally:
+        state.draining = was
+    from deploy.haproxy import render
+
+    assert "http-request deny deny_status 403 if { path_beg /drain }" in render(["127.0.0.1:1"], "127.0.0.1:2")
+
+
 def test_the_spec_declares_what_the_routes_answer(service: LiveService) -> None:
     """Undeclared before: signalling's 400/404/429/503 (the spec had only 200 and 422), FHIR answers as
     application/json while they are application/fhir+json, and OperationOutcome bodies had no schema."""
