@@ -32,7 +32,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("evals/out/reliability"))
     parser.add_argument("--quick", action="store_true", help="the short version of every part (minutes, not an hour)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
-    parser.add_argument("--kills", type=int, help="crash: SIGKILLs per database (default 100, 5 with --quick)")
+    parser.add_argument("--kills", type=int, help="crash: SIGKILL rounds per database (default 50, so 100 kills on the two; 3 with --quick)")
     parser.add_argument("--databases", default="sqlite,postgres", help="crash: sqlite, postgres or both")
     parser.add_argument("--soak-minutes", type=float, help="soak: minutes of calls (default 30, 1 with --quick)")
     parser.add_argument("--soak-calls", type=int, help="soak: concurrent calls (default 6, the measured capacity)")
