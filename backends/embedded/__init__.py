@@ -25,7 +25,7 @@ from backends.embedded.store import EmbeddedStore
 from backends.interfaces import CHINA_STANDARD_TIME
 from backends.signing import Sm2PublicKey
 
-__all__ = ["CampaignSchedule", "EmbeddedStore", "open_store", "verify_audit_log"]
+__all__ = ["CampaignSchedule", "EmbeddedStore", "open_store", "verify_audit_log", "verify_connection"]
 
 DEFAULT_SEED_DAYS = 14
 
@@ -100,17 +100,29 @@ def verify_audit_log(
                     f"{database_url} has no audit_log table; is this the medvoice database (MEDVOICE_DATABASE_URL)?"
                 )
             _require_keyed_chain(conn, database_url)
-            report = verify_chain(conn, ring.audit_key)
-            if anchors_file is not None and anchor_key is not None:
-                anchors, unreadable = read_anchors(anchors_file)
-                found = check_anchors(conn, anchors, anchor_key, report.last_seq)
-                report = report.with_findings([*unreadable, *found], anchors=len(anchors))
-            if check_data:
-                checked, tampered = check_ciphertexts(conn, Sm4GcmCodec(ring))
-                report = report.with_findings(tampered, ciphertexts=checked)
-            return report
+            return verify_connection(conn, ring, anchors_file=anchors_file, anchor_key=anchor_key, check_data=check_data)
     finally:
         engine.dispose()
+
+
+def verify_connection(
+    conn: sa.Connection,
+    ring: KeyRing,
+    *,
+    anchors_file: Path | None = None,
+    anchor_key: Sm2PublicKey | None = None,
+    check_data: bool = True,
+) -> ChainReport:
+    """:func:`verify_audit_log`'s checks on an open connection (inside the caller's transaction)."""
+    report = verify_chain(conn, ring.audit_key)
+    if anchors_file is not None and anchor_key is not None:
+        anchors, unreadable = read_anchors(anchors_file)
+        found = check_anchors(conn, anchors, anchor_key, report.last_seq)
+        report = report.with_findings([*unreadable, *found], anchors=len(anchors))
+    if check_data:
+        checked, tampered = check_ciphertexts(conn, Sm4GcmCodec(ring))
+        report = report.with_findings(tampered, ciphertexts=checked)
+    return report
 
 
 KEYED_CHAIN_REVISION = "0004"

@@ -1,11 +1,13 @@
 """Tamper detection: does ``audit verify`` find, and name, what someone with write access to the database did?
 
-A small store is built on SQLite from a seeded RNG: patients registered and read so the keyed audit
-chain holds ``length`` entries, with an SM2-signed anchor every ``anchor_every`` entries and one at
-the end (as ``medvoice audit anchor`` run periodically would leave). Then for each of five kinds, at
-``positions`` random positions, a fresh copy of the database is tampered with as an attacker with
-database write access would, :func:`backends.embedded.verify_audit_log` runs with the anchors, and the
-case counts as detected only when the report NAMES that kind at that position:
+A small store is built (SQLite, and PostgreSQL in the full run) from a seeded RNG: patients
+registered and read so the keyed audit chain holds ``length`` entries, with an SM2-signed anchor
+every ``anchor_every`` entries and one at the end (as ``medvoice audit anchor`` run periodically
+would leave). Then for each of five kinds, at ``positions`` random positions, the database is
+tampered with inside a transaction as an attacker with database write access would, the checks of
+``medvoice audit verify`` run on that transaction (:func:`backends.embedded.verify_connection`, with
+the anchors), and the transaction is rolled back. A case counts as detected only when the report
+NAMES that kind at that position:
 
 - ``edited``: one field of entry N changed (its stored MAC left as it was);
 - ``deleted``: entry N deleted; in every other case the later entries are also renumbered to close
@@ -27,7 +29,6 @@ import argparse
 import asyncio
 import json
 import random
-import sqlite3
 import statistics
 import tempfile
 import time
@@ -39,7 +40,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from backends.crypto import KeyRing
-from backends.embedded import open_store, verify_audit_log
+from backends.embedded import open_store, verify_connection
 from backends.embedded.anchors import append_anchor, make_anchor
 from backends.embedded.audit import (
     CIPHERTEXT,
@@ -76,7 +77,7 @@ EDITABLE_FIELDS = ("subject", "action", "target", "purpose", "outcome", "at")
 class Fixture:
     """The untampered database and what verifying it needs."""
 
-    database: Path
+    database_url: str
     ring: KeyRing
     anchor_key: Sm2PublicKey
     anchors: Path
@@ -95,10 +96,13 @@ class Case:
     verify_ms: float
 
 
-def build(workdir: Path, rng: random.Random, length: int, anchor_every: int) -> Fixture:
+def build(
+    workdir: Path, rng: random.Random, length: int, anchor_every: int, database_url: str | None = None
+) -> Fixture:
     """A store whose audit chain has ``length`` entries (creates and reads), anchored periodically."""
-    database, key_file, anchors = workdir / "pristine.db", workdir / "keys.json", workdir / "anchors.jsonl"
-    store = open_store(f"sqlite:///{database}", key_file, seed_days=1)
+    database_url = database_url or f"sqlite:///{workdir / 'tamper.db'}"
+    key_file, anchors = workdir / "keys.json", workdir / "anchors.jsonl"
+    store = open_store(database_url, key_file, seed_days=1)
     pair = Sm2KeyPair.generate()
     created: list[str] = []
     try:
@@ -114,15 +118,7 @@ def build(workdir: Path, rng: random.Random, length: int, anchor_every: int) -> 
         ring = store.ring
     finally:
         store.close()
-    return Fixture(database, ring, pair.public, anchors, length, tuple(created))
-
-
-def _copy(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite database (its WAL included)."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    dst.close()
-    src.close()
+    return Fixture(database_url, ring, pair.public, anchors, length, tuple(created))
 
 
 def _row(conn: sa.Connection, seq: int) -> Any:
@@ -208,11 +204,9 @@ def _positions(fx: Fixture, kind: str, count: int, rng: random.Random) -> list[i
     return rng.sample(range(1, top + 1), min(count, top))
 
 
-def _verify(fx: Fixture, database: Path) -> tuple[ChainReport, float]:
+def _verify(fx: Fixture, conn: sa.Connection) -> tuple[ChainReport, float]:
     started = time.perf_counter()
-    report = verify_audit_log(
-        f"sqlite:///{database}", fx.ring, anchors_file=fx.anchors, anchor_key=fx.anchor_key
-    )
+    report = verify_connection(conn, fx.ring, anchors_file=fx.anchors, anchor_key=fx.anchor_key)
     return report, (time.perf_counter() - started) * 1000
 
 
@@ -226,46 +220,59 @@ def _named(fx: Fixture, kind: str, position: int, report: ChainReport) -> bool:
 
 
 def run_cases(
-    workdir: Path, *, seed: int = 22, positions: int = 20, length: int = 40, anchor_every: int = 8
+    workdir: Path,
+    *,
+    database_url: str | None = None,
+    seed: int = 22,
+    positions: int = 20,
+    length: int = 40,
+    anchor_every: int = 8,
 ) -> tuple[list[Case], ChainReport]:
-    """Build the fixture and run every kind at ``positions`` positions; returns the cases and the
-    untampered database's report."""
+    """Build the fixture (SQLite in ``workdir`` unless ``database_url``) and run every kind at
+    ``positions`` positions; returns the cases and the untampered database's report."""
     rng = random.Random(seed)
-    fx = build(workdir, rng, length, anchor_every)
+    fx = build(workdir, rng, length, anchor_every, database_url)
     if len(fx.sealed_ids) < positions:
         raise ValueError(f"only {len(fx.sealed_ids)} sealed resources for {positions} ciphertext positions")
-    clean, _ = _verify(fx, fx.database)
+    # The attacker's own connection: plain SQLAlchemy, no medvoice keys bound.
+    engine = sa.create_engine(fx.database_url)
     cases: list[Case] = []
-    for kind in KINDS:
-        for number, position in enumerate(_positions(fx, kind, positions, rng)):
-            database = workdir / f"{kind}-{position}.db"
-            _copy(fx.database, database)
-            engine = sa.create_engine(f"sqlite:///{database}")
-            with engine.begin() as conn:
-                variant = TAMPERS[kind](conn, fx, position, rng, number % 2 == 1)
-            engine.dispose()
-            report, elapsed = _verify(fx, database)
-            cases.append(
-                Case(
-                    kind,
-                    position,
-                    variant,
-                    detected=not report.intact,
-                    named=_named(fx, kind, position, report),
-                    findings=[finding.describe() for finding in report.findings],
-                    verify_ms=round(elapsed, 2),
+    try:
+        with engine.connect() as conn:
+            clean, _ = _verify(fx, conn)
+            conn.rollback()
+        for kind in KINDS:
+            for number, position in enumerate(_positions(fx, kind, positions, rng)):
+                with engine.connect() as conn:
+                    transaction = conn.begin()
+                    try:
+                        variant = TAMPERS[kind](conn, fx, position, rng, number % 2 == 1)
+                        report, elapsed = _verify(fx, conn)
+                    finally:
+                        transaction.rollback()
+                cases.append(
+                    Case(
+                        kind,
+                        position,
+                        variant,
+                        detected=not report.intact,
+                        named=_named(fx, kind, position, report),
+                        findings=[finding.describe() for finding in report.findings],
+                        verify_ms=round(elapsed, 2),
+                    )
                 )
-            )
-            database.unlink()
+    finally:
+        engine.dispose()
     return cases, clean
 
 
-def summarise(cases: list[Case], clean: ChainReport) -> dict[str, Any]:
+def summarise(cases: list[Case], *clean: ChainReport) -> dict[str, Any]:
+    """Flat metrics; ``clean``: the untampered databases' reports (each not intact is a false alarm)."""
     metrics: dict[str, Any] = {
         "tamper_cases": len(cases),
         "tamper_detected_rate": sum(c.named for c in cases) / len(cases) if cases else 0.0,
         "tamper_flagged_rate": sum(c.detected for c in cases) / len(cases) if cases else 0.0,
-        "tamper_false_alarms": 0 if clean.intact else 1,
+        "tamper_false_alarms": sum(not report.intact for report in clean),
         "tamper_verify_ms_median": statistics.median(c.verify_ms for c in cases) if cases else 0.0,
     }
     for kind in KINDS:
@@ -275,18 +282,35 @@ def summarise(cases: list[Case], clean: ChainReport) -> dict[str, Any]:
 
 
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
-    """20 positions per kind on a 40-entry chain (``quick``), else 100 on a 200-entry chain."""
+    """20 positions per kind on a 40-entry chain on SQLite (``quick``), else 100 on a 200-entry
+    chain on SQLite and on PostgreSQL (when the local server runs)."""
+    from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
+
     out_dir.mkdir(parents=True, exist_ok=True)
     positions, length = (20, 40) if quick else (100, 200)
+    by_backend: dict[str, tuple[list[Case], ChainReport]] = {}
     with tempfile.TemporaryDirectory(prefix="medvoice-tamper-") as tmp:
-        cases, clean = run_cases(Path(tmp), positions=positions, length=length)
-    metrics = summarise(cases, clean)
+        by_backend["sqlite"] = run_cases(Path(tmp) / "sqlite", positions=positions, length=length)
+        if not quick:
+            try:
+                with temporary_database(server_url()) as url:
+                    by_backend["postgres"] = run_cases(
+                        Path(tmp) / "postgres", database_url=url, positions=positions, length=length
+                    )
+            except PostgresUnavailable as error:
+                print(f"tamper: PostgreSQL not available, SQLite only ({error})")
+    cases = [case for found, _ in by_backend.values() for case in found]
+    metrics = summarise(cases, *(clean for _, clean in by_backend.values()))
+    for backend, (found, _) in by_backend.items():
+        metrics[f"tamper_{backend}_rate"] = sum(c.named for c in found) / len(found)
     document = {
         "metrics": metrics,
         "chain_entries": length,
-        "untampered": clean.describe(),
-        "missed": [asdict(c) for c in cases if not c.named],
-        "cases": [asdict(c) for c in cases],
+        "backends": {
+            backend: {"untampered": clean.describe(), "missed": [asdict(c) for c in found if not c.named],
+                      "cases": [asdict(c) for c in found]}
+            for backend, (found, clean) in by_backend.items()
+        },
     }
     (out_dir / "tamper.json").write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
     return metrics
