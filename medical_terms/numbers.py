@@ -212,6 +212,8 @@ def _temperature(text: str, context: str | None) -> str:
         if whole is None:
             return None
         tenth = m["tenth"]
+        if tenth and "." in whole:
+            return None  # 三十七点五度六 (37.5°6) has two fractions: no temperature to write; it raised ValueError
         value = f"{whole}.{to_number(tenth)}" if tenth else whole
         # 度 is also a grade (二度房室传导阻滞, 三度烧伤): only body temperatures become ℃.
         plausible = 30 <= float(value) <= 45 if in_context else 35 <= float(value) <= 42

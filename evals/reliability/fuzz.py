@@ -390,7 +390,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         tracebacks = list(service.errors.tracebacks)
     api_seconds = time.monotonic() - started
     atheris = run_atheris(ATHERIS_QUICK_RUNS if quick else ATHERIS_RUNS, out_dir)
-    metrics: dict[str, Any] = {**report.metrics(), "fuzz_seconds": round(api_seconds, 1), **atheris}
+    metrics: dict[str, Any] = {**report.metrics(), "fuzz_api_seconds": round(api_seconds, 1), **atheris}
     detail = {
         "metrics": metrics,
         "per_operation": dict(sorted(report.per_operation.items())),
