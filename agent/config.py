@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     )
     sip_max_calls: int | None = Field(None, ge=1, description="Concurrent SIP calls (default max_calls); more get 503.")
     sip_retry_after_s: int = Field(30, ge=1, description="Retry-After of a 503 for capacity.")
+    sip_invites_per_minute: int = Field(
+        120, ge=1, description="New SIP calls one source address may start a minute; more get 503 + Retry-After."
+    )
     sip_rtp_timeout_s: float = Field(30.0, gt=0, description="Hang up a call that receives no RTP for this long.")
     sip_srtp: Literal["disabled", "optional", "mandatory"] = Field(
         "disabled", description="SDES-SRTP: 'mandatory' refuses plain-RTP calls (488)."
@@ -227,6 +230,7 @@ class Settings(BaseSettings):
             routes=tuple(routes),
             max_calls=self.sip_max_calls or self.max_calls,
             retry_after_s=self.sip_retry_after_s,
+            invites_per_minute=self.sip_invites_per_minute,
             rtp_timeout_s=self.sip_rtp_timeout_s,
             srtp=self.sip_srtp,
             tls_port=self.sip_tls_port,

@@ -273,6 +273,7 @@ def test_a_failed_transfer_is_told_and_the_caller_kept_and_hold_is_survived(line
     from transport.sip.transfer import TRANSFER_FAILED_SPEECH
 
     nurse.send("status 486")  # the nurse's phone is busy
+    nurse.wait_for("status_set", 5, status=486)
     caller = SipPeer("call", _uri(line))
     try:
         caller.wait_for("media", 10)

@@ -269,11 +269,13 @@ async def test_make_call_reaches_an_answering_a_busy_and_a_silent_phone():
         await asyncio.wait_for(call.ended.wait(), 10)
 
         phone.send("status 486")
+        await asyncio.to_thread(phone.wait_for, "status_set", 5, status=486)
         busy = await endpoint.make_call(uri, "followup")
         await asyncio.wait_for(busy.ended.wait(), 10)
         assert busy.end_status == 486 and not busy.media_ready.is_set()
 
         phone.send("status 180")  # rings, nobody picks up
+        await asyncio.to_thread(phone.wait_for, "status_set", 5, status=180)
         silent = await endpoint.make_call(uri, "followup")
         await asyncio.sleep(1.0)
         assert not silent.ended.is_set()
@@ -283,4 +285,47 @@ async def test_make_call_reaches_an_answering_a_busy_and_a_silent_phone():
         await _settled(endpoint)
     finally:
         await asyncio.to_thread(phone.close)
+        await endpoint.stop()
+
+
+async def test_garbage_is_ignored_and_a_flood_from_one_address_gets_503():
+    import socket
+
+    from transport.sip.config import SipConfig
+    from transport.sip.endpoint import SipEndpoint
+
+    answered = []
+
+    async def run(call):
+        await call.answer()
+        answered.append(call)
+
+    tasks = set()
+    endpoint = SipEndpoint(SipConfig(port=0, bind="127.0.0.1", allow_from=("127.0.0.1",), invites_per_minute=2),
+                           lambda call: tasks.add(asyncio.create_task(run(call))))
+    await endpoint.start()
+    try:
+        port = endpoint.ports["udp"]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+            for junk in (b"\x00\xff" * 300, b"INVITE sip:triage@x SIP/2.0\r\nVia: ???\r\n\r\n", b"\r\n\r\n"):
+                raw.sendto(junk, ("127.0.0.1", port))
+        with socket.create_connection(("127.0.0.1", port)) as tcp:
+            tcp.sendall(b"OPTIONS garbage\r\nContent-Length: 99999999\r\n\r\n")
+        statuses = []
+        for _ in range(3):
+            peer = await asyncio.to_thread(SipPeer, "call", f"sip:triage@127.0.0.1:{port}")
+            try:
+                event = await asyncio.to_thread(peer.wait_for, "state", 10, state="CONFIRMED") if len(statuses) < 2 \
+                    else await asyncio.to_thread(peer.wait_for, "disconnected", 10)
+                statuses.append(event["status"])
+                if len(statuses) == 3:
+                    assert event["retry_after"] and event["retry_after"] > 0
+                peer.send("hangup")
+                await asyncio.to_thread(peer.wait_for, "disconnected", 10)
+            finally:
+                await asyncio.to_thread(peer.close)
+        assert statuses == [200, 200, 503]
+        await asyncio.gather(*tasks)
+        await _settled(endpoint)
+    finally:
         await endpoint.stop()

@@ -178,6 +178,7 @@ class Peer:
                 call.reinvite(prm)
             elif verb == "status":  # how the next incoming calls are answered (486: busy)
                 self.answer_status = int(arg)
+                emit("status_set", status=self.answer_status)
             elif verb == "hangup":
                 self.ep.hangupAllCalls()
             elif verb == "quit":

@@ -1,8 +1,9 @@
 """The SIP account: who we are (a PBX extension, or a bare endpoint that trunks call directly), the
 registration state, and the first answer to every INVITE.
 
-An INVITE is refused here, on the PJSIP thread, when its source is not allowed (403), nothing is
-routed at its called user (404) or every SIP call slot is busy (503 with ``Retry-After``). The rest
+An INVITE is refused here, on the PJSIP thread, when its source is not allowed (403), sent more
+INVITEs this minute than ``invites_per_minute`` (503 with ``Retry-After``), nothing is routed at
+its called user (404) or every SIP call slot is busy (503 with ``Retry-After``). The rest
 ring (180) and go to the event loop, whose admission check answers or refuses them.
 """
 
@@ -17,6 +18,7 @@ import pjsua2 as pj
 from transport.sip.call import CallLeg, SipCall
 from transport.sip.config import SipConfig
 from transport.sip.routing import called_user, route, source_allowed
+from transport.webrtc import SlidingWindowLimiter
 
 if TYPE_CHECKING:
     from transport.sip.endpoint import SipEndpoint
@@ -77,6 +79,7 @@ class SipAccount(pj.Account):
         self.config = config
         self.trusted = trusted  # allow_from plus the registrar's addresses
         self.registration = RegistrationState(configured=config.registration is not None)
+        self.limiter = SlidingWindowLimiter(config.invites_per_minute)
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         try:
@@ -98,6 +101,11 @@ class SipAccount(pj.Account):
         if not source_allowed(source, self.trusted):
             logger.warning("SIP: INVITE from %s refused (not in the allow-list)", source)
             self.endpoint.refuse(leg, 403, "Forbidden")
+            return
+        wait_s = self.limiter.check(source.rsplit(":", 1)[0])
+        if wait_s is not None:
+            logger.warning("SIP: more than %d INVITEs a minute from %s; refused", self.config.invites_per_minute, source)
+            self.endpoint.refuse(leg, 503, "Service Unavailable", retry_after_s=max(1, round(wait_s)))
             return
         user = called_user(message)
         target = route(user, self.config.routes)

@@ -60,6 +60,8 @@ class SipConfig:
         routes: Called user part or number -> flow (``triage@`` -> triage); the number plan.
         max_calls: Concurrent SIP calls; more get 503 with ``Retry-After``.
         retry_after_s: The ``Retry-After`` of a refusal for capacity.
+        invites_per_minute: New calls one source address may start a minute; more get 503 with
+            ``Retry-After`` (a flood from one trunk or a scanner cannot take every slot).
         rtp_timeout_s: A call that receives no RTP for this long is hung up (and freed).
         srtp: ``mandatory`` refuses a call without SDES-SRTP; ``optional`` offers/accepts it.
         tls_port: Also listen for SIP over TLS on this port (needs ``tls_cert``/``tls_key``); 0 = off.
@@ -76,6 +78,7 @@ class SipConfig:
     routes: tuple[tuple[str, str], ...] = DEFAULT_ROUTES
     max_calls: int = 8
     retry_after_s: int = 30
+    invites_per_minute: int = 120
     rtp_timeout_s: float = 30.0
     srtp: SrtpUse = "disabled"
     tls_port: int = 0
@@ -100,6 +103,8 @@ class SipConfig:
             raise ValueError(f"SIP over TLS on port {self.tls_port} needs a certificate and a key file")
         if self.human_uri is not None and not self.human_uri.startswith(("sip:", "sips:", "tel:")):
             raise ValueError(f"SIP human_uri {self.human_uri!r} must be a sip:, sips: or tel: URI")
+        if self.invites_per_minute < 1:
+            raise ValueError(f"SIP invites_per_minute {self.invites_per_minute} must be at least 1")
         if self.max_calls < 1:
             raise ValueError(f"SIP max_calls {self.max_calls} must be at least 1")
 
