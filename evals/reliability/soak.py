@@ -108,9 +108,27 @@ class Script:
         return cls(tuple(u.audio for u in script["complete"]), tuple(u.audio for u in script["interruption"]))
 
 
+async def _speak(call: LiveCall, pcm: np.ndarray) -> tuple[float, float]:
+    """``call.speak`` that gives up when the call ends meanwhile (the sender stops, and ``speak``
+    would wait for it for ever); raises ``ConnectionError`` then."""
+    speaking = asyncio.ensure_future(call.speak(pcm))
+    ended = asyncio.ensure_future(call.ended.wait())
+    try:
+        await asyncio.wait({speaking, ended}, timeout=len(pcm) / 16000 + 30, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ended.cancel()
+    if speaking.done():
+        return speaking.result()
+    speaking.cancel()
+    raise ConnectionError("the call ended (or stalled) while the caller spoke")
+
+
 async def _turn(call: LiveCall, pcm: np.ndarray, stats: CallStats) -> bool:
     """Speak one turn and wait for the answer to finish; False once the call has ended."""
-    _, end = await call.speak(pcm)
+    try:
+        _, end = await _speak(call, pcm)
+    except ConnectionError:
+        return False
     stats.turns += 1
     if await call.wait_audio(end, timeout_s=ANSWER_TIMEOUT_S) is None:
         if call.ended.is_set():
@@ -127,8 +145,8 @@ async def one_call(url: str, script: Script, kind: str, rng: random.Random, stat
     stats.calls += 1
     stats.by_kind[kind] = stats.by_kind.get(kind, 0) + 1
     try:
-        await call.__aenter__()
-    except Exception as error:  # refused (busy, not ready) or the connection failed
+        await asyncio.wait_for(call.__aenter__(), 30)
+    except Exception as error:  # refused (busy, not ready), the connection failed, or no answer in 30 s
         stats.dropped += 1
         stats.drop_reasons.append(f"refused: {error}"[:200])
         return
@@ -137,7 +155,7 @@ async def one_call(url: str, script: Script, kind: str, rng: random.Random, stat
         greeting = await call.wait_audio(0.0, timeout_s=30.0)
         if kind == "barge" and greeting is not None:
             await asyncio.sleep(max(0.0, greeting + 1.2 - time.monotonic()))
-            onset, _ = await call.speak(rng.choice(script.interruptions))
+            onset, _ = await _speak(call, rng.choice(script.interruptions))
             stats.barge_ins += 1
             await asyncio.sleep(1.0)
             stats.barge_ins_paused += "paused" in call.received.barge_states(onset - 0.5)
@@ -147,26 +165,23 @@ async def one_call(url: str, script: Script, kind: str, rng: random.Random, stat
         turns = {"talk": rng.randint(2, 3), "barge": 1, "drop": 1}[kind]
         for _ in range(turns):
             if kind == "drop":
-                _, end = await call.speak(rng.choice(script.turns))
+                _, end = await _speak(call, rng.choice(script.turns))
                 stats.turns += 1
                 await call.wait_audio(end, timeout_s=ANSWER_TIMEOUT_S)
                 await asyncio.sleep(rng.uniform(0.1, 1.0))
                 break
             if not await _turn(call, rng.choice(script.turns), stats):
                 break
-        ended_by_service = any(e.get("type") == "end" for e in call.received.events)
-        errors = [e for e in call.received.events if e.get("type") == "error"]
-        if errors:
-            stats.dropped += 1
-            stats.drop_reasons.append(f"error event: {errors[0].get('code')}")
-        elif call.ended.is_set() and not ended_by_service:
-            stats.dropped += 1
-            stats.drop_reasons.append(f"{kind} call closed by the service without an end event")
-        elif ended_by_service:
-            stats.ended_by_service += 1
+        _classify(call, kind, stats)
         if kind == "drop":
             hung_up = True
             _cut(call)
+    except ConnectionError:
+        if call.ended.is_set():
+            _classify(call, kind, stats)
+        else:  # the caller's audio could not be sent for 30 s past its length: the service stopped reading
+            stats.dropped += 1
+            stats.drop_reasons.append(f"{kind} call stalled: the caller's audio was not taken for 30 s")
     finally:
         if not hung_up:
             await call.__aexit__(None, None, None)
@@ -174,6 +189,20 @@ async def one_call(url: str, script: Script, kind: str, rng: random.Random, stat
             for task in call._tasks:
                 task.cancel()
             await asyncio.gather(*call._tasks, return_exceptions=True)
+
+
+def _classify(call: LiveCall, kind: str, stats: CallStats) -> None:
+    """Count how the call ended: by the service (an ``end`` event), dropped, or still up."""
+    ended_by_service = any(e.get("type") == "end" for e in call.received.events)
+    errors = [e for e in call.received.events if e.get("type") == "error"]
+    if errors:
+        stats.dropped += 1
+        stats.drop_reasons.append(f"error event: {errors[0].get('code')}")
+    elif call.ended.is_set() and not ended_by_service:
+        stats.dropped += 1
+        stats.drop_reasons.append(f"{kind} call closed by the service without an end event")
+    elif ended_by_service:
+        stats.ended_by_service += 1
 
 
 def _cut(call: LiveCall) -> None:
