@@ -20,7 +20,7 @@ from agent.config import Settings
 from backends import ROLES, Principal
 
 if TYPE_CHECKING:
-    from backends.crypto import KeyRing
+    from backends import KeyRing
 
 EXIT_INTACT, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
 SIGNING_KEY_NAME, ANCHORS_NAME = "audit-sm2.json", "audit-anchors.jsonl"
@@ -86,7 +86,7 @@ def add_audit_commands(subparsers: argparse._SubParsersAction) -> None:  # type:
 
 def _existing_ring(command: str, key_file: Path) -> KeyRing:
     """The key ring at ``key_file``; a missing or unusable file is a ValueError naming the command."""
-    from backends.crypto import KeyRing
+    from backends import KeyRing
 
     if not key_file.is_file():
         raise ValueError(f"key file {key_file} does not exist; it holds the audit key {command} needs")
@@ -94,8 +94,7 @@ def _existing_ring(command: str, key_file: Path) -> KeyRing:
 
 
 def run_audit_verify(args: argparse.Namespace) -> int:
-    from backends import verify_audit_log
-    from backends.signing import load_public_key, public_path
+    from backends import load_public_key, public_key_path, verify_audit_log
 
     settings = Settings()
     database_url = args.database_url or settings.database_url
@@ -104,7 +103,7 @@ def run_audit_verify(args: argparse.Namespace) -> int:
         ring = _existing_ring("audit verify", key_file)
         anchor_key = None
         if args.anchors is not None:
-            anchor_key = load_public_key(args.anchor_key or public_path(key_file.parent / SIGNING_KEY_NAME))
+            anchor_key = load_public_key(args.anchor_key or public_key_path(key_file.parent / SIGNING_KEY_NAME))
         report = verify_audit_log(
             database_url, ring, anchors_file=args.anchors, anchor_key=anchor_key, check_data=not args.no_data
         )
@@ -116,10 +115,7 @@ def run_audit_verify(args: argparse.Namespace) -> int:
 
 
 def run_audit_anchor(args: argparse.Namespace) -> int:
-    from backends import open_store
-    from backends.embedded.anchors import append_anchor, make_anchor
-    from backends.embedded.audit import verify_chain
-    from backends.signing import Sm2KeyPair
+    from backends import Sm2KeyPair, append_anchor, make_anchor, open_store, verify_chain
 
     settings = Settings()
     key_file = args.key_file or settings.key_file
@@ -166,8 +162,7 @@ def run_issue_token(args: argparse.Namespace) -> int:
 
 
 def run_rotate_key(args: argparse.Namespace) -> int:
-    from backends import open_store
-    from backends.embedded.sealed import rotate_data_key
+    from backends import open_store, rotate_data_key
 
     settings = Settings()
     key_file = args.key_file or settings.key_file

@@ -36,8 +36,15 @@ _LAZY = {
     "RESOURCE_TYPES": "backends.fhir",
     "TokenError": "backends.tokens",
     "TokenSigner": "backends.tokens",
+    "Sm2KeyPair": "backends.signing",
+    "append_anchor": "backends.embedded.anchors",
+    "load_public_key": "backends.signing",
+    "make_anchor": "backends.embedded.anchors",
     "open_store": "backends.embedded",
+    "public_key_path": "backends.signing",
+    "rotate_data_key": "backends.embedded.sealed",
     "verify_audit_log": "backends.embedded",
+    "verify_chain": "backends.embedded.audit",
 }
 
 __all__ = [
@@ -59,12 +66,19 @@ __all__ = [
     "ResourceIssue",
     "Slot",
     "SlotUnavailableError",
+    "Sm2KeyPair",
     "TamperedDataError",
     "TokenError",
     "TokenSigner",
     "VersionConflictError",
+    "append_anchor",
+    "load_public_key",
+    "make_anchor",
     "open_store",
+    "public_key_path",
+    "rotate_data_key",
     "verify_audit_log",
+    "verify_chain",
 ]
 
 

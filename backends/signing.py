@@ -23,7 +23,7 @@ from gmssl import sm2
 
 from backends.crypto import read_private_file, sm3, write_private_file
 
-__all__ = ["Sm2KeyPair", "Sm2PublicKey", "load_public_key"]
+__all__ = ["Sm2KeyPair", "Sm2PublicKey", "load_public_key", "public_key_path"]
 
 CURVE_ORDER = int(sm2.default_ecc_table["n"], 16)
 SIGNATURE_HEX = 128
@@ -123,7 +123,7 @@ class Sm2KeyPair:
         if not path.exists():
             pair = cls.generate()
             write_private_file(path, pair.to_json())
-            public_path(path).write_text(json.dumps({"public": pair.public.public_hex}) + "\n", encoding="utf-8")
+            public_key_path(path).write_text(json.dumps({"public": pair.public.public_hex}) + "\n", encoding="utf-8")
             return pair
         text = read_private_file(path)
         try:
@@ -136,7 +136,7 @@ class Sm2KeyPair:
         return pair
 
 
-def public_path(key_path: Path) -> Path:
+def public_key_path(key_path: Path) -> Path:
     """Where the public half of the SM2 key file ``key_path`` is written."""
     return key_path.with_name(key_path.name + ".pub")
 
