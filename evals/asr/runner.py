@@ -3,7 +3,8 @@
 For each sentence and voice the clean audio goes through the stock ``transcribe``, the
 short-window decoder and (unless turned off) the incremental decoder, interleaved so all see the
 same machine load; the degraded conditions go through the short-window decoder only (the stock
-one is the latency baseline, not the product). Latency is the time from handing over the
+one is the latency baseline, not the product), and the phone codecs also through the second pass
+when it is on (a call re-listens whatever its transport). Latency is the time from handing over the
 finished utterance to the final text: decoding plus term correction plus number normalisation.
 For the incremental decoder the utterance is streamed in real-time order (``streaming.replay``):
 it is handed over where the live VAD would report the stop, and its latency also counts waiting
@@ -23,7 +24,7 @@ from asr.incremental import IncrementalSettings
 from asr.relisten import RelisteningTranscriber, Review
 from asr.short_window import ShortWindowTranscriber
 from asr.transcriber import Transcript, WhisperTranscriber
-from evals.asr.audio import Voice, degrade
+from evals.asr.audio import PHONE_CONDITIONS, Voice, degrade
 from evals.asr.metrics import char_errors, correct_changes, expected_numbers, number_tokens, term_hits
 from evals.asr.streaming import replay
 from medical_terms import CorrectionResult, TermCorrector, normalize_numbers
@@ -83,6 +84,8 @@ class Runner:
             for condition in conditions:
                 audio = degrade(clean, condition, seed)
                 rows.append(self._decode(record, voice.name, condition, "short_window", self.fast, audio))
+                if condition in PHONE_CONDITIONS and self.relisten is not None:
+                    rows.append(self._relistened(record, voice.name, condition, audio, None))
                 if condition == "clean":
                     rows.append(self._decode(record, voice.name, condition, "stock", self.stock, audio))
                     if self.incremental is not None:
