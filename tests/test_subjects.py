@@ -50,6 +50,7 @@ def test_a_finding_belongs_to_the_person_it_is_said_about(text: str, concept: st
     (("我家宝宝两个月", "现在三十八度六"), True),
     (("满月的娃儿发烧三十九",), True),
     (("宝宝两个月，我摸着他额头很烫，发烧了",), True),  # the caller only touched the baby
+    (("宝宝一个月，我这边用体温计量的三十八度五",), True),  # the caller measured
     (("九十天以内算小婴儿吧？我家是八十五天，烧到三十八度六",), True),
 ])
 def test_infant_fever_is_the_infants_own(turns: tuple[str, ...], flagged: bool) -> None:
@@ -83,6 +84,8 @@ def test_the_fetus_not_moving_is_no_cardiac_arrest() -> None:
     (("我爸胸口疼", "我也有点头晕"), "parent", None),  # the patient is the first one a finding names
     (("宝宝两个月", "我自己发烧三十八度五"), "self", None),
     (("我邻居大爷倒地上了",), "elder", "elderly"),
+    (("他妈的，我胸口疼得出冷汗",), "self", None),  # an oath names nobody
+    (("嗯，那个，就是，俺娘，嗯，胸口疼",), "parent", None),  # fillers
 ])
 def test_the_patient_is_whom_the_findings_are_about(turns: tuple[str, ...], relation: str,
                                                      age_group: str | None) -> None:
