@@ -8,6 +8,7 @@ one, and none); ``python -m evals.reliability.fuzz --out DIR`` is the long run (
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -110,6 +111,25 @@ async def test_only_the_workers_own_host_may_drain_it(service: LiveService) -> N
     from deploy.haproxy import render
 
     assert "http-request deny deny_status 403 if { path_beg /drain }" in render(["127.0.0.1:1"], "127.0.0.1:2")
+
+
+async def test_a_start_frame_nested_4kb_deep_is_refused_with_bad_json(service: LiveService) -> None:
+    """4 KB of "[" as the first WebSocket frame raised RecursionError out of json.loads in the handshake:
+    the connection died with no error message. Now the declared error, then close 1003."""
+    import websockets
+
+    state = service.app.state
+    was, state.draining = state.draining, False  # the fuzz run above ends with POST /drain
+    try:
+        async with websockets.connect(service.url.replace("http", "ws") + "/ws/call") as ws:
+            await ws.send("[" * 4000)
+            error = json.loads(await ws.recv())
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+    finally:
+        state.draining = was
+    assert error["type"] == "error" and error["code"] == "bad_json" and "nests too deeply" in error["message"]
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
 
 
 def test_the_spec_declares_what_the_routes_answer(service: LiveService) -> None:
