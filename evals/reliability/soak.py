@@ -274,6 +274,11 @@ class SoakReport:
             "leaked_calls": self.after.active_calls,
             "leaked_peers": self.after.webrtc_peers,
             "db_connections_open_max": max(s.db_connections_open for s in self.samples),
+            # the pool keeps what it opened (each SQLite connection holds the db, -wal and -shm files)
+            "db_connections_open_idle": self.idle.db_connections_open,
+            "db_connections_open_after": self.after.db_connections_open,
+            "fds_idle": self.idle.fds,
+            "asyncio_tasks_idle": self.idle.asyncio_tasks,
         }
 
 
