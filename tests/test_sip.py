@@ -164,6 +164,7 @@ def test_triage_call_over_pcma_is_heard_and_answered(line, speak, engines, tmp_p
         _wait(lambda: len(_texts(call, "agent")) > 2, 30, "no answer to the caller's turn")
         _wait_agent_quiet(call)
         assert call.stats.codec == "PCMA/8000"
+        underruns = call.outgoing.underrun_frames
         caller.send("hangup")
         caller.wait_for("disconnected", 10)
     finally:
@@ -175,7 +176,10 @@ def test_triage_call_over_pcma_is_heard_and_answered(line, speak, engines, tmp_p
     first = audio[: int(16000 * 8)]
     text = engines.transcriber.transcribe(first).text
     cer = _cer(greeting[: len(text) + 4], text)
-    assert cer < 0.5, f"greeting heard on the phone as {text!r} (CER {cer:.2f} against {greeting!r})"
+    assert cer < 0.5, (
+        f"greeting heard on the phone as {text!r} (CER {cer:.2f} against {greeting!r}); "
+        f"{underruns} frames of holes in the agent's audio"
+    )
 
 
 def test_keypad_0_transfers_the_caller_to_the_nurse_with_the_summary(line, nurse):

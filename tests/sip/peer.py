@@ -6,7 +6,7 @@ PJSIP endpoint), driven by lines on stdin and reporting JSON lines on stdout.
 
 Commands (stdin): ``play <wav>`` (16-bit mono WAV into the call), ``dtmf <digits>`` (RFC 4733),
 ``info <digit>`` (SIP INFO), ``hold``/``unhold`` (re-INVITE), ``status <code>`` (answer incoming
-calls with it), ``hangup``, ``quit``.
+calls with it; ``--status-for 1002=486,1003=180`` answers calls to those users with those), ``hangup``, ``quit``.
 Events (stdout): ``ready`` (with the bound port), ``state``, ``media``, ``invite`` (an answered
 INVITE's headers), ``transfer_request``, ``played``, ``disconnected`` (status, reason), ``error``.
 """
@@ -89,7 +89,8 @@ class PeerAccount(pj.Account):
         emit("invite", headers=headers, source=prm.rdata.srcAddress)
         self.peer.calls.append(call)
         op = pj.CallOpParam()
-        op.statusCode = self.peer.answer_status
+        called = re.match(r"^\S+\s+sips?:([^@;>\s]+)@", prm.rdata.wholeMsg)
+        op.statusCode = self.peer.status_for.get(called.group(1) if called else "", self.peer.answer_status)
         call.answer(op)
 
 
@@ -102,6 +103,9 @@ class Peer:
         self.recorder: pj.AudioMediaRecorder | None = None
         self.players: list[pj.AudioMediaPlayer] = []
         self.answer_status = args.answer_status
+        # a number plan: the called user -> the status its calls are answered with (else answer_status)
+        self.status_for = {user: int(code) for user, _, code in
+                           (entry.partition("=") for entry in args.status_for.split(",") if entry)}
         self.ep = pj.Endpoint()
         self.ep.libCreate()
         cfg = pj.EpConfig()
@@ -210,6 +214,7 @@ def main() -> None:
     parser.add_argument("--srtp", choices=["off", "optional", "mandatory"], default="off")
     parser.add_argument("--mute", action="store_true", help="send no RTP at all (a dead phone)")
     parser.add_argument("--answer-status", type=int, default=200)
+    parser.add_argument("--status-for", default="", help="USER=STATUS,...: answer calls to USER with STATUS")
     parser.add_argument("mode", choices=["call", "answer"])
     parser.add_argument("uri", nargs="?")
     args = parser.parse_args()

@@ -92,6 +92,16 @@ class InboundCalls:
             logger.warning("SIP call %s: no media after answer (%s); hanging up", call.call_id, exc)
             await call.hangup()
             return
+        await self.serve(call, options)
+
+    async def serve(self, call: SipCall, options: Any) -> Any:
+        """Run an answered call (media flowing) through the shared pipeline to its end, then hang up.
+
+        Inbound calls come here after admission; outbound calls (``agent.sip_dialler``) when the
+        callee answers. Returns the session's result (its ``CallLog``), or None when the call ended
+        first (the other side hung up, RTP stopped, a transfer took the call) or the session failed.
+        """
+        result: Any = None
         transport = sip_call_transport(call)
         transfer = self._transfer(call, transport)
         session: asyncio.Task[Any] = asyncio.create_task(self._run_call(call.flow, transport, options), name=f"sip-session-{call.call_id}")
@@ -101,7 +111,7 @@ class InboundCalls:
             if not session.done():  # the caller hung up, RTP stopped, or a transfer took the call
                 session.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await session
+                result = await session
             if transfer is not None and not transfer.done.is_set() and not call.ended.is_set():
                 await transfer.done.wait()
             if not call.ended.is_set():
@@ -117,6 +127,7 @@ class InboundCalls:
                     await asyncio.gather(transfer_task, return_exceptions=True)
             await call.hangup()
             logger.info("SIP call %s ended (%s %s)", call.call_id, call.end_status, call.end_reason)
+        return result
 
     def _transfer(self, call: SipCall, transport: BaseTransport) -> HandoffTransfer | None:
         if self.human_uri is None:

@@ -24,6 +24,9 @@ from transport.sip.codec import BRIDGE_CLOCK_RATE, FRAME_BYTES, FRAME_MS, SILENC
 logger = logging.getLogger("medvoice.sip")
 
 
+HOLE_FRAMES = 10  # a shorter silence between two audio frames is a hole, not a pause of speech
+
+
 class OutgoingAudio:
     """The agent's 20 ms frames waiting for the conference clock; pause/resume/drop for barge-in."""
 
@@ -33,6 +36,10 @@ class OutgoingAudio:
         self._lock = threading.Lock()
         self._partial = b""
         self.played_frames = 0
+        self.underrun_frames = 0
+        """Silence played inside the agent's speech: holes under ``HOLE_FRAMES`` between audio frames
+        (the event loop fell behind the conference clock)."""
+        self._silence_run = 0
 
     def write(self, audio: bytes) -> int:
         """Queue ``audio`` (any length) as 20 ms frames; returns how many whole frames it added."""
@@ -54,7 +61,12 @@ class OutgoingAudio:
         with self._lock:
             if self._held is None and self._frames:
                 self.played_frames += 1
+                if 0 < self._silence_run < HOLE_FRAMES:
+                    self.underrun_frames += self._silence_run
+                self._silence_run = 0
                 return self._frames.popleft()
+            if self.played_frames and self._held is None:
+                self._silence_run += 1
         return SILENCE
 
     @property
