@@ -7,7 +7,8 @@ call is one of
 
 - ``talk``: two to three turns, each after the agent went quiet, then ``{"type": "hangup"}``;
 - ``barge``: an interruption 1.2 s into the greeting (barge-in), one more turn, then hang-up;
-- ``drop``: one turn, then the socket is cut while the agent answers (no hang-up message).
+- ``drop``: one turn, then the socket is cut while the agent answers (no hang-up message);
+- ``webrtc``: the same call over WebRTC (``evals.netloss.caller``): greeting, one turn, hang-up.
 
 Every ``interval_s`` the service's RSS, open file descriptors and threads (``/proc``) and its
 asyncio tasks, live calls, WebRTC peers and database connections (``/metrics.json``) are sampled.
@@ -205,6 +206,35 @@ def _classify(call: LiveCall, kind: str, stats: CallStats) -> None:
         stats.ended_by_service += 1
 
 
+async def one_webrtc_call(base_url: str, script: Script, rng: random.Random, stats: CallStats) -> None:
+    """A WebRTC call (the aiortc caller of ``evals.netloss``): greeting, one turn, hang-up."""
+    from evals.netloss.caller import connect
+
+    stats.calls += 1
+    stats.by_kind["webrtc"] = stats.by_kind.get("webrtc", 0) + 1
+    try:
+        call = await connect(base_url, "triage", timeout_s=30.0)
+    except Exception as error:  # refused or never connected
+        stats.dropped += 1
+        stats.drop_reasons.append(f"webrtc refused: {error}"[:200])
+        return
+    try:
+        await call.wait_agent_quiet(quiet_s=0.8, timeout=30.0)
+        ended = await call.say(rng.choice(script.turns))
+        stats.turns += 1
+        if not await call.wait_for(lambda c: c.first_speech_after(ended) is not None, ANSWER_TIMEOUT_S):
+            stats.unanswered_turns += 1
+        await call.wait_agent_quiet(quiet_s=0.8, timeout=30.0)
+        if call.pc.connectionState != "connected":
+            stats.dropped += 1
+            stats.drop_reasons.append(f"webrtc call {call.pc.connectionState} before the hang-up")
+    except ConnectionError as error:
+        stats.dropped += 1
+        stats.drop_reasons.append(f"webrtc: {error}"[:200])
+    finally:
+        await call.hang_up()
+
+
 def _cut(call: LiveCall) -> None:
     """Drop the connection without a closing handshake, as a phone losing its network does."""
     transport = getattr(call._ws, "transport", None)
@@ -212,7 +242,7 @@ def _cut(call: LiveCall) -> None:
         transport.abort()
 
 
-KIND_WEIGHTS = {"talk": 3, "barge": 1, "drop": 1}
+KIND_WEIGHTS = {"talk": 3, "barge": 1, "drop": 1, "webrtc": 1}
 
 
 async def callers(url: str, script: Script, calls: int, seconds: float, stats: CallStats, seed: int = 22,
@@ -227,7 +257,10 @@ async def callers(url: str, script: Script, calls: int, seconds: float, stats: C
         await asyncio.sleep(number * 0.7)  # staggered, so turns do not all line up
         while time.monotonic() < deadline:
             kind = rng.choices(list(weights), weights=list(weights.values()))[0]
-            await one_call(url, script, kind, rng, stats)
+            if kind == "webrtc":
+                await one_webrtc_call(url.replace("ws", "http", 1).split("/ws/")[0], script, rng, stats)
+            else:
+                await one_call(url, script, kind, rng, stats)
 
     await asyncio.gather(*(caller(n) for n in range(calls)))
 
