@@ -346,7 +346,11 @@ async def start_call_queue(state: Any, settings: Any) -> CallQueue | None:
         return None
     from agent.dialler import RingbackDialler
 
-    dialler = RingbackDialler(state.outbound, settings.callback_url or f"ws://{settings.host}:{settings.port}")
+    dialler: Dialler = RingbackDialler(state.outbound, settings.callback_url or f"ws://{settings.host}:{settings.port}")
+    if settings.sip_dial_uri:  # patients' phones over the SIP trunk/PBX instead (agent.sip_dialler)
+        from agent.sip_dialler import service_dialler
+
+        dialler = service_dialler(state, settings)
     outbound = OutboundWorker(
         state.store, dialler, settings.worker_name or default_worker_name(settings.port),
         campaign=settings.campaign_settings(),

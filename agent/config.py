@@ -93,6 +93,28 @@ class Settings(BaseSettings):
     webrtc_turn_credential: str | None = Field(None, description="Credential for the turn: servers.")
     webrtc_ice_timeout_s: float = Field(15.0, gt=0, description="A peer not connected by then is closed.")
     webrtc_offers_per_minute: int = Field(20, ge=1, description="Call attempts per client address per minute.")
+    queue_worker: bool = Field(
+        False, description="Dial due follow-up calls taken from the PostgreSQL queue (agent.call_queue); "
+        "needs a postgresql database_url. Every worker of a cluster may run it.",
+    )
+    worker_name: str = Field("", description="This worker's name on its call attempts (default host:port:pid).")
+    outbound_calls: int = Field(2, ge=1, description="Outbound follow-up calls this worker dials at once "
+                                "(they share the max_calls slots with inbound calls).")
+    callback_url: str = Field("", description="WebSocket base a rung patient app calls back on: this worker "
+                              "itself, not the balancer (default ws://host:port).")
+    trunk: str = Field("ws-ringback", description="The outbound trunk's name (limits below hold across workers).")
+    trunk_max_calls: int = Field(20, ge=1, description="Concurrent outbound calls on the trunk, all workers.")
+    trunk_calls_per_minute: int = Field(120, ge=1, description="New outbound calls a minute on the trunk, all workers.")
+    campaign_hours: str = Field("09:00-11:30,14:30-17:30",
+                                description="Calling windows, China time, comma-separated HH:MM-HH:MM.")
+    campaign_weekdays: str = Field("123456", description="ISO weekdays patients are called on (1 = Monday).")
+    stalled_worker_s: float = Field(6.0, gt=0, description="A dial job whose worker sent no heartbeat for this "
+                                    "long goes back to the queue (its attempt is marked lost).")
+    console_cookie_secure: bool = Field(
+        True, description="Staff console session cookies only over HTTPS; false only for http://localhost development."
+    )
+    console_session_minutes: int = Field(480, ge=1, description="How long a staff console sign-in lasts.")
+    console_hospital_id: str = Field("demo-hospital", description="The hospital the console's sign-in form names.")
     sip: bool = Field(False, description="Answer SIP calls (UDP and TCP) on sip_port; setting sip_port also turns it on.")
     sip_port: int | None = Field(
         None, ge=0, le=65535, description="SIP port for UDP and TCP (default 5060 when sip is on; 0 = any free port)."
@@ -125,29 +147,13 @@ class Settings(BaseSettings):
     sip_human_uri: str | None = Field(
         None, description="Hand-offs are transferred here by SIP REFER (sip:8000@pbx.local); unset = queued only."
     )
-
-    console_cookie_secure: bool = Field(
-        True, description="Staff console session cookies only over HTTPS; false only for http://localhost development."
+    sip_dial_uri: str | None = Field(
+        None, description="Follow-up campaigns dial patients over SIP: the trunk/PBX URI template, {phone} the "
+        "patient's phone number (sip:{phone}@pbx.local); unset = the WebSocket ring-back. Needs SIP on.",
     )
-    console_session_minutes: int = Field(480, ge=1, description="How long a staff console sign-in lasts.")
-    console_hospital_id: str = Field("demo-hospital", description="The hospital the console's sign-in form names.")
-    queue_worker: bool = Field(
-        False, description="Dial due follow-up calls taken from the PostgreSQL queue (agent.call_queue); "
-        "needs a postgresql database_url. Every worker of a cluster may run it.",
+    sip_ring_timeout_s: float = Field(
+        30.0, gt=0, description="An outbound SIP call not answered in this time is hung up (no answer, 487)."
     )
-    worker_name: str = Field("", description="This worker's name on its call attempts (default host:port:pid).")
-    outbound_calls: int = Field(2, ge=1, description="Outbound follow-up calls this worker dials at once "
-                                "(they share the max_calls slots with inbound calls).")
-    callback_url: str = Field("", description="WebSocket base a rung patient app calls back on: this worker "
-                              "itself, not the balancer (default ws://host:port).")
-    trunk: str = Field("ws-ringback", description="The outbound trunk's name (limits below hold across workers).")
-    trunk_max_calls: int = Field(20, ge=1, description="Concurrent outbound calls on the trunk, all workers.")
-    trunk_calls_per_minute: int = Field(120, ge=1, description="New outbound calls a minute on the trunk, all workers.")
-    campaign_hours: str = Field("09:00-11:30,14:30-17:30",
-                                description="Calling windows, China time, comma-separated HH:MM-HH:MM.")
-    campaign_weekdays: str = Field("123456", description="ISO weekdays patients are called on (1 = Monday).")
-    stalled_worker_s: float = Field(6.0, gt=0, description="A dial job whose worker sent no heartbeat for this "
-                                    "long goes back to the queue (its attempt is marked lost).")
 
     @field_validator("asr_model")
     @classmethod
@@ -168,6 +174,14 @@ class Settings(BaseSettings):
                 "question) or 'flag' (a detector hit is a red flag)"
             )
         return mode
+
+    @field_validator("sip_dial_uri")
+    @classmethod
+    def _dial_uri(cls, value: str | None) -> str | None:
+        if value is not None and (not value.startswith(("sip:", "sips:")) or "{phone}" not in value):
+            raise ValueError(f"MEDVOICE_SIP_DIAL_URI={value!r} must be a sip: or sips: URI with {{phone}} in it, "
+                             "e.g. sip:{phone}@pbx.local")
+        return value
 
     @field_validator("webrtc_ice_servers")
     @classmethod
