@@ -165,6 +165,15 @@ class Person:
                 profile.female = True
 
     def _choose_patient(self, mentions: list[Mention], subjects: Subjects) -> None:
+        people = [m for m in mentions if m.category == "person"]
+        denied = next((m for m in people if m.negated), None)
+        if denied is not None:  # a correction: "不是我，是我妈" names the patient whatever was said before
+            named = [subjects.denotes(m.start) for m in people if not m.negated and m.start > denied.start]
+            corrected = next((who for who in named if who not in (None, SELF)), None)  # 是我奶奶: 奶奶
+            corrected = corrected or next((who for who in named if who is not None), None)
+            if corrected is not None:
+                self.patient, self._anchored = corrected, True
+                return
         if self._anchored:
             return
         for mention in mentions:

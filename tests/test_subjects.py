@@ -85,6 +85,8 @@ def test_the_fetus_not_moving_is_no_cardiac_arrest() -> None:
     (("宝宝两个月", "我自己发烧三十八度五"), "self", None),
     (("我邻居大爷倒地上了",), "elder", "elderly"),
     (("他妈的，我胸口疼得出冷汗",), "self", None),  # an oath names nobody
+    (("我胸口疼得出冷汗", "不是我，是我妈"), "parent", None),  # the caller corrects who it is
+    (("不是我妈，是我奶奶喘不上气",), "elder", "elderly"),
     (("嗯，那个，就是，俺娘，嗯，胸口疼",), "parent", None),  # fillers
 ])
 def test_the_patient_is_whom_the_findings_are_about(turns: tuple[str, ...], relation: str,
