@@ -4,7 +4,8 @@ One frontend, three backends over the same workers:
 
 - ``calls_ws`` (``/ws/``): WebSocket calls, least connections (a call is one long connection).
 - ``calls_rtc`` (``/api/offer``, ``/api/calls/``): WebRTC signalling. A new offer goes to the
-  least-loaded worker; the answer's ``pc_id`` is stored in a stick table, and every later request
+  least-loaded worker; the answer's ``pc_id`` (its ``X-Medvoice-Pc-Id`` header) is stored in a
+  stick table, and every later request
   naming that ``pc_id`` (trickled ICE ``PATCH /api/offer``, renegotiation, ``DELETE
   /api/calls/{pc_id}``) reaches the worker holding the peer connection, even when that worker
   reports not-ready because it is full (``force-persist``).
@@ -93,12 +94,11 @@ backend calls_rtc
     option httpchk GET /readyz
     http-check expect status 200
     stick-table type string len 64 size 200k expire 2h
-    http-response wait-for-body time 2s if {{ status 200 }}
     acl names_peer req.body,json_query('$.pc_id') -m found
     acl hangs_up path_beg /api/calls/
     stick match req.body,json_query('$.pc_id') if names_peer
     stick match path,field(4,/) if hangs_up
-    stick store-response res.body,json_query('$.pc_id')
+    stick store-response res.hdr(X-Medvoice-Pc-Id)
     force-persist if names_peer or hangs_up
 {server_lines()}
 

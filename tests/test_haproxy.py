@@ -3,7 +3,7 @@ signalling sticks to the worker holding the peer (trickled ICE, hang-up), even o
 full; new offers and WebSocket calls go to a worker that is ready; with none ready, a JSON busy 503.
 
 The two workers here are small stand-in HTTP servers that answer as the service does (``/readyz``,
-an offer's ``pc_id``): stickiness concerns only the signalling requests, and a real WebRTC peer
+an offer's ``pc_id`` in its header): stickiness concerns only the signalling requests, and a real WebRTC peer
 needs network namespaces (tests/test_webrtc.py). The cluster test runs HAProxy with real workers.
 """
 
@@ -25,6 +25,7 @@ import httpx
 import pytest
 
 from deploy.haproxy import render
+from transport.signalling import PC_ID_HEADER
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="Debian's haproxy is not installed (make system)")
 
@@ -45,13 +46,16 @@ class StandIn(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: StandIn
+    protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn
 
     def log_message(self, *_args: object) -> None:
         pass
 
-    def _reply(self, status: int, body: dict) -> None:
+    def _reply(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -68,7 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self._body()
         pc_id = body.get("pc_id") or f"{self.server.name}-{next(self.server.ids)}"
-        self._reply(200, {"sdp": "v=0", "type": "answer", "pc_id": pc_id, "worker": self.server.name})
+        self._reply(200, {"sdp": "v=0", "type": "answer", "pc_id": pc_id, "worker": self.server.name},
+                    {PC_ID_HEADER: pc_id})
 
     def do_PATCH(self) -> None:
         self._reply(200, {"worker": self.server.name, "pc_id": self._body()["pc_id"]})

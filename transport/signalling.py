@@ -25,6 +25,9 @@ from starlette.exceptions import HTTPException
 
 from transport.webrtc import SignallingError, WebRTCCalls
 
+PC_ID_HEADER = "X-Medvoice-Pc-Id"
+"""Response header of an answered offer naming its peer connection (for balancers' stickiness)."""
+
 
 class OfferRequest(BaseModel):
     sdp: str = Field(description="The browser's offer SDP (pc.localDescription.sdp).")
@@ -106,7 +109,7 @@ def build_signalling_router(calls: WebRTCCalls, admit_call: Callable[[str, dict[
         """Answer a WebRTC offer (new call, renegotiation or reconnect)."""
         try:
             call_options = admit_call(body.flow, body.call_options()) if body.pc_id is None else None
-            return await calls.offer(
+            answer = await calls.offer(
                 body.sdp,
                 body.type,
                 flow=body.flow,
@@ -117,6 +120,9 @@ def build_signalling_router(calls: WebRTCCalls, admit_call: Callable[[str, dict[
             )
         except SignallingError as exc:
             return _error(exc)
+        # A balancer keeps the peer's later requests (trickled ICE, hang-up) on this worker by this
+        # header (deploy/haproxy.py stores it: a header is whole when the response is processed).
+        return JSONResponse(answer, headers={PC_ID_HEADER: str(answer["pc_id"])})
 
     @router.patch("/offer", status_code=204, responses=_declared(400, 404))
     async def candidates(body: CandidatesRequest) -> Response:
