@@ -163,3 +163,48 @@ async def test_campaign_dials_an_answering_a_busy_and_an_unanswered_phone(engine
     assert rate == 16000 and len(audio) > 16000 * 2, f"recorded {len(audio) / rate:.1f} s"
     heard = engines.transcriber.transcribe(np.asarray(audio[: 16000 * 6])).text
     assert "随访" in heard or "社区医院" in heard, heard
+
+
+def test_dial_uri_and_sip_status_outcomes() -> None:
+    from agent.sip_dialler import dial_uri, outcome_of_status
+
+    template = "sip:0{phone}@pbx.local"
+    assert dial_uri(template, "138-0000 1001") == "sip:013800001001@pbx.local"
+    assert dial_uri(template, "+8613800001001") == "sip:0+8613800001001@pbx.local"
+    for junk in ("", "12", "1380000@evil", "138;user=x", "sip:1001@x"):
+        assert dial_uri(template, junk) is None, junk
+    assert [(o.status, o.reason) for o in map(outcome_of_status, (486, 600, 603, 408, 480, 487, 404, 503, None))] == [
+        ("busy", "sip_486"), ("busy", "sip_600"), ("busy", "sip_603"), ("no_answer", "sip_408"),
+        ("no_answer", "sip_480"), ("no_answer", "sip_487"), ("failed", "sip_404"), ("failed", "sip_503"),
+        ("failed", "sip_0")]
+
+
+@pytest.mark.postgres
+async def test_the_queue_worker_dials_over_sip_when_a_dial_uri_is_set(tmp_path: Path) -> None:
+    """The service's hook: ``start_call_queue`` builds the SIP dialler from the settings (and refuses a
+    dial URI without SIP on)."""
+    from types import SimpleNamespace
+
+    from agent.call_queue import start_call_queue
+    from agent.config import Settings
+    from agent.dialler import OutboundCalls
+    from backends.embedded.local_postgres import PostgresUnavailable, server_url, temporary_database
+
+    try:
+        base = server_url()
+    except PostgresUnavailable as error:
+        pytest.skip(f"POSTGRESQL COULD NOT START: {error}")
+    with temporary_database(base, prefix="medvoice_sipq") as url:
+        state = SimpleNamespace(outbound=OutboundCalls(), store=None, sessions=None, sip=None, call_queue=None)
+        common = {"_env_file": None, "queue_worker": True, "database_url": url, "sip_dial_uri": "sip:{phone}@pbx.local"}
+        with pytest.raises(ValueError, match="needs SIP on"):
+            await start_call_queue(state, Settings(**common))
+        queue = await start_call_queue(state, Settings(**common, sip_port=0, sip_ring_timeout_s=12))
+        assert queue is not None
+        try:
+            dialler = queue.outbound.dialler
+            assert dialler.transport == "sip" and dialler.ring_timeout_s == 12 and dialler.calls is state.outbound
+        finally:
+            await queue.stop()
+    with pytest.raises(ValueError, match="MEDVOICE_SIP_DIAL_URI"):
+        Settings(_env_file=None, sip_dial_uri="sip:1001@pbx.local")
