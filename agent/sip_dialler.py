@@ -11,6 +11,8 @@ an inbound call (no second pipeline). How the attempt ended, with the SIP status
 - answered and the follow-up flow ended the call: ``answered`` with the dialogue's snapshot;
 - 486 Busy Here, 600 Busy Everywhere, 603 Decline: ``busy``;
 - 408, 480, or still ringing at the ring timeout (hung up: 487): ``no_answer``;
+- answered, and a hand-off transferred the patient to the human extension (REFER accepted):
+  ``answered`` with the flow's last state (its ``handoff``), so the visit is not dialled again;
 - answered, then the patient hung up mid-call: ``failed`` (``hung_up_mid_call``), as the WebSocket
   ring-back reports it; the flow itself saved the answers given as ``partial`` (``Dialogue.hangup``);
 - anything else (404, 503, no call slot, no phone number): ``failed``.
@@ -31,7 +33,7 @@ from agent.session import CallLog, CallOptions
 if TYPE_CHECKING:
     from transport import InboundCalls, SipEndpoint
 
-__all__ = ["BUSY", "NO_ANSWER", "SipDialler", "dial_uri", "outcome_of_status", "service_dialler"]
+__all__ = ["BUSY", "NO_ANSWER", "SipDialler", "dial_uri", "last_state", "outcome_of_status", "service_dialler"]
 
 logger = logging.getLogger("medvoice.sip")
 
@@ -66,6 +68,15 @@ def outcome_of_status(status: int | None) -> DialOutcome:
     if status in NO_ANSWER:
         return DialOutcome("no_answer", reason=reason)
     return DialOutcome("failed", reason=reason)
+
+
+def last_state(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The flow's state as of its last ``state`` event (each turn ends with one carrying ``snapshot()``)."""
+    state: dict[str, Any] = {}
+    for event in events:
+        if event.get("type") == "state":
+            state.update({key: value for key, value in event.items() if key != "type"})
+    return state
 
 
 class SipDialler:
@@ -117,6 +128,9 @@ class SipDialler:
             self.calls.forget(ticket)
         if isinstance(result, CallLog):
             return DialOutcome("answered", snapshot=result.result)
+        if any(transfer.call is sip_call and transfer.succeeded for transfer in line.calls.transfers):
+            # handed to the human extension (a hand-off): reached, not to be called again in two hours
+            return DialOutcome("answered", snapshot=last_state(sip_call.events))
         return DialOutcome("failed", reason=f"hung_up_mid_call_sip_{sip_call.end_status or 0}")
 
     async def _answered(self, sip_call: Any) -> bool:  # a transport.sip.SipCall

@@ -6,7 +6,8 @@ PBX's number plan: one number answers, one is busy (486), one rings and is never
 The answered patient hears the follow-up greeting (transcribed back from the phone's recording),
 answers the first question with rendered speech (a symptom), and hangs up mid-call: the flow saves the follow-up
 as ``partial`` in the records, and the attempt is ``failed`` (hung up mid-call) as the WebSocket
-ring-back reports it. The busy attempt records SIP 486 and is retried by the campaign's policy (next
+ring-back reports it. Another presses 0 and is transferred to the nurse's extension (REFER): the
+attempt is answered and the visit done with the hand-off. The busy attempt records SIP 486 and is retried by the campaign's policy (next
 attempt after ``retry_after`` within calling hours, unreachable after ``max_attempts``); the
 unanswered one is hung up at the ring timeout and records 487 as no answer. The visits are dialled
 by the queue job's own body (``OutboundWorker.dial_visit``) on SQLite, without the PostgreSQL queue
@@ -31,7 +32,7 @@ pytest.importorskip("pjsua2")
 
 CARDIO = Principal("nurse-cardio", "department", "demo-hospital", department_id="dept-cardiology")
 MONDAY_10 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 China time: calling hours
-ANSWERS, BUSY, SILENT = "13800001001", "13800001002", "13800001003"
+ANSWERS, BUSY, SILENT, TRANSFERRED = "13800001001", "13800001002", "13800001003", "13800001004"
 RING_TIMEOUT_S = 2.0
 DIZZY = "最近有点头晕。"  # the first question's answer; a symptom named is kept, so a hang-up is partial
 
@@ -85,15 +86,17 @@ async def test_campaign_dials_an_answering_a_busy_and_an_unanswered_phone(engine
     recording = tmp_path / "phone.wav"
     pbx = await asyncio.to_thread(SipPeer, "--user", "patient", "--record", str(recording),
                                   "--status-for", f"{BUSY}=486,{SILENT}=180", "answer")
+    nurse = await asyncio.to_thread(SipPeer, "--user", "nurse", "answer")
     app = create_app(settings.model_copy(update={
         "silence_timeout_s": 6.0, "sip_port": 0, "sip_bind": "127.0.0.1", "sip_allow_from": "127.0.0.1",
         "sip_dial_uri": f"sip:{{phone}}@127.0.0.1:{pbx.port}", "sip_ring_timeout_s": RING_TIMEOUT_S,
+        "sip_human_uri": f"sip:nurse@127.0.0.1:{nurse.port}",
     }), engines=engines, store=store)
     policy = CampaignSettings(max_attempts=2, retry_after=timedelta(hours=2))
     clock = [MONDAY_10]
     try:
         async with app.router.lifespan_context(app):
-            ids = {phone: await _enrol(store, f"电话随访{i}", phone) for i, phone in enumerate((ANSWERS, BUSY, SILENT))}
+            ids = {phone: await _enrol(store, f"电话随访{i}", phone) for i, phone in enumerate((ANSWERS, BUSY, SILENT, TRANSFERRED))}
             dialler = service_dialler(app.state, app.state.settings)
             assert isinstance(dialler, SipDialler) and dialler.transport == "sip"
             worker = OutboundWorker(store, dialler, "sip-test-worker", campaign=policy,
@@ -119,6 +122,19 @@ async def test_campaign_dials_an_answering_a_busy_and_an_unanswered_phone(engine
             await _until(lambda: len(_agent_lines(call)) > 2, 30, "no next question after the patient's answer")
             pbx.send("hangup")
             assert await asyncio.wait_for(job, 20) == "failed:pending"
+
+            # 1b. The patient presses 0: the hand-off transfers them to the nurse; reached, not redialled.
+            job = asyncio.create_task(worker.dial_visit(visits[ids[TRANSFERRED]], CARDIO))
+            await _until(lambda: endpoint.calls() and endpoint.calls()[-1] is not call
+                         and endpoint.calls()[-1].media_ready.is_set(), 15, "never answered")
+            handed = endpoint.calls()[-1]
+            await _until(lambda: len(_agent_lines(handed)) >= 2, 30, "no follow-up greeting")
+            await _agent_quiet(handed)
+            pbx.send("dtmf 0")
+            assert await asyncio.wait_for(job, 40) == "answered:done"
+            assert (await asyncio.to_thread(nurse.wait_for, "invite", 5))["headers"].get("X-Medvoice-Summary")
+            assert campaign.schedule.visit(visits[ids[TRANSFERRED]]).result.get("handoff")
+            nurse.send("hangup")
 
             # 2. Busy (486): recorded, retried after retry_after, unreachable after max_attempts.
             assert await worker.dial_visit(visits[ids[BUSY]], CARDIO) == "busy:pending"
@@ -148,6 +164,7 @@ async def test_campaign_dials_an_answering_a_busy_and_an_unanswered_phone(engine
                         attempts[(visits[ids[BUSY]], number)]["reason"]) == ("busy", "sip_486")
             assert (attempts[(visits[ids[SILENT]], 1)]["status"],
                     attempts[(visits[ids[SILENT]], 1)]["reason"]) == ("no_answer", "sip_487")
+            assert attempts[(visits[ids[TRANSFERRED]], 1)]["status"] == "answered"
 
             # The records: the follow-up Encounter the flow wrote, partial, as a WebSocket call writes it.
             encounters = await store.search(CARDIO, "Encounter", {"patient": ids[ANSWERS]})
@@ -156,6 +173,7 @@ async def test_campaign_dials_an_answering_a_busy_and_an_unanswered_phone(engine
             assert not await store.search(CARDIO, "Encounter", {"patient": ids[BUSY]})
     finally:
         await asyncio.to_thread(pbx.close)
+        await asyncio.to_thread(nurse.close)
         store.close()
 
     # What the patient's phone played: the greeting, transcribed back by the project's recogniser.
