@@ -1,11 +1,12 @@
 """``python -m evals.latency --out DIR [--quick] [--transport both]``: turn-taking latency, medvoice vs stock pipecat.
 
 Runs the real service (real embedded models, ``asr_decoder=short_window``) on 127.0.0.1 and calls
-it over the WebSocket and over WebRTC (aiortc, Opus) with rendered Mandarin: complete utterances
+it over the WebSocket, over WebRTC (aiortc, Opus) and over SIP (a PJSUA2 phone, PCMA;
+``--transport websocket,sip``) with rendered Mandarin: complete utterances
 with clause pauses, unfinished fragments followed by 1.5 s of silence, backchannels and real
 interruptions during the agent's speech; then, over the WebSocket, 1-6 concurrent calls. The same
 utterances go through pipecat's stock pipeline in the same run. WebRTC metrics carry a
-``webrtc_`` prefix; without a non-loopback address for ICE host candidates that part is skipped
+``webrtc_`` prefix, SIP ones ``sip_``; without a non-loopback address for ICE host candidates that part is skipped
 with a one-line reason. Writes ``results.json`` (flat names) and PNG plots under DIR, prints a table.
 """
 
@@ -16,8 +17,6 @@ import asyncio
 import json
 import os
 import tempfile
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,8 @@ from evals.latency import ours, stock
 from evals.latency.caller import Dial, LiveCall
 from evals.latency.rtc_caller import RtcLiveCall
 from evals.latency.script import Utterance, build_script
+from evals.latency.sip_caller import CODEC as SIP_CODEC
+from evals.latency.sip_caller import SipLiveCall
 from evals.netloss.network import host_address_unavailable
 
 
@@ -41,26 +42,6 @@ def _p(values: Sequence[float | None], q: float) -> float | None:
 def _rate(flags: list[bool]) -> float | None:
     """The share of true flags (None when there are none)."""
     return round(sum(flags) / len(flags), 3) if flags else None
-
-
-def _serve(settings) -> tuple[Any, Any, str]:
-    """The app on 127.0.0.1 in a background thread: (server, engines, http://host:port)."""
-    import uvicorn
-
-    from agent.app import create_app
-    from agent.engines import Engines
-
-    engines = Engines(settings)
-    app = create_app(settings, engines=engines)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 60 s")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, engines, f"http://127.0.0.1:{port}"
 
 
 def _answer_after_turn_s(turns: list[ours.TurnResult]) -> float:
@@ -120,7 +101,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     from agent.config import Settings
     from agent.metrics import REGISTRY
 
-    rtc_skipped = host_address_unavailable() if args.transport in ("webrtc", "both") else None
+    rtc_skipped = host_address_unavailable() if "webrtc" in args.transport else None
     if rtc_skipped is not None:
         print(f"WebRTC skipped: {rtc_skipped}")
     work = Path(tempfile.mkdtemp(prefix="medvoice-latency-"))
@@ -132,8 +113,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         silence_timeout_s=20.0,
         max_calls=16,
         webrtc_offers_per_minute=600,  # one scripted caller places every call from one address
+        **(_SIP_SETTINGS if "sip" in args.transport else {}),
     )
-    server, engines, base_url = await asyncio.to_thread(_serve, settings)
+    server, engines, base_url = await asyncio.to_thread(ours.serve, settings)
     ws_url = f"{base_url.replace('http://', 'ws://')}/ws/call?flow={ours.FLOW}"
     script = build_script(engines.voice, quick=args.quick)
     talk = script["complete"] + script["fragment"]
@@ -145,7 +127,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     stock_turns: list[stock.StockTurn] = []
     concurrency: dict[int, dict[str, Any]] = {}
     stage_snapshot: dict[str, Any] = {"stages_ms": {}}
-    if args.transport in ("websocket", "both"):
+    if "websocket" in args.transport:
         ws = await _measure(lambda: LiveCall(ws_url), script)
         for calls in ([1, 2] if args.quick else [1, 2, 4, 6]):
             answered, underruns, v2v = await ours.run_concurrent(lambda: LiveCall(ws_url), script["complete"], calls)
@@ -155,10 +137,17 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     rtc: _Measured | None = None
     if rtc_skipped is not None:
         results["webrtc_skipped"] = rtc_skipped
-    elif args.transport in ("webrtc", "both"):
+    elif "webrtc" in args.transport:
         rtc = await _measure(lambda: RtcLiveCall(base_url, ours.FLOW), script)
         results["webrtc_stop_gap_ms"] = round(RtcLiveCall.stop_gap_s * 1000)
         results.update({f"webrtc_{k}": v for k, v in _call_metrics(rtc.turns, rtc.barges).items()})
+    sip: _Measured | None = None
+    if "sip" in args.transport:
+        endpoint = server.config.app.state.sip.endpoint
+        sip = await _measure(lambda: SipLiveCall(endpoint, ours.FLOW), script)
+        results["sip_codec"] = SIP_CODEC
+        results["sip_stop_gap_ms"] = round(SipLiveCall.stop_gap_s * 1000)
+        results.update({f"sip_{k}": v for k, v in _call_metrics(sip.turns, sip.barges).items()})
     if ws is None:
         stage_snapshot = REGISTRY.snapshot()  # else the WebSocket calls' alone, as before WebRTC
     server.should_exit = True
@@ -170,8 +159,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
     load["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     results.update(load)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    _write_rows(args.out / "turns.jsonl", script, ws, rtc, stock_turns)
-    _plot(args.out, ws, stock_turns, rtc, concurrency)
+    _write_rows(args.out / "turns.jsonl", script, {"websocket": ws, "webrtc": rtc, "sip": sip}, stock_turns)
+    _plot(args.out, ws, stock_turns, {"WebRTC": rtc, "SIP": sip}, concurrency)
     return results
 
 
@@ -180,14 +169,14 @@ def _ms(seconds: float | None) -> int | None:
 
 
 def _write_rows(
-    path: Path, script: dict[str, list[Utterance]], ws: _Measured | None, rtc: _Measured | None,
+    path: Path, script: dict[str, list[Utterance]], measured_by: dict[str, _Measured | None],
     stock_turns: list[stock.StockTurn],
 ) -> None:
     """One JSON line per measured turn and barge-in (which utterance split, which backchannel interrupted)."""
     talk = script["complete"] + script["fragment"]
     barges = script["interruption"] + script["backchannel"]
     rows: list[dict[str, Any]] = []
-    for transport, measured in (("websocket", ws), ("webrtc", rtc)):
+    for transport, measured in measured_by.items():
         if measured is None:
             continue
         rows += [{"transport": transport, "kind": u.kind, "text": u.text, "pauses": list(u.pauses),
@@ -197,9 +186,10 @@ def _write_rows(
         rows += [{"transport": transport, "kind": u.kind, "text": u.text, "stop_ms": _ms(b.stop_s),
                   "interrupted": b.interrupted, "resumed": b.resumed, "paused_ms": _ms(b.paused_s)}
                  for u, b in zip(barges, measured.barges, strict=True)]
-    rows += [{"transport": "stock", "kind": u.kind, "text": u.text, "turns": t.turns, "cut_off": t.cut_off,
-              "split": t.split, "turn_complete_ms": _ms(t.turn_complete_s)}
-             for u, t in zip(talk, stock_turns, strict=True)]
+    if stock_turns:  # stock pipecat runs only beside the WebSocket caller
+        rows += [{"transport": "stock", "kind": u.kind, "text": u.text, "turns": t.turns, "cut_off": t.cut_off,
+                  "split": t.split, "turn_complete_ms": _ms(t.turn_complete_s)}
+                 for u, t in zip(talk, stock_turns, strict=True)]
     path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
@@ -231,7 +221,7 @@ def _plot(
     out: Path,
     ws: _Measured | None,
     stock_turns: list[stock.StockTurn],
-    rtc: _Measured | None,
+    others: dict[str, _Measured | None],
     concurrency: dict[int, dict[str, Any]],
 ) -> None:
     import matplotlib
@@ -251,23 +241,24 @@ def _plot(
         series["medvoice turn end"] = complete(ws.turns, "turn_complete_s")
         series["stock turn end"] = complete(stock_turns, "turn_complete_s")
         series["medvoice first audio"] = complete(ws.turns, "v2v_s")
-    if rtc is not None:
-        series["WebRTC turn end"] = complete(rtc.turns, "turn_complete_s")
-        series["WebRTC first audio"] = complete(rtc.turns, "v2v_s")
+    for label, other in others.items():
+        if other is not None:
+            series[f"{label} turn end"] = complete(other.turns, "turn_complete_s")
+            series[f"{label} first audio"] = complete(other.turns, "v2v_s")
     data = [[v for v in values if v is not None] or [0.0] for values in series.values()]
     if data:
         axes[0].boxplot(data, tick_labels=list(series))
         axes[0].tick_params(axis="x", labelrotation=20)
     axes[0].set_ylabel("seconds after the caller's end of speech")
     axes[0].set_title("Complete utterances (WebSocket unless marked)")
-    barge_series = {label: stops(m) for label, m in (("WebSocket", ws), ("WebRTC", rtc)) if m is not None}
+    barge_series = {label: stops(m) for label, m in {"WebSocket": ws, **others}.items() if m is not None}
     edges = np.histogram_bin_edges([s for v in barge_series.values() for s in v] or [0.0], bins=12)
     for label, values in barge_series.items():
         axes[1].hist(values or [0.0], bins=edges, alpha=0.6, label=label)
     axes[1].set_xlabel("seconds from caller onset to agent audio stopped")
     if barge_series:
         axes[1].legend()
-    axes[1].set_title("Barge-in")
+    axes[1].set_title("Barge-in (WebSocket unless marked)")
     levels = sorted(concurrency)
     axes[2].plot(levels, [concurrency[n]["v2v_p50_ms"] or 0 for n in levels], marker="o", label="v2v p50 (ms)")
     axes[2].bar(levels, [concurrency[n]["underruns"] * 100 for n in levels], alpha=0.3, label="underruns x100")
@@ -279,14 +270,34 @@ def _plot(
     plt.close(fig)
 
 
+# The service's SIP endpoint for the SIP caller: any free loopback port, the phone's address allowed,
+# its calls not rate limited (every scripted call comes from 127.0.0.1).
+_SIP_SETTINGS: dict[str, Any] = {
+    "sip_port": 0, "sip_bind": "127.0.0.1", "sip_allow_from": "127.0.0.1", "sip_invites_per_minute": 6000,
+}
+_TRANSPORTS = {"websocket": ("websocket",), "ws": ("websocket",), "webrtc": ("webrtc",), "sip": ("sip",),
+               "both": ("websocket", "webrtc"), "all": ("websocket", "webrtc", "sip")}
+
+
+def _transports(value: str) -> tuple[str, ...]:
+    """``--transport``: a comma-separated list of callers (aliases expanded, order kept, no repeats)."""
+    chosen: list[str] = []
+    for name in value.split(","):
+        if name.strip() not in _TRANSPORTS:
+            raise argparse.ArgumentTypeError(f"unknown transport {name!r}; one of {', '.join(_TRANSPORTS)}")
+        chosen += [t for t in _TRANSPORTS[name.strip()] if t not in chosen]
+    return tuple(chosen)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("evals/out/latency"))
     parser.add_argument("--data", type=Path, default=None, help="unused: the script ships in evals/latency/data")
     parser.add_argument("--quick", action="store_true", help="a few utterances of each kind (~3 min)")
     parser.add_argument(
-        "--transport", choices=("websocket", "webrtc", "both"), default="both",
-        help="which scripted caller(s) to run; stock pipecat and the concurrency sweep run with websocket",
+        "--transport", "--transports", type=_transports, default=_transports("both"),
+        help="which scripted caller(s) to run, comma-separated: websocket (ws), webrtc, sip; both = "
+        "websocket,webrtc; all = the three. Stock pipecat and the concurrency sweep run with websocket",
     )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

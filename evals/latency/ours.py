@@ -7,14 +7,36 @@ barge-ins are measured over either transport.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from evals.latency.caller import Dial, ScriptedCall
 from evals.latency.script import Utterance
 
 FLOW = "triage"
 TURNS_PER_CALL = 8
+
+
+def serve(settings: Any) -> tuple[Any, Any, str]:
+    """The app on 127.0.0.1 in a background thread: (server, engines, http://host:port)."""
+    import uvicorn
+
+    from agent.app import create_app
+    from agent.engines import Engines
+
+    engines = Engines(settings)
+    app = create_app(settings, engines=engines)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 60 s")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, engines, f"http://127.0.0.1:{port}"
 
 
 @dataclass
