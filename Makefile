@@ -11,7 +11,7 @@ export MEDVOICE_MODEL_CACHE ?= $(CURDIR)/.cache/models
 # Chromium + a CJK font (browser test and its screenshot), iproute2 (network namespaces for WebRTC tests),
 # iptables (packet loss on the namespace path when the kernel has no netem: evals.reliability netem).
 # HAProxy and Kamailio (the balancers in front of a cluster's workers: deploy/, scripts/cluster.sh).
-APT_PACKAGES := espeak-ng libsndfile1 sox postgresql chromium chromium-driver fonts-wqy-microhei iproute2 iptables ffmpeg haproxy kamailio
+APT_PACKAGES := espeak-ng libsndfile1 sox postgresql chromium chromium-driver fonts-wqy-microhei iproute2 iptables ffmpeg haproxy kamailio sip-tester
 
 .PHONY: serve test system install install-test models postgres lint typecheck clean
 
