@@ -3,9 +3,9 @@
 A PCMA/PCMU call carries nothing above 4 kHz, and Whisper's log-mel reaches 8 kHz: a quarter of its
 80 mel bands hold the fricatives that tell 血 from 切 and 心 from 轻, and on a phone line they are
 empty. ``widen`` is the one way the recogniser takes narrowband audio: 8 kHz samples are upsampled
-by a polyphase low-pass (``resample_poly``: the 0-4 kHz band kept, no images above it), which is
-what PJMEDIA's conference bridge does to a PCMA call before the pipeline sees it; 16 kHz audio
-(that bridge's output) is taken as it is.
+by a polyphase low-pass (``resample_poly``: the 0-4 kHz band kept, no images above it); 16 kHz
+audio is taken as it is (a SIP call's PCMA, upsampled by PJMEDIA's conference bridge with its own
+interpolating filter; that filter's effect on recognition was not measured).
 
 What was measured, all on the same PCMA audio of the dev set, short-window decoder + term
 correction (``evals/asr/README.md``, phone path, has the table): the filter matters (a
