@@ -207,6 +207,12 @@ class CallLeg(pj.Call):
         """Take the media port off the conference bridge and destroy it."""
         bridge, self.bridge = self.bridge, None
         if bridge is not None:
+            # The C++ port first, while the Python object is whole: its destructor leaves the
+            # conference, waiting out a clock callback in progress. Left to garbage collection, the
+            # object's __dict__ was cleared while the port was still on the conference, and a clock
+            # callback ran on it ('MediaBridge' object has no attribute '_outgoing'), before a
+            # segfault in libpython in a latency benchmark run with SIP calls at load ~15.
+            bridge.__swig_destroy__(bridge)
             del bridge
             self.endpoint.media_ports -= 1
 
