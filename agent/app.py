@@ -32,7 +32,7 @@ from agent.dialler import OutboundCalls, UnknownTicket
 from agent.engines import Engines
 from agent.logs import protect_logs
 from agent.records_api import build_records_router
-from agent.session import CallOptions, CallSessions
+from agent.session import CallOptions, CallSessions, TooManyCalls
 from dialogue import UnknownFlowError
 from transport import (
     STATIC_DIR,
@@ -429,6 +429,10 @@ def _websocket_router(settings: Settings, admission: CallAdmission) -> APIRouter
             if ticket:
                 outbound.finish(ticket, None, ConnectionError("no start message"))
             return
+        # Slots were counted when the socket opened; another call may have taken the last one since.
+        if not ticket and occupied_slots(websocket.app.state) >= settings.max_calls:
+            await _refuse(websocket, "busy", f"all {settings.max_calls} call slots are busy; try again later", 1013)
+            return
         sessions: CallSessions = websocket.app.state.sessions
         transport = websocket_transport(websocket, output_sample_rate=settings.output_sample_rate)
         call = asyncio.current_task()
@@ -448,6 +452,10 @@ def _websocket_router(settings: Settings, admission: CallAdmission) -> APIRouter
             logger.info("call ended by caller hang-up")
             if ticket:
                 outbound.finish(ticket, None, ConnectionError("hung up before the end"))
+        except TooManyCalls as busy:  # the last slot went between the check above and the start
+            if ticket:
+                outbound.finish(ticket, None, busy)
+            await _refuse(websocket, "busy", str(busy), 1013)
         except Exception as error:
             if ticket:
                 outbound.finish(ticket, None, error)
