@@ -76,18 +76,24 @@ def test_dispatcher_spreads_fails_over_and_takes_out_a_dead_endpoint(tmp_path: P
     try:
         time.sleep(1.5)
         assert kamailio.poll() is None, (tmp_path / "kamailio.log").read_text()[-2000:]
-        first, _ = _call(port, endpoints)
-        second, _ = _call(port, endpoints)
-        assert {first, second} == {"w1", "w2"}  # round robin over the two
+        # round robin over the two (each Kamailio process keeps its own turn: a few calls reach both)
+        took_calls = set()
+        for _ in range(6):
+            took_calls.add(_call(port, endpoints)[0])
+            if took_calls == {"w1", "w2"}:
+                break
+        assert took_calls == {"w1", "w2"}
         # w1 is full: its 486 makes Kamailio try w2 within the same call
         endpoints["w1"].send("status 486")
         time.sleep(0.3)
         busy_invites = 0
-        for _ in range(2):
+        for _ in range(6):
             took, invited = _call(port, endpoints)
             assert took == "w2"
             busy_invites += invited["w1"]
-        assert busy_invites >= 1  # round robin offered w1 a call, which it refused busy
+            if busy_invites:
+                break
+        assert busy_invites >= 1  # w1 was offered a call and refused it busy; the caller still got w2
         endpoints["w1"].send("status 200")
         # w2 dies: its OPTIONS probes go unanswered and it is taken out; calls reach w1 alone
         endpoints["w2"].process.kill()
