@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -87,6 +88,7 @@ class Level:
     sipp_successful: int = 0
     sipp_failed: int = 0
     seen: list[CallSeen] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)  # statuses of SIPp's unexpected responses
     wall_s: float = 0.0
 
     def row(self, underrun_share: float) -> dict[str, Any]:
@@ -96,6 +98,7 @@ class Level:
             "answered": len(self.seen),
             "refused_or_failed": self.sipp_failed,
             "sipp_successful": self.sipp_successful,
+            "unexpected_statuses": ",".join(self.unexpected),
             "recognised": sum(s.recognised for s in self.seen),
             "replied": sum(s.replied for s in self.seen),
             "gaps": sum(s.gaps for s in self.seen),
@@ -136,7 +139,7 @@ def _free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def sipp_command(sip_port: int, scenario: Path, calls: int, *, stats: Path, timeout_s: float) -> list[str]:
+def sipp_command(sip_port: int, scenario: Path, calls: int, *, stats: Path, errors: Path, timeout_s: float) -> list[str]:
     """SIPp placing ``calls`` calls at once (all started within a second) to ``triage`` on loopback."""
     sipp = shutil.which("sipp")
     if sipp is None:
@@ -146,7 +149,7 @@ def sipp_command(sip_port: int, scenario: Path, calls: int, *, stats: Path, time
         "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", str(_free_udp_port()), "-mp", str(_free_udp_port() & ~1),
         "-l", str(calls), "-m", str(calls), "-r", str(calls), "-rp", "1000",
         "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-nostdin",
-        "-trace_stat", "-stf", str(stats), "-fd", "1",
+        "-trace_stat", "-stf", str(stats), "-fd", "1", "-trace_err", "-error_file", str(errors),
     ]
 
 
@@ -174,7 +177,8 @@ async def run_level(endpoint: Any, scenario: Path, calls: int, call_s: float, wo
     """N calls at once from SIPp; watches each service-side call until SIPp is done."""
     level = Level(calls)
     stats = work / f"stats-{calls}.csv"
-    command = sipp_command(endpoint.ports["udp"], scenario, calls, stats=stats, timeout_s=call_s + 60)
+    errors = work / f"errors-{calls}.log"
+    command = sipp_command(endpoint.ports["udp"], scenario, calls, stats=stats, errors=errors, timeout_s=call_s + 60)
     started = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, cwd=work,
@@ -198,6 +202,8 @@ async def run_level(endpoint: Any, scenario: Path, calls: int, call_s: float, wo
     level.wall_s = time.monotonic() - started
     level.seen = [s for s in watched.values() if s.call.media_ready.is_set()]
     level.sipp_successful, level.sipp_failed = _sipp_counts(stats)
+    if errors.exists():  # the SIP responses SIPp did not expect: the refusals (503 ...)
+        level.unexpected = sorted(re.findall(r"SIP/2\.0 (\d{3})", errors.read_text(errors="replace")))
     deadline = time.monotonic() + 30
     while (endpoint.live_calls or endpoint.media_ports) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)  # the last BYEs: every call freed before the next level
