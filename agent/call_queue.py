@@ -39,8 +39,7 @@ from procrastinate.worker import Worker
 
 from agent.campaign import CallResult, Campaign, CampaignSettings
 from agent.dialler import Dialler, OutboundCall, OutboundCalls
-from backends import NotFoundError, Principal
-from backends.embedded.schedule import CampaignSchedule
+from backends import CampaignSchedule, NotFoundError, Principal
 
 logger = logging.getLogger("medvoice.call_queue")
 

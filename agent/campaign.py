@@ -164,7 +164,7 @@ class Campaign:
             raise ValueError("a campaign reads follow-up history: use the care team's department or doctor principal, "
                              "not the voice agent's service identity")
         if schedule is None:
-            from backends.embedded.schedule import CampaignSchedule
+            from backends import CampaignSchedule
 
             if not hasattr(records, "engine"):
                 raise ValueError(f"{type(records).__name__} keeps no campaign schedule; pass "
@@ -223,7 +223,7 @@ class Campaign:
         self._save(call)
 
     def _save(self, call: ScheduledCall) -> None:
-        from backends.embedded.schedule import VisitRow
+        from backends import VisitRow
 
         self.schedule.save_visit(VisitRow(
             call.id, self.principal.hospital_id, self.team, call.patient_id, call.program, call.due,

@@ -30,12 +30,14 @@ from backends.interfaces import (
 )
 
 _LAZY = {
+    "CampaignSchedule": "backends.embedded.schedule",
     "DEPARTMENT_TAG_SYSTEM": "backends.fhir",
     "EmbeddedStore": "backends.embedded",
     "KeyRing": "backends.crypto",
     "RESOURCE_TYPES": "backends.fhir",
     "TokenError": "backends.tokens",
     "TokenSigner": "backends.tokens",
+    "VisitRow": "backends.embedded.schedule",
     "Sm2KeyPair": "backends.signing",
     "append_anchor": "backends.embedded.anchors",
     "load_public_key": "backends.signing",
@@ -54,6 +56,7 @@ __all__ = [
     "ROLES",
     "AccessDeniedError",
     "BackendError",
+    "CampaignSchedule",
     "ConsultationBackend",
     "EmbeddedStore",
     "HandoffRequest",
@@ -71,6 +74,7 @@ __all__ = [
     "TokenError",
     "TokenSigner",
     "VersionConflictError",
+    "VisitRow",
     "append_anchor",
     "load_public_key",
     "make_anchor",
